@@ -1,0 +1,75 @@
+//! Start-up: from a validated configuration to running collectors.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use tokio::sync::Semaphore;
+
+use crate::aws::appflow::SdkAppFlow;
+use crate::aws::{sdk_config, Caller, Overrides};
+use crate::collectors::appflow::AppFlowCollector;
+use crate::collectors::Service;
+use crate::config::Config;
+use crate::metrics::exporter::ExporterMetrics;
+use crate::scheduler::{Hub, Unit};
+
+/// Everything the exporter runs, ready to start.
+pub struct Plan {
+    pub hub: Arc<Hub>,
+    pub units: Vec<Unit>,
+    /// (region, labels) of each target, for the landing page.
+    pub targets: Vec<(String, Vec<(String, String)>)>,
+}
+
+/// Builds one SDK configuration per target and one collector per enabled service.
+pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan> {
+    let label_names: BTreeSet<&String> = config
+        .targets
+        .iter()
+        .flat_map(|t| t.labels.keys())
+        .collect();
+    let exporter = ExporterMetrics::new(label_names.into_iter().cloned().collect())
+        .context("cannot register the exporter's own metrics")?;
+    let collection = &config.collection;
+    let mut units = Vec::new();
+    let mut targets = Vec::new();
+    for (index, target) in config.targets.iter().enumerate() {
+        let sdk = sdk_config(target, collection, overrides).await;
+        let Some(region) = target
+            .region
+            .clone()
+            .or_else(|| sdk.region().map(|r| r.to_string()))
+        else {
+            bail!("targets[{index}]: no AWS region: set `region` in the configuration file, or AWS_REGION");
+        };
+        let mut base_labels = vec![("region".to_string(), region.clone())];
+        base_labels.extend(target.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        targets.push((region.clone(), base_labels[1..].to_vec()));
+        let concurrency = Arc::new(Semaphore::new(collection.max_concurrency));
+        let services = &target.services;
+        if services.appflow.enabled {
+            let metrics = exporter.for_service(Service::AppFlow, &region, &target.labels);
+            let caller = Caller::new(collection, concurrency.clone(), metrics.clone());
+            let collector = AppFlowCollector::new(
+                SdkAppFlow::new(&sdk, caller),
+                services.appflow.filter.clone(),
+                collection.lookback,
+                collection.max_concurrency,
+                base_labels.clone(),
+            );
+            units.push(Unit::new(
+                index,
+                region.clone(),
+                Box::new(collector),
+                metrics,
+            ));
+        }
+    }
+    let hub = Arc::new(Hub::new(exporter, units.len()));
+    Ok(Plan {
+        hub,
+        units,
+        targets,
+    })
+}

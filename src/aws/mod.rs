@@ -1,0 +1,305 @@
+//! AWS access: SDK configuration per target, and [`Caller`], through which
+//! every request goes so that rate limits, concurrency, timeouts, retries and
+//! the per-attempt metrics apply the same way to every service.
+//!
+//! Each service has a narrow client trait next to this file listing only the
+//! calls its collector uses, with the SDK adapter behind it, so collectors
+//! are tested against small fakes.
+
+pub mod appflow;
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Semaphore;
+
+use crate::config::{Collection, Target};
+use crate::metrics::exporter::ServiceMetrics;
+
+/// How an AWS API attempt ended, as `aws_flow_exporter_api_requests_total` counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Throttled,
+    ClientError,
+    ServerError,
+    Timeout,
+    TransportError,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Throttled => "throttled",
+            Outcome::ClientError => "client_error",
+            Outcome::ServerError => "server_error",
+            Outcome::Timeout => "timeout",
+            Outcome::TransportError => "transport_error",
+        }
+    }
+
+    /// Client errors (access denied, validation, not found) will not go away by retrying.
+    fn retryable(self) -> bool {
+        !matches!(self, Outcome::Success | Outcome::ClientError)
+    }
+}
+
+/// A request that failed after its retries.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{operation}: {outcome:?}{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+pub struct ApiError {
+    pub operation: &'static str,
+    pub outcome: Outcome,
+    /// The AWS error code (`ThrottlingException`, …) when the service sent one.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl ApiError {
+    /// The resource vanished between a list and a describe: not a failure.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("ResourceNotFoundException" | "ResourceNotFound" | "NotFoundException")
+        )
+    }
+}
+
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+];
+
+/// Maps an SDK error to an outcome, the way `../notes` on the SDK describe its failures.
+pub fn classify<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> Outcome {
+    match error {
+        SdkError::TimeoutError(_) => Outcome::Timeout,
+        SdkError::DispatchFailure(f) if f.is_timeout() => Outcome::Timeout,
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Outcome::TransportError,
+        SdkError::ServiceError(e) => {
+            let status = e.raw().status().as_u16();
+            let code = e.err().code();
+            if status == 429 || code.is_some_and(|c| THROTTLING_CODES.contains(&c)) {
+                Outcome::Throttled
+            } else if status >= 500 {
+                Outcome::ServerError
+            } else if (400..500).contains(&status) {
+                Outcome::ClientError
+            } else {
+                // A 2xx whose body could not be read.
+                Outcome::TransportError
+            }
+        }
+        _ => Outcome::ClientError,
+    }
+}
+
+fn retry_after(error: &SdkError<impl ProvideErrorMetadata, HttpResponse>) -> Option<Duration> {
+    let raw = error.raw_response()?;
+    let value = raw.headers().get("retry-after")?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Sends the requests of one (target, service): rate-limited, bounded,
+/// timed out, retried, and counted attempt by attempt.
+#[derive(Clone)]
+pub struct Caller {
+    limiter: Arc<DefaultDirectRateLimiter>,
+    concurrency: Arc<Semaphore>,
+    timeout: Duration,
+    max_attempts: u32,
+    metrics: ServiceMetrics,
+}
+
+impl Caller {
+    /// `concurrency` is shared by the services of a target; the rate limit is this service's own.
+    pub fn new(
+        collection: &Collection,
+        concurrency: Arc<Semaphore>,
+        metrics: ServiceMetrics,
+    ) -> Self {
+        Caller {
+            limiter: Arc::new(RateLimiter::direct(quota(collection.requests_per_second))),
+            concurrency,
+            timeout: collection.timeout,
+            max_attempts: 3,
+            metrics,
+        }
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or runs out of attempts.
+    pub async fn call<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut attempt: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let permit = self.concurrency.acquire().await;
+            self.limiter.until_ready().await;
+            let started = Instant::now();
+            let result = tokio::time::timeout(self.timeout, attempt()).await;
+            let elapsed = started.elapsed();
+            drop(permit);
+            let (outcome, code, message, wait_hint) = match result {
+                Ok(Ok(value)) => {
+                    self.metrics
+                        .api_attempt(operation, Outcome::Success, elapsed);
+                    return Ok(value);
+                }
+                Err(_) => (
+                    Outcome::Timeout,
+                    None,
+                    format!("no answer within {:?}", self.timeout),
+                    None,
+                ),
+                Ok(Err(error)) => (
+                    classify(&error),
+                    error.code().map(str::to_string),
+                    describe(&error),
+                    retry_after(&error),
+                ),
+            };
+            self.metrics.api_attempt(operation, outcome, elapsed);
+            if !outcome.retryable() || tries >= self.max_attempts {
+                return Err(ApiError {
+                    operation,
+                    outcome,
+                    code,
+                    message,
+                });
+            }
+            tokio::time::sleep(backoff(tries, wait_hint, self.timeout)).await;
+        }
+    }
+}
+
+/// Exponential backoff with full jitter; a server's Retry-After wins, capped at the timeout.
+fn backoff(tries: u32, hint: Option<Duration>, cap: Duration) -> Duration {
+    if let Some(hint) = hint {
+        return hint.min(cap);
+    }
+    let ceiling = Duration::from_millis(100u64 << tries.min(6)).min(cap);
+    ceiling.mul_f64(fastrand::f64())
+}
+
+/// The SDK's error message, down to its source, without request details.
+fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    error: &SdkError<E, HttpResponse>,
+) -> String {
+    if let Some(message) = error.message() {
+        return message.to_string();
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn quota(per_second: f64) -> Quota {
+    // Below one request a second, express the quota as a period.
+    if per_second >= 1.0 {
+        let n = NonZeroU32::new(per_second.round() as u32).unwrap_or(NonZeroU32::MIN);
+        Quota::per_second(n)
+    } else {
+        let period = Duration::from_secs_f64(1.0 / per_second.max(1e-3));
+        Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+    }
+}
+
+/// Where the SDK should send requests when not to AWS (only `--demo` sets this;
+/// tests use the standard `AWS_ENDPOINT_URL` variables).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub endpoint_url: Option<String>,
+    pub static_credentials: bool,
+}
+
+/// The SDK configuration of a target: the standard chain, the target's
+/// region, an assumed role, and no SDK retries (ours count every attempt).
+pub async fn sdk_config(
+    target: &Target,
+    collection: &Collection,
+    overrides: &Overrides,
+) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(collection.timeout)
+                .operation_attempt_timeout(collection.timeout)
+                .build(),
+        );
+    if let Some(region) = &target.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &overrides.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if overrides.static_credentials {
+        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+            "demo", "demo", None, None, "demo",
+        ));
+    }
+    let base = loader.load().await;
+    let Some(role_arn) = &target.role_arn else {
+        return base;
+    };
+    let mut role = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
+        .session_name("aws-flow-exporter")
+        .configure(&base);
+    if let Some(external_id) = &target.external_id {
+        role = role.external_id(external_id.clone());
+    }
+    let provider = role.build().await;
+    base.into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_honours_retry_after_up_to_the_timeout() {
+        let cap = Duration::from_secs(5);
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(2)), cap),
+            Duration::from_secs(2)
+        );
+        assert_eq!(backoff(1, Some(Duration::from_secs(60)), cap), cap);
+        assert!(backoff(10, None, cap) <= Duration::from_millis(6400));
+    }
+
+    #[test]
+    fn slow_quotas_are_periods() {
+        let q = quota(0.5);
+        assert_eq!(q.replenish_interval(), Duration::from_secs(2));
+        assert_eq!(quota(5.0).burst_size().get(), 5);
+    }
+}

@@ -1,0 +1,248 @@
+//! The HTTP side: `/metrics` (or the telemetry path), `/`, `/healthz`,
+//! `/readyz`. Scrapes never touch AWS: they read the [`Hub`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::scheduler::Hub;
+
+const EXPOSITION_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// A client that has not sent its headers by then is cut off.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long in-flight scrapes may take to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What the server serves.
+pub struct Site {
+    pub telemetry_path: String,
+    pub hub: Arc<Hub>,
+    /// The landing page, rendered once at start.
+    pub index_html: String,
+}
+
+/// Serves until `shutdown` completes, then lets open requests finish.
+pub async fn serve(listener: TcpListener, site: Arc<Site>, shutdown: impl Future<Output = ()>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors, typically: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let site = site.clone();
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        hyper::service::service_fn(move |req| {
+                            let site = site.clone();
+                            async move { Ok::<_, Infallible>(handle(&site, &req)) }
+                        }),
+                    );
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period");
+    }
+}
+
+/// Routes one request; every path and method has an answer.
+pub fn handle(site: &Site, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    route(site, req.method(), req.uri().path(), req.headers())
+}
+
+fn route(
+    site: &Site,
+    method: &Method,
+    path: &str,
+    headers: &hyper::HeaderMap,
+) -> Response<Full<Bytes>> {
+    let known = path == site.telemetry_path || matches!(path, "/" | "/healthz" | "/readyz");
+    if !known {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    }
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    if path == site.telemetry_path {
+        return metrics(site, headers);
+    }
+    match path {
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" if site.hub.ready() => text(StatusCode::OK, "ready\n"),
+        "/readyz" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "first collection not finished\n",
+        ),
+        _ => {
+            let mut response = Response::new(Full::new(Bytes::from(site.index_html.clone())));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            response
+        }
+    }
+}
+
+fn metrics(site: &Site, headers: &hyper::HeaderMap) -> Response<Full<Bytes>> {
+    let body = site.hub.render();
+    let (body, gzipped) = if accepts_gzip(headers) {
+        match gzip(&body) {
+            Ok(compressed) => (compressed, true),
+            Err(error) => {
+                tracing::warn!(%error, "gzip failed; answering uncompressed");
+                (body, false)
+            }
+        }
+    } else {
+        (body, false)
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(EXPOSITION_TYPE),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzipped {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 8),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(body)?;
+    encoder.finish()
+}
+
+/// `Accept-Encoding` names gzip (or `*`) with a non-zero quality.
+fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let zero_quality = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !zero_quality
+        })
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// The landing page: version, targets (regions and labels only), a link to the metrics.
+pub fn index_html(telemetry_path: &str, targets: &[(String, Vec<(String, String)>)]) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut rows = String::new();
+    for (region, labels) in targets {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td></tr>\n",
+            escape(region),
+            escape(&labels.join(", "))
+        ));
+    }
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>AWS Flow Exporter</title></head>\n\
+         <body><h1>AWS Flow Exporter</h1>\n<p>Version {}</p>\n\
+         <p><a href=\"{}\">Metrics</a></p>\n\
+         <table><tr><th>Region</th><th>Labels</th></tr>\n{}</table>\n</body></html>\n",
+        env!("CARGO_PKG_VERSION"),
+        escape(telemetry_path),
+        rows
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(accept: &str) -> hyper::HeaderMap {
+        let mut h = hyper::HeaderMap::new();
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(accept).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip(&headers("gzip")));
+        assert!(accepts_gzip(&headers("deflate, GZIP;q=0.5")));
+        assert!(accepts_gzip(&headers("*")));
+        assert!(!accepts_gzip(&headers("gzip;q=0")));
+        assert!(!accepts_gzip(&headers("identity")));
+        assert!(!accepts_gzip(&hyper::HeaderMap::new()));
+    }
+
+    #[test]
+    fn index_escapes_labels() {
+        let html = index_html(
+            "/metrics",
+            &[("eu-west-1".into(), vec![("team".into(), "<b>".into())])],
+        );
+        assert!(html.contains("team=&lt;b&gt;"));
+        assert!(html.contains("href=\"/metrics\""));
+    }
+}

@@ -1,0 +1,239 @@
+//! The exporter's own metrics (`aws_flow_exporter_*`, `process_*`), kept in
+//! an owned `prometheus::Registry`.
+//!
+//! Targets may carry different static labels, but a metric vector has one set
+//! of label names: every vector uses the union of the targets' label names,
+//! and a label a target lacks is left empty and dropped when rendering.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::aws::Outcome;
+use crate::collectors::Service;
+
+const API_DURATION_BUCKETS: &[f64] = &[0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0];
+const COLLECTION_DURATION_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
+/// The registry and the vectors behind the exporter's own series.
+pub struct ExporterMetrics {
+    registry: Registry,
+    collector_up: GaugeVec,
+    last_success: GaugeVec,
+    collection_duration: HistogramVec,
+    api_requests: IntCounterVec,
+    api_duration: HistogramVec,
+    executions_tracked: IntGaugeVec,
+    /// Names of the target labels, in the order their values are passed.
+    target_label_names: Vec<String>,
+}
+
+impl ExporterMetrics {
+    /// `target_label_names`: the union of the static label names of all targets.
+    pub fn new(target_label_names: Vec<String>) -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let with = |own: &[&str]| -> Vec<String> {
+            own.iter()
+                .map(|s| s.to_string())
+                .chain(std::iter::once("region".to_string()))
+                .chain(target_label_names.iter().cloned())
+                .collect()
+        };
+        let names = |v: &Vec<String>| v.iter().map(String::as_str).collect::<Vec<_>>().join(",");
+        let _ = names;
+
+        let build_info = GaugeVec::new(
+            Opts::new(
+                "aws_flow_exporter_build_info",
+                "A metric with a constant '1' value labeled by the exporter's version and revision.",
+            ),
+            &["version", "revision"],
+        )?;
+        build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                option_env!("GIT_REVISION").unwrap_or("unknown"),
+            ])
+            .set(1.0);
+        registry.register(Box::new(build_info))?;
+
+        let svc = with(&["aws_service"]);
+        let svc: Vec<&str> = svc.iter().map(String::as_str).collect();
+        let collector_up = GaugeVec::new(
+            Opts::new(
+                "aws_flow_exporter_collector_up",
+                "1 if the last collection of this service and target fully succeeded, else 0.",
+            ),
+            &svc,
+        )?;
+        let last_success = GaugeVec::new(
+            Opts::new(
+                "aws_flow_exporter_last_collection_success_timestamp_seconds",
+                "Unix time when the last successful collection of this service and target ended.",
+            ),
+            &svc,
+        )?;
+        let collection_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "aws_flow_exporter_collection_duration_seconds",
+                "Duration of collections of this service and target, failed ones included.",
+            )
+            .buckets(COLLECTION_DURATION_BUCKETS.to_vec()),
+            &svc,
+        )?;
+        let executions_tracked = IntGaugeVec::new(
+            Opts::new(
+                "aws_flow_exporter_executions_tracked",
+                "Execution ids (or workflow statuses) held in memory for de-duplication.",
+            ),
+            &svc,
+        )?;
+        let op = with(&["aws_service", "operation"]);
+        let op: Vec<&str> = op.iter().map(String::as_str).collect();
+        let api_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "aws_flow_exporter_api_request_duration_seconds",
+                "Duration of AWS API request attempts.",
+            )
+            .buckets(API_DURATION_BUCKETS.to_vec()),
+            &op,
+        )?;
+        let outcome = with(&["aws_service", "operation", "outcome"]);
+        let outcome: Vec<&str> = outcome.iter().map(String::as_str).collect();
+        let api_requests = IntCounterVec::new(
+            Opts::new(
+                "aws_flow_exporter_api_requests_total",
+                "AWS API request attempts, retries included, by outcome.",
+            ),
+            &outcome,
+        )?;
+        registry.register(Box::new(collector_up.clone()))?;
+        registry.register(Box::new(last_success.clone()))?;
+        registry.register(Box::new(collection_duration.clone()))?;
+        registry.register(Box::new(executions_tracked.clone()))?;
+        registry.register(Box::new(api_duration.clone()))?;
+        registry.register(Box::new(api_requests.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+
+        Ok(ExporterMetrics {
+            registry,
+            collector_up,
+            last_success,
+            collection_duration,
+            api_requests,
+            api_duration,
+            executions_tracked,
+            target_label_names,
+        })
+    }
+
+    /// The handle a (target, service) uses to record its own series.
+    pub fn for_service(
+        &self,
+        service: Service,
+        region: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> ServiceMetrics {
+        let mut values = vec![region.to_string()];
+        values.extend(
+            self.target_label_names
+                .iter()
+                .map(|name| labels.get(name).cloned().unwrap_or_default()),
+        );
+        ServiceMetrics {
+            service,
+            target_values: values,
+            collector_up: self.collector_up.clone(),
+            last_success: self.last_success.clone(),
+            collection_duration: self.collection_duration.clone(),
+            api_requests: self.api_requests.clone(),
+            api_duration: self.api_duration.clone(),
+            executions_tracked: self.executions_tracked.clone(),
+        }
+    }
+
+    /// Text exposition of the registry, with empty labels dropped.
+    pub fn render(&self, out: &mut Vec<u8>) {
+        let mut families = self.registry.gather();
+        for family in &mut families {
+            for metric in family.mut_metric() {
+                let labels = metric.take_label();
+                metric.set_label(
+                    labels
+                        .into_iter()
+                        .filter(|l| !l.value().is_empty())
+                        .collect(),
+                );
+            }
+        }
+        if let Err(e) = TextEncoder::new().encode(&families, out) {
+            tracing::error!(error = %e, "cannot encode the exporter's own metrics");
+        }
+    }
+}
+
+/// Records the exporter's own series for one (target, service).
+#[derive(Clone)]
+pub struct ServiceMetrics {
+    service: Service,
+    /// region, then the target label values in the registry's order.
+    target_values: Vec<String>,
+    collector_up: GaugeVec,
+    last_success: GaugeVec,
+    collection_duration: HistogramVec,
+    api_requests: IntCounterVec,
+    api_duration: HistogramVec,
+    executions_tracked: IntGaugeVec,
+}
+
+impl ServiceMetrics {
+    fn values<'a>(&'a self, own: &[&'a str]) -> Vec<&'a str> {
+        own.iter()
+            .copied()
+            .chain(self.target_values.iter().map(String::as_str))
+            .collect()
+    }
+
+    pub fn service(&self) -> Service {
+        self.service
+    }
+
+    /// One AWS API attempt and how it ended.
+    pub fn api_attempt(&self, operation: &str, outcome: Outcome, elapsed: Duration) {
+        let service = self.service.label();
+        self.api_requests
+            .with_label_values(&self.values(&[service, operation, outcome.label()]))
+            .inc();
+        self.api_duration
+            .with_label_values(&self.values(&[service, operation]))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The end of a collection, successful or not.
+    pub fn collection_ended(&self, up: bool, elapsed: Duration, end_unix: f64) {
+        let values = self.values(&[self.service.label()]);
+        self.collector_up
+            .with_label_values(&values)
+            .set(if up { 1.0 } else { 0.0 });
+        if up {
+            self.last_success.with_label_values(&values).set(end_unix);
+        }
+        self.collection_duration
+            .with_label_values(&values)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn set_tracked(&self, tracked: usize) {
+        self.executions_tracked
+            .with_label_values(&self.values(&[self.service.label()]))
+            .set(tracked as i64);
+    }
+}

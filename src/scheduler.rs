@@ -1,0 +1,178 @@
+//! Runs the collectors: one background loop per (target, service), each
+//! collection swapped into the [`Hub`] when it succeeds, the exporter's own
+//! series recorded either way.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::time::MissedTickBehavior;
+use tracing::Instrument;
+
+use crate::collectors::{unix_seconds, Collector, Service};
+use crate::metrics::exporter::{ExporterMetrics, ServiceMetrics};
+use crate::metrics::exposition::{self, Exposition};
+
+/// What the HTTP side reads: the latest good exposition of every (target,
+/// service), the exporter's own metrics, and readiness.
+pub struct Hub {
+    snapshots: RwLock<BTreeMap<(usize, Service), Arc<Exposition>>>,
+    exporter: ExporterMetrics,
+    units: usize,
+    first_done: AtomicUsize,
+}
+
+impl Hub {
+    pub fn new(exporter: ExporterMetrics, units: usize) -> Self {
+        Hub {
+            snapshots: RwLock::new(BTreeMap::new()),
+            exporter,
+            units,
+            first_done: AtomicUsize::new(0),
+        }
+    }
+
+    /// Every (target, service) has finished its first collection, good or bad.
+    pub fn ready(&self) -> bool {
+        self.first_done.load(Ordering::Acquire) >= self.units
+    }
+
+    /// The whole exposition: AWS series, then the exporter's own.
+    pub fn render(&self) -> Vec<u8> {
+        let snapshots: Vec<Arc<Exposition>> = match self.snapshots.read() {
+            Ok(s) => s.values().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().values().cloned().collect(),
+        };
+        let mut text = String::new();
+        exposition::render(snapshots.iter().map(|s| s.as_ref()), &mut text);
+        let mut out = text.into_bytes();
+        self.exporter.render(&mut out);
+        out
+    }
+
+    fn publish(&self, key: (usize, Service), snapshot: Exposition) {
+        let mut snapshots = match self.snapshots.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        snapshots.insert(key, Arc::new(snapshot));
+    }
+
+    pub fn exporter(&self) -> &ExporterMetrics {
+        &self.exporter
+    }
+}
+
+/// One (target, service) and its collector.
+pub struct Unit {
+    pub target: usize,
+    pub region: String,
+    pub collector: Box<dyn Collector>,
+    pub metrics: ServiceMetrics,
+    failing: bool,
+    attempted: bool,
+}
+
+impl Unit {
+    pub fn new(
+        target: usize,
+        region: String,
+        collector: Box<dyn Collector>,
+        metrics: ServiceMetrics,
+    ) -> Self {
+        Unit {
+            target,
+            region,
+            collector,
+            metrics,
+            failing: false,
+            attempted: false,
+        }
+    }
+
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "collect",
+            target = %format!("targets[{}]", self.target),
+            region = %self.region,
+            aws_service = self.collector.service().label()
+        )
+    }
+
+    /// One collection; returns whether it succeeded.
+    pub async fn collect_once(&mut self, hub: &Hub) -> bool {
+        let span = self.span();
+        self.collect_inner(hub).instrument(span).await
+    }
+
+    async fn collect_inner(&mut self, hub: &Hub) -> bool {
+        let started = Instant::now();
+        let result = self.collector.collect(SystemTime::now()).await;
+        let up = match result {
+            Ok(collected) => {
+                hub.publish(
+                    (self.target, self.collector.service()),
+                    collected.exposition,
+                );
+                self.metrics.set_tracked(collected.tracked);
+                if self.failing {
+                    tracing::info!("collection recovered");
+                }
+                self.failing = false;
+                true
+            }
+            Err(error) => {
+                // Once per streak of failures, not once per collection.
+                if !self.failing {
+                    tracing::warn!(%error, "collection failed; keeping the last good values");
+                } else {
+                    tracing::debug!(%error, "collection still failing");
+                }
+                self.failing = true;
+                false
+            }
+        };
+        let elapsed = started.elapsed();
+        tracing::debug!(
+            up,
+            elapsed_seconds = elapsed.as_secs_f64(),
+            "collection ended"
+        );
+        self.metrics
+            .collection_ended(up, elapsed, unix_seconds(SystemTime::now()));
+        if !self.attempted {
+            self.attempted = true;
+            hub.first_done.fetch_add(1, Ordering::AcqRel);
+        }
+        up
+    }
+
+    /// Collects every `interval` until the task is dropped. A collection that
+    /// overruns the interval is followed at once by the next; they never overlap.
+    pub async fn run(mut self, hub: Arc<Hub>, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.collect_once(&hub).await;
+        }
+    }
+}
+
+/// `--once`: every unit collected once, concurrently; the exposition goes to `out`.
+pub async fn collect_all_once(
+    units: Vec<Unit>,
+    hub: &Hub,
+    out: &mut impl Write,
+) -> std::io::Result<bool> {
+    let results = futures::future::join_all(
+        units
+            .into_iter()
+            .map(|mut unit| async move { unit.collect_once(hub).await }),
+    )
+    .await;
+    out.write_all(&hub.render())?;
+    Ok(results.into_iter().all(|up| up))
+}
