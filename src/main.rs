@@ -256,14 +256,10 @@ fn init_logging(level: Level, format: LogFormat) {
         Level::Debug => tracing::Level::DEBUG,
         Level::Trace => tracing::Level::TRACE,
     };
-    // The SDK's own crates are chatty below warn; their logs are not ours.
+    // Other crates (the SDK's above all) log only warnings and errors: their debug is not ours.
     let filter = tracing_subscriber::filter::Targets::new()
-        .with_default(level)
-        .with_target("aws_config", tracing::Level::WARN.min(level))
-        .with_target("aws_smithy_runtime", tracing::Level::WARN.min(level))
-        .with_target("aws_sdk_appflow", tracing::Level::WARN.min(level))
-        .with_target("hyper", tracing::Level::WARN.min(level))
-        .with_target("aws_flow_simulator", tracing::Level::WARN.min(level));
+        .with_default(tracing::Level::WARN.min(level))
+        .with_target("aws_flow_exporter", level);
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Logfmt => registry

@@ -1,0 +1,7 @@
+//! Acceptance tests: the exporter binary against the simulated AWS, through
+//! the real AWS SDK over HTTP, read back from `/metrics`.
+
+mod appflow;
+mod cli;
+mod harness;
+mod http;
