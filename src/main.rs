@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use aws_flow_exporter::aws::Overrides;
@@ -124,6 +123,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg_attr(not(feature = "demo"), allow(unused_mut))]
 async fn run(flags: Flags, mut config: Config, listen: SocketAddr) -> anyhow::Result<ExitCode> {
     let mut overrides = Overrides::default();
     // Kept alive for the whole run: dropping it stops the simulated AWS.
@@ -186,7 +186,7 @@ async fn start_demo(
     let mut scenario = Scenario::new(42);
     let now = unix_now();
     simulator.with(|world| scenario.populate(world, now));
-    let step = Duration::from_secs(5);
+    let step = std::time::Duration::from_secs(5);
     spawn_stepping(&simulator, scenario, step);
     for target in &mut config.targets {
         target.region.get_or_insert_with(|| "us-east-1".to_string());
