@@ -674,7 +674,10 @@ mod tests {
             Ok(self.flows.lock().unwrap().clone())
         }
         async fn describe_flow(&self, name: &str) -> Result<Option<SapODataLimits>, ApiError> {
-            self.calls.lock().unwrap().push(format!("DescribeFlow {name}"));
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("DescribeFlow {name}"));
             Ok(Some(SapODataLimits {
                 max_parallelism: Some(4),
                 max_page_size: None,
@@ -743,7 +746,9 @@ mod tests {
         }
         /// Sets a flow's records (newest first) and its lastRunExecutionDetails.
         fn set(&self, name: &str, records: Vec<Record>) {
-            let last = records.first().map(|r| (Some(r.status.clone()), r.last_updated_at));
+            let last = records
+                .first()
+                .map(|r| (Some(r.status.clone()), r.last_updated_at));
             let mut flows = self.flows.lock().unwrap();
             match flows.iter_mut().find(|f| f.name == name) {
                 Some(f) => f.last_run = last,
@@ -786,29 +791,58 @@ mod tests {
             .map(|v| v.parse().unwrap())
     }
 
-    const OK: &str = "aws_appflow_executions_total{flow_name=\"f\",status=\"Successful\",region=\"us-east-1\"}";
-    const ERR: &str = "aws_appflow_executions_total{flow_name=\"f\",status=\"Error\",region=\"us-east-1\"}";
+    const OK: &str =
+        "aws_appflow_executions_total{flow_name=\"f\",status=\"Successful\",region=\"us-east-1\"}";
+    const ERR: &str =
+        "aws_appflow_executions_total{flow_name=\"f\",status=\"Error\",region=\"us-east-1\"}";
 
     #[tokio::test]
     async fn baseline_counts_nothing_then_each_execution_once() {
         let fake = Fake::shared(100);
-        fake.set("f", vec![run("b", "Successful", NOW - 100.0), run("a", "Error", NOW - 200.0)]);
+        fake.set(
+            "f",
+            vec![
+                run("b", "Successful", NOW - 100.0),
+                run("a", "Error", NOW - 200.0),
+            ],
+        );
         let mut c = collector(&fake);
         let text = collect(&mut c).await;
         assert_eq!(value(&text, OK), Some(0.0));
         assert_eq!(value(&text, ERR), Some(0.0));
-        assert_eq!(value(&text, "aws_appflow_processed_bytes_total{flow_name=\"f\",region=\"us-east-1\"}"), Some(0.0));
-        assert!(text.contains("aws_appflow_execution_duration_seconds_count{flow_name=\"f\",region=\"us-east-1\"} 0"));
+        assert_eq!(
+            value(
+                &text,
+                "aws_appflow_processed_bytes_total{flow_name=\"f\",region=\"us-east-1\"}"
+            ),
+            Some(0.0)
+        );
+        assert!(text.contains(
+            "aws_appflow_execution_duration_seconds_count{flow_name=\"f\",region=\"us-east-1\"} 0"
+        ));
         // Gauges are filled from history at the baseline.
         assert_eq!(value(&text, "aws_appflow_flow_last_success_timestamp_seconds{flow_name=\"f\",region=\"us-east-1\"}"), Some(NOW - 40.0));
         assert_eq!(value(&text, "aws_appflow_flow_last_failure_timestamp_seconds{flow_name=\"f\",region=\"us-east-1\"}"), Some(NOW - 140.0));
 
-        fake.set("f", vec![run("c", "Successful", NOW - 50.0), run("b", "Successful", NOW - 100.0), run("a", "Error", NOW - 200.0)]);
+        fake.set(
+            "f",
+            vec![
+                run("c", "Successful", NOW - 50.0),
+                run("b", "Successful", NOW - 100.0),
+                run("a", "Error", NOW - 200.0),
+            ],
+        );
         for _ in 0..3 {
             let text = collect(&mut c).await;
             assert_eq!(value(&text, OK), Some(1.0));
             assert_eq!(value(&text, ERR), Some(0.0));
-            assert_eq!(value(&text, "aws_appflow_processed_bytes_total{flow_name=\"f\",region=\"us-east-1\"}"), Some(100.0));
+            assert_eq!(
+                value(
+                    &text,
+                    "aws_appflow_processed_bytes_total{flow_name=\"f\",region=\"us-east-1\"}"
+                ),
+                Some(100.0)
+            );
         }
     }
 
@@ -818,22 +852,63 @@ mod tests {
         fake.set("f", vec![run("a", "Successful", NOW - 500.0)]);
         let mut c = collector(&fake);
         collect(&mut c).await;
-        fake.set("f", vec![run("b", "InProgress", NOW - 100.0), run("a", "Successful", NOW - 500.0)]);
+        fake.set(
+            "f",
+            vec![
+                run("b", "InProgress", NOW - 100.0),
+                run("a", "Successful", NOW - 500.0),
+            ],
+        );
         let text = collect(&mut c).await;
-        assert_eq!(value(&text, "aws_appflow_flow_executions_in_progress{flow_name=\"f\",region=\"us-east-1\"}"), Some(1.0));
+        assert_eq!(
+            value(
+                &text,
+                "aws_appflow_flow_executions_in_progress{flow_name=\"f\",region=\"us-east-1\"}"
+            ),
+            Some(1.0)
+        );
         assert_eq!(value(&text, "aws_appflow_flow_last_execution_status{flow_name=\"f\",status=\"InProgress\",region=\"us-east-1\"}"), Some(1.0));
         // Newer runs bury the running one on later pages: it is still followed.
         let mut failed = run("b", "Error", NOW - 100.0);
         failed.put_failures = Some(7);
         failed.message = Some("secret stuff".into());
-        fake.set("f", vec![run("d", "Successful", NOW - 10.0), run("c", "Successful", NOW - 20.0), failed, run("a", "Successful", NOW - 500.0)]);
+        fake.set(
+            "f",
+            vec![
+                run("d", "Successful", NOW - 10.0),
+                run("c", "Successful", NOW - 20.0),
+                failed,
+                run("a", "Successful", NOW - 500.0),
+            ],
+        );
         fake.take_calls();
         let text = collect(&mut c).await;
-        assert_eq!(fake.take_calls(), vec!["ListFlows", "Records f", "Records f", "Records f", "Records f"]);
+        assert_eq!(
+            fake.take_calls(),
+            vec![
+                "ListFlows",
+                "Records f",
+                "Records f",
+                "Records f",
+                "Records f"
+            ]
+        );
         assert_eq!(value(&text, ERR), Some(1.0));
         assert_eq!(value(&text, OK), Some(2.0));
-        assert_eq!(value(&text, "aws_appflow_put_failures_total{flow_name=\"f\",region=\"us-east-1\"}"), Some(7.0));
-        assert_eq!(value(&text, "aws_appflow_flow_executions_in_progress{flow_name=\"f\",region=\"us-east-1\"}"), Some(0.0));
+        assert_eq!(
+            value(
+                &text,
+                "aws_appflow_put_failures_total{flow_name=\"f\",region=\"us-east-1\"}"
+            ),
+            Some(7.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                "aws_appflow_flow_executions_in_progress{flow_name=\"f\",region=\"us-east-1\"}"
+            ),
+            Some(0.0)
+        );
         assert!(!text.contains("secret"));
         let text = collect(&mut c).await;
         assert_eq!(value(&text, ERR), Some(1.0));
@@ -849,7 +924,13 @@ mod tests {
         fake.take_calls();
         collect(&mut c).await;
         assert_eq!(fake.take_calls(), vec!["ListFlows"]);
-        fake.set("f", vec![run("b", "Successful", NOW - 10.0), run("a", "Successful", NOW - 100.0)]);
+        fake.set(
+            "f",
+            vec![
+                run("b", "Successful", NOW - 10.0),
+                run("a", "Successful", NOW - 100.0),
+            ],
+        );
         collect(&mut c).await;
         assert_eq!(fake.take_calls(), vec!["ListFlows", "Records f"]);
     }
@@ -858,15 +939,24 @@ mod tests {
     async fn paging_stops_at_the_known_frontier_and_the_lookback() {
         let fake = Fake::shared(2);
         let old = NOW - 8.0 * 86400.0;
-        fake.set("f", vec![
-            run("e", "Successful", NOW - 10.0), run("d", "Successful", NOW - 20.0),
-            run("c", "Successful", NOW - 30.0), run("b", "Successful", old), run("a", "Successful", old - 1.0),
-            run("z", "Successful", old - 2.0),
-        ]);
+        fake.set(
+            "f",
+            vec![
+                run("e", "Successful", NOW - 10.0),
+                run("d", "Successful", NOW - 20.0),
+                run("c", "Successful", NOW - 30.0),
+                run("b", "Successful", old),
+                run("a", "Successful", old - 1.0),
+                run("z", "Successful", old - 2.0),
+            ],
+        );
         let mut c = collector(&fake);
         let text = collect(&mut c).await;
         // Page 2 still holds an execution in the lookback; page 3 is wholly older: stop there.
-        assert_eq!(fake.take_calls(), vec!["ListFlows", "Records f", "Records f", "Records f"]);
+        assert_eq!(
+            fake.take_calls(),
+            vec!["ListFlows", "Records f", "Records f", "Records f"]
+        );
         assert!(!text.contains("\"z\""));
         let t = "aws_appflow_flow_last_execution_start_timestamp_seconds{flow_name=\"f\",region=\"us-east-1\"}";
         assert_eq!(value(&text, t), Some(NOW - 10.0));
@@ -875,12 +965,31 @@ mod tests {
     #[tokio::test]
     async fn records_are_sorted_by_start_not_by_wire_order() {
         let fake = Fake::shared(100);
-        fake.set("f", vec![run("a", "Error", NOW - 300.0), run("b", "Successful", NOW - 100.0), run("c", "InProgress", NOW - 50.0)]);
+        fake.set(
+            "f",
+            vec![
+                run("a", "Error", NOW - 300.0),
+                run("b", "Successful", NOW - 100.0),
+                run("c", "InProgress", NOW - 50.0),
+            ],
+        );
         let mut c = collector(&fake);
         let text = collect(&mut c).await;
         assert_eq!(value(&text, "aws_appflow_flow_last_execution_status{flow_name=\"f\",status=\"InProgress\",region=\"us-east-1\"}"), Some(1.0));
-        assert_eq!(value(&text, "aws_appflow_last_execution_duration_seconds{flow_name=\"f\",region=\"us-east-1\"}"), Some(60.0));
-        assert_eq!(value(&text, "aws_appflow_last_execution_put_failures{flow_name=\"f\",region=\"us-east-1\"}"), Some(0.0));
+        assert_eq!(
+            value(
+                &text,
+                "aws_appflow_last_execution_duration_seconds{flow_name=\"f\",region=\"us-east-1\"}"
+            ),
+            Some(60.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                "aws_appflow_last_execution_put_failures{flow_name=\"f\",region=\"us-east-1\"}"
+            ),
+            Some(0.0)
+        );
     }
 
     #[tokio::test]
@@ -889,7 +998,13 @@ mod tests {
         fake.set("f", vec![run("a", "Successful", NOW - 100.0)]);
         let mut c = collector(&fake);
         collect(&mut c).await;
-        fake.set("f", vec![run("b", "Successful", NOW - 10.0), run("a", "Successful", NOW - 100.0)]);
+        fake.set(
+            "f",
+            vec![
+                run("b", "Successful", NOW - 10.0),
+                run("a", "Successful", NOW - 100.0),
+            ],
+        );
         *fake.fail_records.lock().unwrap() = true;
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(NOW);
         assert!(c.collect(at).await.is_err());
@@ -923,22 +1038,42 @@ mod tests {
             started_at: Some(NOW - 100.0),
             ..Record::default()
         };
-        fake.set("f", vec![Record { id: "b".into(), status: "Paused".into(), started_at: Some(NOW - 10.0), ..Record::default() }, bare]);
+        fake.set(
+            "f",
+            vec![
+                Record {
+                    id: "b".into(),
+                    status: "Paused".into(),
+                    started_at: Some(NOW - 10.0),
+                    ..Record::default()
+                },
+                bare,
+            ],
+        );
         fake.flows.lock().unwrap()[0].status = Some("Hibernating".into());
         fake.flows.lock().unwrap()[0].source_connector = Some("SAPOData".into());
         let mut c = collector(&fake);
         let text = collect(&mut c).await;
         assert!(text.contains("aws_appflow_flow_status{flow_name=\"f\",status=\"Hibernating\",region=\"us-east-1\"} 1"));
-        assert!(text.contains("aws_appflow_flow_status{flow_name=\"f\",status=\"Active\",region=\"us-east-1\"} 0"));
+        assert!(text.contains(
+            "aws_appflow_flow_status{flow_name=\"f\",status=\"Active\",region=\"us-east-1\"} 0"
+        ));
         assert!(text.contains("aws_appflow_flow_last_execution_status{flow_name=\"f\",status=\"Paused\",region=\"us-east-1\"} 1"));
         assert!(!text.contains("aws_appflow_last_execution_processed_bytes"));
         assert!(!text.contains("aws_appflow_last_execution_duration_seconds"));
-        assert!(text.contains("aws_appflow_last_execution_put_failures{flow_name=\"f\",region=\"us-east-1\"} 0"));
-        assert!(text.contains("aws_appflow_flow_configured_max_parallelism{flow_name=\"f\",region=\"us-east-1\"} 4"));
+        assert!(text.contains(
+            "aws_appflow_last_execution_put_failures{flow_name=\"f\",region=\"us-east-1\"} 0"
+        ));
+        assert!(text.contains(
+            "aws_appflow_flow_configured_max_parallelism{flow_name=\"f\",region=\"us-east-1\"} 4"
+        ));
         assert!(!text.contains("aws_appflow_flow_configured_max_page_size"));
         // Unchanged SAP OData flow: no second DescribeFlow.
         fake.take_calls();
         collect(&mut c).await;
-        assert!(!fake.take_calls().iter().any(|c| c.starts_with("DescribeFlow")));
+        assert!(!fake
+            .take_calls()
+            .iter()
+            .any(|c| c.starts_with("DescribeFlow")));
     }
 }

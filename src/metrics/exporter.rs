@@ -44,8 +44,6 @@ impl ExporterMetrics {
                 .chain(target_label_names.iter().cloned())
                 .collect()
         };
-        let names = |v: &Vec<String>| v.iter().map(String::as_str).collect::<Vec<_>>().join(",");
-        let _ = names;
 
         let build_info = GaugeVec::new(
             Opts::new(
