@@ -1,0 +1,167 @@
+//! A fake AWS endpoint for tests and demos.
+//!
+//! [`Simulator`] is a small HTTP/1 server that speaks the real AWS wire protocols, so real SDK
+//! clients can be pointed at it (`endpoint_url`) and run against state the test controls: the
+//! [`World`], which holds each service's data, the [`faults`] to inject and per-operation call
+//! counters. Signatures are not checked.
+//!
+//! Services: AppFlow (restJson1: ListFlows, DescribeFlow, DescribeFlowExecutionRecords). Others
+//! plug into the dispatcher in `server.rs`.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use aws_flow_simulator::{appflow::Execution, appflow::Flow, faults::Fault, Simulator};
+//! let sim = Simulator::start("127.0.0.1:0".parse().unwrap()).await?;
+//! sim.with(|w| {
+//!     w.appflow.add_flow(Flow::new("orders", 1_700_000_000.0));
+//!     w.appflow.upsert_execution("orders", Execution::new("run-1", "InProgress", 1_700_000_100.0));
+//!     w.faults.inject("ListFlows", Fault::Throttle, 1); // the next ListFlows gets a 429
+//! });
+//! // ... point a client at sim.url(), then:
+//! assert_eq!(sim.with(|w| w.calls("ListFlows")), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! The state lives behind an `Arc<Mutex<World>>`; [`Simulator::handle`] hands out a cloneable
+//! [`SimHandle`] with the same `with` for background tasks (see [`scenario::spawn_stepping`]),
+//! while the `Simulator` itself stays the single owner that stops the server when dropped.
+//!
+//! Out of process (the `aws-flow-simulator` binary), faults and counters are reachable through
+//! a small control API under `/_sim/`, described in `control.rs`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub mod appflow;
+mod control;
+pub mod faults;
+pub mod scenario;
+mod server;
+mod wire;
+
+pub use faults::{Fault, Faults};
+pub use wire::epoch_now;
+
+/// Everything the simulated account contains, plus the test's levers on it.
+#[derive(Default)]
+pub struct World {
+    pub appflow: appflow::AppFlow,
+    pub faults: faults::Faults,
+    calls: BTreeMap<String, u64>,
+}
+
+impl World {
+    /// How many requests reached `operation` (e.g. "ListFlows"), faulted ones included.
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.calls.get(operation).copied().unwrap_or(0)
+    }
+
+    /// All non-zero call counters, by operation name.
+    pub fn all_calls(&self) -> BTreeMap<String, u64> {
+        self.calls.clone()
+    }
+
+    pub fn reset_calls(&mut self) {
+        self.calls.clear();
+    }
+
+    pub(crate) fn count_call(&mut self, operation: &str) {
+        *self.calls.entry(operation.to_owned()).or_default() += 1;
+    }
+}
+
+/// A cheap, cloneable reference to a running simulator, for background tasks such as
+/// [`scenario::spawn_stepping`]. It does not keep the server alive.
+#[derive(Clone)]
+pub struct SimHandle {
+    world: Arc<Mutex<World>>,
+    addr: SocketAddr,
+    stopped: watch::Receiver<bool>,
+}
+
+impl SimHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Locks the world for `f`. Do not call it from inside another `with` (it would deadlock).
+    pub fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        f(&mut server::lock(&self.world))
+    }
+
+    /// Whether the simulator has been shut down (or dropped).
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.borrow() || self.stopped.has_changed().is_err()
+    }
+
+    /// Resolves once the simulator is shut down (or dropped).
+    pub async fn stopped(&self) {
+        let mut stopped = self.stopped.clone();
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }
+}
+
+/// A running simulator. Serving stops on [`Simulator::shutdown`] or when it is dropped.
+pub struct Simulator {
+    handle: SimHandle,
+    stop: watch::Sender<bool>,
+}
+
+impl Simulator {
+    /// Binds (e.g. "127.0.0.1:0".parse()) and serves in a background tokio task.
+    pub async fn start(addr: SocketAddr) -> std::io::Result<Simulator> {
+        Simulator::start_with(addr, World::default()).await
+    }
+
+    /// Like [`Simulator::start`], with a prepared world.
+    pub async fn start_with(addr: SocketAddr, world: World) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let world = Arc::new(Mutex::new(world));
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(server::serve(listener, world.clone(), stopped.clone()));
+        Ok(Simulator {
+            handle: SimHandle {
+                world,
+                addr,
+                stopped,
+            },
+            stop,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.addr
+    }
+
+    /// The endpoint URL, e.g. "http://127.0.0.1:PORT".
+    pub fn url(&self) -> String {
+        self.handle.url()
+    }
+
+    /// Locks the world for `f` to read or change it. Never held across an await by the server.
+    pub fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        self.handle.with(f)
+    }
+
+    pub fn handle(&self) -> SimHandle {
+        self.handle.clone()
+    }
+
+    /// Stops accepting and closes open connections (dropping the simulator does the same).
+    pub fn shutdown(self) {}
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}

@@ -1,0 +1,319 @@
+//! Wire-level helpers shared by the service modules: response bodies, JSON success and error
+//! responses, epoch timestamps and opaque paging tokens.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::time::Sleep;
+
+pub(crate) type HttpResponse = Response<Body>;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
+
+/// Seconds since the Unix epoch, the unit AWS JSON protocols use for timestamps.
+pub fn epoch_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A response body sent in one piece.
+///
+/// Normally hyper derives `Content-Length` from the exact size. A *truncated* body reports no
+/// size, so the `Content-Length` header set by the caller wins; after the data it lingers briefly
+/// so hyper flushes what it has before noticing the body is short and closing the connection.
+pub(crate) struct Body {
+    data: Option<Bytes>,
+    linger: Option<Pin<Box<Sleep>>>,
+}
+
+impl Body {
+    pub(crate) fn full(data: impl Into<Bytes>) -> Body {
+        Body {
+            data: Some(data.into()),
+            linger: None,
+        }
+    }
+
+    fn truncated(data: Bytes) -> Body {
+        Body {
+            data: Some(data),
+            linger: Some(Box::pin(tokio::time::sleep(Duration::from_millis(50)))),
+        }
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(data) = self.data.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        if let Some(linger) = self.linger.as_mut() {
+            ready!(linger.as_mut().poll(cx));
+            self.linger = None;
+        }
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.linger.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match (&self.data, &self.linger) {
+            (_, Some(_)) => SizeHint::default(),
+            (Some(data), None) => SizeHint::with_exact(data.len() as u64),
+            (None, None) => SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// A process-unique, UUID-shaped request id, like the ones AWS returns.
+fn request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("5150a1e0-0000-4000-8000-{n:012x}")
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: Body) -> HttpResponse {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(id) = HeaderValue::from_str(&request_id()) {
+        headers.insert(REQUEST_ID, id);
+    }
+    response
+}
+
+/// Serialises an output shape. Output shapes are plain structs and maps, so this cannot fail.
+pub(crate) fn to_json(value: &impl Serialize) -> Bytes {
+    serde_json::to_vec(value)
+        .expect("output shapes always serialise")
+        .into()
+}
+
+/// A 200 response carrying a JSON document.
+pub(crate) fn json_ok(body: Bytes) -> HttpResponse {
+    response(StatusCode::OK, "application/json", Body::full(body))
+}
+
+/// A 200 response whose `Content-Length` promises twice what is sent before the connection closes.
+pub(crate) fn truncated(body: Bytes) -> HttpResponse {
+    let promised = body.len().max(1) * 2;
+    let sent = body.slice(..body.len() / 2);
+    let mut response = response(StatusCode::OK, "application/json", Body::truncated(sent));
+    response
+        .headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(promised));
+    response
+}
+
+/// A 200 response that no JSON parser accepts.
+pub(crate) fn malformed() -> HttpResponse {
+    json_ok(Bytes::from_static(
+        b"{\"simulator\": \"malformed response\", [1, 2",
+    ))
+}
+
+/// The status and code of one modelled error shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ErrorCode {
+    pub status: u16,
+    pub code: &'static str,
+}
+
+impl ErrorCode {
+    pub(crate) const fn new(status: u16, code: &'static str) -> ErrorCode {
+        ErrorCode { status, code }
+    }
+
+    pub(crate) fn with(self, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: self,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// Sent when a request body is not the JSON the operation expects (smithy's generic client error).
+pub(crate) const SERIALIZATION: ErrorCode = ErrorCode::new(400, "SerializationException");
+/// Sent for a method and path no simulated service claims.
+pub(crate) const UNKNOWN_OPERATION: ErrorCode = ErrorCode::new(404, "UnknownOperationException");
+
+/// A modelled error, rendered according to the service's protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+/// How a service encodes errors. awsJson1_1 (Transfer Family) will join restJson1 here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// Code in the `x-amzn-ErrorType` header, `{"message": ...}` body.
+    RestJson1,
+}
+
+impl Protocol {
+    pub(crate) fn error(self, error: &ApiError) -> HttpResponse {
+        let status =
+            StatusCode::from_u16(error.code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = match self {
+            Protocol::RestJson1 => to_json(&serde_json::json!({ "message": error.message })),
+        };
+        let mut response = response(status, "application/json", Body::full(body));
+        let headers = response.headers_mut();
+        headers.insert(ERROR_TYPE, HeaderValue::from_static(error.code.code));
+        if let Some(seconds) = error.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// Parses a JSON request body; an empty body counts as `{}` (operations without input send none).
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| SERIALIZATION.with(format!("Unable to parse request body: {e}")))
+}
+
+/// Validates `maxResults` (1..=100, default 20), the limits every AWS list operation here shares.
+pub(crate) fn page_size(
+    max_results: Option<i64>,
+    validation: ErrorCode,
+) -> Result<usize, ApiError> {
+    match max_results {
+        None => Ok(20),
+        Some(n @ 1..=100) => Ok(n as usize),
+        Some(n) => Err(validation.with(format!(
+            "1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: \
+             Member must have value between 1 and 100"
+        ))),
+    }
+}
+
+/// FNV-1a: a checksum so garbled or foreign tokens are rejected rather than misread.
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for byte in parts.iter().flat_map(|p| p.iter().chain(b"\0")) {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// An opaque paging token carrying `key`, the position after which the next page starts.
+///
+/// Tokens hold a key rather than an offset so they stay meaningful while the list changes
+/// between pages. `scope` (operation plus any parent resource) is folded into the checksum, so
+/// a token is only accepted where it was issued.
+pub(crate) fn encode_token(scope: &str, key: &str) -> String {
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    let sum = fnv1a(&[scope.as_bytes(), key.as_bytes()]);
+    format!("v1.{hex}.{sum:016x}")
+}
+
+/// The key inside a token from [`encode_token`] with the same `scope`, or `None` if it is not one.
+pub(crate) fn decode_token(scope: &str, token: &str) -> Option<String> {
+    let rest = token.strip_prefix("v1.")?;
+    let (hex, sum) = rest.split_once('.')?;
+    if hex.len() % 2 != 0 || !hex.is_ascii() {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    let key = String::from_utf8(bytes).ok()?;
+    let expected = format!("{:016x}", fnv1a(&[scope.as_bytes(), key.as_bytes()]));
+    (sum == expected).then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_within_their_scope() {
+        for key in ["", "flow-a", "ünïcödé/|.x", "0000000000000000abc"] {
+            let token = encode_token("ListFlows", key);
+            assert!(token.chars().all(|c| c.is_ascii_graphic()), "{token}");
+            assert_eq!(decode_token("ListFlows", &token).as_deref(), Some(key));
+            assert_eq!(decode_token("Other", &token), None);
+        }
+    }
+
+    #[test]
+    fn garbled_tokens_are_rejected() {
+        let token = encode_token("s", "flow-a");
+        for bad in [
+            "",
+            "garbage",
+            "v1.",
+            "v1..",
+            &token[..token.len() - 1],
+            &token.replace("v1.", "v2."),
+            &format!("v1.00{}", &token[3..]),
+            "v1.zz.0000000000000000",
+            "v1.é.0000000000000000",
+        ] {
+            assert_eq!(decode_token("s", bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn page_size_defaults_and_bounds() {
+        let v = ErrorCode::new(400, "ValidationException");
+        assert_eq!(page_size(None, v), Ok(20));
+        assert_eq!(page_size(Some(1), v), Ok(1));
+        assert_eq!(page_size(Some(100), v), Ok(100));
+        for bad in [0, 101, -5] {
+            assert_eq!(page_size(Some(bad), v).unwrap_err().code, v);
+        }
+    }
+
+    #[test]
+    fn empty_body_parses_as_empty_object() {
+        let v: serde_json::Value = parse_json(b" \n").unwrap();
+        assert_eq!(v, serde_json::json!({}));
+        let e = parse_json::<serde_json::Value>(b"{nope").unwrap_err();
+        assert_eq!(e.code, SERIALIZATION);
+    }
+
+    #[test]
+    fn rest_json_errors_carry_code_header_and_message() {
+        let mut error = ErrorCode::new(429, "ThrottlingException").with("slow down");
+        error.retry_after = Some(3);
+        let response = Protocol::RestJson1.error(&error);
+        assert_eq!(response.status(), 429);
+        let headers = response.headers();
+        assert_eq!(headers["x-amzn-errortype"], "ThrottlingException");
+        assert_eq!(headers["retry-after"], "3");
+        assert_eq!(headers["content-type"], "application/json");
+        assert!(headers.contains_key("x-amzn-requestid"));
+    }
+}
