@@ -12,55 +12,196 @@ async fn baseline_then_each_execution_counted_once() {
     let sim = simulator().await;
     let t = now();
     let done = Execution::finished("run-1", "Successful", t - 3600.0, t - 3000.0);
-    let (bytes, records) = (done.bytes_processed.unwrap(), done.records_processed.unwrap());
+    let (bytes, records) = (
+        done.bytes_processed.unwrap(),
+        done.records_processed.unwrap(),
+    );
     sim.with(|w| {
         let mut flow = Flow::new("orders", t - 86400.0);
         flow.source_connector_type = "CustomConnector".into();
         flow.source_connector_label = Some("MyCRM".into());
         flow.trigger_type = "Scheduled".into();
         flow.executions.push(done.clone());
-        flow.executions.push(Execution::finished("run-0", "Error", t - 7200.0, t - 7100.0));
+        flow.executions.push(Execution::finished(
+            "run-0",
+            "Error",
+            t - 7200.0,
+            t - 7100.0,
+        ));
         w.appflow.add_flow(flow);
     });
     let exporter = Exporter::start(&sim, &flows_config()).await;
     let text = exporter.settle("appflow").await;
     assert!(text.contains("aws_appflow_flow_info{flow_name=\"orders\",source_connector=\"CustomConnector\",source_connector_label=\"MyCRM\",destination_connector=\"S3\",destination_connector_label=\"\",trigger_type=\"Scheduled\",region=\"us-east-1\"} 1"), "{text}");
-    assert_eq!(value(&text, &flow_series("executions_total", "orders", "status=\"Successful\",")), Some(0.0));
-    assert_eq!(value(&text, &flow_series("executions_total", "orders", "status=\"Error\",")), Some(0.0));
-    assert_eq!(value(&text, &flow_series("executions_total", "orders", "status=\"Canceled\",")), Some(0.0));
-    assert_eq!(value(&text, &flow_series("processed_bytes_total", "orders", "")), Some(0.0));
-    assert_eq!(value(&text, &flow_series("flow_last_success_timestamp_seconds", "orders", "")), Some(t - 3000.0));
-    assert_eq!(value(&text, &flow_series("flow_last_failure_timestamp_seconds", "orders", "")), Some(t - 7100.0));
-    assert_eq!(value(&text, &flow_series("last_execution_processed_bytes", "orders", "")), Some(bytes as f64));
-    assert_eq!(value(&text, &flow_series("last_execution_processed_records", "orders", "")), Some(records as f64));
-    assert_eq!(value(&text, &flow_series("last_execution_duration_seconds", "orders", "")), Some(600.0));
-    assert_eq!(value(&text, &flow_series("flow_status", "orders", "status=\"Active\",")), Some(1.0));
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("executions_total", "orders", "status=\"Successful\",")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("executions_total", "orders", "status=\"Error\",")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("executions_total", "orders", "status=\"Canceled\",")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&text, &flow_series("processed_bytes_total", "orders", "")),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_last_success_timestamp_seconds", "orders", "")
+        ),
+        Some(t - 3000.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_last_failure_timestamp_seconds", "orders", "")
+        ),
+        Some(t - 7100.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("last_execution_processed_bytes", "orders", "")
+        ),
+        Some(bytes as f64)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("last_execution_processed_records", "orders", "")
+        ),
+        Some(records as f64)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("last_execution_duration_seconds", "orders", "")
+        ),
+        Some(600.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_status", "orders", "status=\"Active\",")
+        ),
+        Some(1.0)
+    );
     assert_eq!(up(&text, "appflow"), Some(1.0));
 
     // A new run starts, then fails.
-    sim.with(|w| w.appflow.upsert_execution("orders", Execution::new("run-2", "InProgress", t - 60.0)));
+    sim.with(|w| {
+        w.appflow
+            .upsert_execution("orders", Execution::new("run-2", "InProgress", t - 60.0))
+    });
     let text = exporter.settle("appflow").await;
-    assert_eq!(value(&text, &flow_series("flow_executions_in_progress", "orders", "")), Some(1.0));
-    assert_eq!(value(&text, &flow_series("flow_last_execution_status", "orders", "status=\"InProgress\",")), Some(1.0));
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_executions_in_progress", "orders", "")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series(
+                "flow_last_execution_status",
+                "orders",
+                "status=\"InProgress\","
+            )
+        ),
+        Some(1.0)
+    );
     let mut failed = Execution::finished("run-2", "Error", t - 60.0, t - 10.0);
     failed.put_failures = Some(42);
     failed.message = Some("Salesforce says: invalid session token abc123".into());
-    failed.catalog = vec![CatalogDetail { table_name: "orders".into(), table_status: Some("Successful".into()), partition_status: Some("Error".into()) }];
+    failed.catalog = vec![CatalogDetail {
+        table_name: "orders".into(),
+        table_status: Some("Successful".into()),
+        partition_status: Some("Error".into()),
+    }];
     sim.with(|w| w.appflow.upsert_execution("orders", failed.clone()));
     for _ in 0..3 {
         let text = exporter.settle("appflow").await;
-        assert_eq!(value(&text, &flow_series("executions_total", "orders", "status=\"Error\",")), Some(1.0));
-        assert_eq!(value(&text, &flow_series("executions_total", "orders", "status=\"Successful\",")), Some(0.0));
-        assert_eq!(value(&text, &flow_series("put_failures_total", "orders", "")), Some(42.0));
-        assert_eq!(value(&text, &flow_series("last_execution_put_failures", "orders", "")), Some(42.0));
-        assert_eq!(value(&text, &flow_series("processed_bytes_total", "orders", "")), Some(failed.bytes_processed.unwrap() as f64));
-        assert_eq!(value(&text, &flow_series("execution_duration_seconds_count", "orders", "")), Some(1.0));
-        assert_eq!(value(&text, &flow_series("catalog_registrations_total", "orders", "kind=\"partition\",status=\"Error\",")), Some(1.0));
-        assert_eq!(value(&text, &flow_series("flow_executions_in_progress", "orders", "")), Some(0.0));
-        assert!(!text.contains("abc123"), "an execution message leaked into the metrics");
+        assert_eq!(
+            value(
+                &text,
+                &flow_series("executions_total", "orders", "status=\"Error\",")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &flow_series("executions_total", "orders", "status=\"Successful\",")
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&text, &flow_series("put_failures_total", "orders", "")),
+            Some(42.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &flow_series("last_execution_put_failures", "orders", "")
+            ),
+            Some(42.0)
+        );
+        assert_eq!(
+            value(&text, &flow_series("processed_bytes_total", "orders", "")),
+            Some(failed.bytes_processed.unwrap() as f64)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &flow_series("execution_duration_seconds_count", "orders", "")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &flow_series(
+                    "catalog_registrations_total",
+                    "orders",
+                    "kind=\"partition\",status=\"Error\","
+                )
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &flow_series("flow_executions_in_progress", "orders", "")
+            ),
+            Some(0.0)
+        );
+        assert!(
+            !text.contains("abc123"),
+            "an execution message leaked into the metrics"
+        );
     }
     let logs = exporter.logs();
-    assert_eq!(logs.matches("AppFlow execution failed").count(), 1, "{logs}");
+    assert_eq!(
+        logs.matches("AppFlow execution failed").count(),
+        1,
+        "{logs}"
+    );
     assert!(!logs.contains("test-secret-key"));
 }
 
@@ -72,7 +213,12 @@ async fn multi_page_history_and_steady_state_calls() {
         let mut flow = Flow::new("big", t - 86400.0 * 30.0);
         for i in 0..250 {
             let start = t - 100_000.0 + i as f64 * 300.0;
-            flow.executions.push(Execution::finished(&format!("r{i:03}"), "Successful", start, start + 30.0));
+            flow.executions.push(Execution::finished(
+                &format!("r{i:03}"),
+                "Successful",
+                start,
+                start + 30.0,
+            ));
         }
         w.appflow.add_flow(flow);
         w.appflow.add_flow(Flow::new("idle", t - 100.0));
@@ -80,11 +226,28 @@ async fn multi_page_history_and_steady_state_calls() {
     });
     let exporter = Exporter::start(&sim, &flows_config()).await;
     let text = exporter.settle("appflow").await;
-    let tracked = "aws_flow_exporter_executions_tracked{aws_service=\"appflow\",region=\"us-east-1\"}";
+    let tracked =
+        "aws_flow_exporter_executions_tracked{aws_service=\"appflow\",region=\"us-east-1\"}";
     assert_eq!(value(&text, tracked), Some(250.0));
-    assert_eq!(value(&text, &flow_series("flow_last_execution_start_timestamp_seconds", "big", "")), Some(t - 100_000.0 + 249.0 * 300.0));
-    assert!(!text.contains(&flow_series("flow_last_execution_start_timestamp_seconds", "idle", "")));
-    assert_eq!(value(&text, &flow_series("flow_executions_in_progress", "idle", "")), Some(0.0));
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_last_execution_start_timestamp_seconds", "big", "")
+        ),
+        Some(t - 100_000.0 + 249.0 * 300.0)
+    );
+    assert!(!text.contains(&flow_series(
+        "flow_last_execution_start_timestamp_seconds",
+        "idle",
+        ""
+    )));
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_executions_in_progress", "idle", "")
+        ),
+        Some(0.0)
+    );
 
     // Steady state: ListFlows only.
     sim.with(|w| w.reset_calls());
@@ -93,11 +256,28 @@ async fn multi_page_history_and_steady_state_calls() {
         assert_eq!(w.calls("DescribeFlowExecutionRecords"), 0);
         assert!(w.calls("ListFlows") >= 2);
     });
-    sim.with(|w| w.appflow.upsert_execution("big", Execution::finished("r250", "Canceled", t - 5.0, t - 1.0)));
+    sim.with(|w| {
+        w.appflow.upsert_execution(
+            "big",
+            Execution::finished("r250", "Canceled", t - 5.0, t - 1.0),
+        )
+    });
     for _ in 0..2 {
         let text = exporter.settle("appflow").await;
-        assert_eq!(value(&text, &flow_series("executions_total", "big", "status=\"Canceled\",")), Some(1.0));
-        assert_eq!(value(&text, &flow_series("executions_total", "big", "status=\"Successful\",")), Some(0.0));
+        assert_eq!(
+            value(
+                &text,
+                &flow_series("executions_total", "big", "status=\"Canceled\",")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &flow_series("executions_total", "big", "status=\"Successful\",")
+            ),
+            Some(0.0)
+        );
     }
 }
 
@@ -108,7 +288,8 @@ async fn deleted_flows_disappear_and_new_flows_count_everything() {
     sim.with(|w| {
         for name in ["keep", "gone"] {
             let mut flow = Flow::new(name, t - 1000.0);
-            flow.executions.push(Execution::finished("a", "Successful", t - 500.0, t - 400.0));
+            flow.executions
+                .push(Execution::finished("a", "Successful", t - 500.0, t - 400.0));
             w.appflow.add_flow(flow);
         }
     });
@@ -118,13 +299,26 @@ async fn deleted_flows_disappear_and_new_flows_count_everything() {
     sim.with(|w| {
         w.appflow.remove_flow("gone");
         let mut flow = Flow::new("fresh", t - 10.0);
-        flow.executions.push(Execution::finished("b", "Successful", t - 9.0, t - 5.0));
+        flow.executions
+            .push(Execution::finished("b", "Successful", t - 9.0, t - 5.0));
         w.appflow.add_flow(flow);
     });
     let text = exporter.settle("appflow").await;
     assert!(!text.contains("flow_name=\"gone\""), "{text}");
-    assert_eq!(value(&text, &flow_series("executions_total", "fresh", "status=\"Successful\",")), Some(1.0));
-    assert_eq!(value(&text, &flow_series("executions_total", "keep", "status=\"Successful\",")), Some(0.0));
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("executions_total", "fresh", "status=\"Successful\",")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("executions_total", "keep", "status=\"Successful\",")
+        ),
+        Some(0.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -138,25 +332,80 @@ async fn unknown_statuses_and_missing_fields() {
         bare.has_result = false;
         bare.last_updated_at = None;
         flow.executions.push(bare);
-        flow.executions.push(Execution::new("b", "Paused", t - 100.0));
+        flow.executions
+            .push(Execution::new("b", "Paused", t - 100.0));
         w.appflow.add_flow(flow);
     });
     let exporter = Exporter::start(&sim, &flows_config()).await;
     let text = exporter.settle("appflow").await;
-    assert_eq!(value(&text, &flow_series("flow_status", "odd", "status=\"Hibernating\",")), Some(1.0));
-    assert_eq!(value(&text, &flow_series("flow_status", "odd", "status=\"Active\",")), Some(0.0));
-    assert_eq!(value(&text, &flow_series("flow_last_execution_status", "odd", "status=\"Paused\",")), Some(1.0));
-    assert_eq!(value(&text, &flow_series("flow_last_execution_status", "odd", "status=\"InProgress\",")), Some(0.0));
-    assert_eq!(value(&text, &flow_series("last_execution_put_failures", "odd", "")), Some(0.0));
-    assert_eq!(value(&text, &flow_series("flow_configured_max_parallelism", "odd", "")), Some(8.0));
-    for absent in ["last_execution_processed_bytes", "last_execution_duration_seconds", "flow_configured_max_page_size", "flow_last_success_timestamp_seconds"] {
-        assert!(!text.contains(&flow_series(absent, "odd", "")), "{absent} should be absent");
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_status", "odd", "status=\"Hibernating\",")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_status", "odd", "status=\"Active\",")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_last_execution_status", "odd", "status=\"Paused\",")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series(
+                "flow_last_execution_status",
+                "odd",
+                "status=\"InProgress\","
+            )
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("last_execution_put_failures", "odd", "")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_configured_max_parallelism", "odd", "")
+        ),
+        Some(8.0)
+    );
+    for absent in [
+        "last_execution_processed_bytes",
+        "last_execution_duration_seconds",
+        "flow_configured_max_page_size",
+        "flow_last_success_timestamp_seconds",
+    ] {
+        assert!(
+            !text.contains(&flow_series(absent, "odd", "")),
+            "{absent} should be absent"
+        );
     }
     // The state returns to a known value: the unknown series goes.
     sim.with(|w| w.appflow.flow_mut("odd").unwrap().status = "Suspended".into());
     let text = exporter.settle("appflow").await;
     assert!(!text.contains("Hibernating"));
-    assert_eq!(value(&text, &flow_series("flow_status", "odd", "status=\"Suspended\",")), Some(1.0));
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_status", "odd", "status=\"Suspended\",")
+        ),
+        Some(1.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,7 +414,8 @@ async fn throttling_and_server_errors_keep_the_last_values() {
     let t = now();
     sim.with(|w| {
         let mut flow = Flow::new("f", t - 1000.0);
-        flow.executions.push(Execution::finished("a", "Successful", t - 500.0, t - 400.0));
+        flow.executions
+            .push(Execution::finished("a", "Successful", t - 500.0, t - 400.0));
         w.appflow.add_flow(flow);
     });
     let exporter = Exporter::start(&sim, &flows_config()).await;
@@ -176,7 +426,10 @@ async fn throttling_and_server_errors_keep_the_last_values() {
     // Throttled on every attempt: down, values kept, new runs not applied.
     sim.with(|w| {
         w.faults.always("ListFlows", Fault::Throttle);
-        w.appflow.upsert_execution("f", Execution::finished("b", "Successful", t - 50.0, t - 40.0));
+        w.appflow.upsert_execution(
+            "f",
+            Execution::finished("b", "Successful", t - 50.0, t - 40.0),
+        );
     });
     let text = exporter.settle("appflow").await;
     assert_eq!(up(&text, "appflow"), Some(0.0));
@@ -187,11 +440,18 @@ async fn throttling_and_server_errors_keep_the_last_values() {
     // A 500 on the records call: still all or nothing.
     sim.with(|w| {
         w.faults.clear();
-        w.faults.always("DescribeFlowExecutionRecords", Fault::ServerError);
+        w.faults
+            .always("DescribeFlowExecutionRecords", Fault::ServerError);
     });
     let text = exporter.settle("appflow").await;
     assert_eq!(up(&text, "appflow"), Some(0.0));
-    assert_eq!(value(&text, &flow_series("executions_total", "f", "status=\"Successful\",")), Some(0.0));
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("executions_total", "f", "status=\"Successful\",")
+        ),
+        Some(0.0)
+    );
     assert!(text.contains("outcome=\"server_error\""));
 
     // Recovery: counted exactly once.
@@ -200,7 +460,13 @@ async fn throttling_and_server_errors_keep_the_last_values() {
         let text = exporter.settle("appflow").await;
         assert_eq!(up(&text, "appflow"), Some(1.0));
         assert_eq!(value(&text, &success), Some(t - 40.0));
-        assert_eq!(value(&text, &flow_series("executions_total", "f", "status=\"Successful\",")), Some(1.0));
+        assert_eq!(
+            value(
+                &text,
+                &flow_series("executions_total", "f", "status=\"Successful\",")
+            ),
+            Some(1.0)
+        );
     }
     // Throttling then 500s is one streak of failures: logged once at warn.
     let logs = exporter.logs();
@@ -213,7 +479,11 @@ async fn readyz_waits_for_the_first_collection() {
     let sim = simulator().await;
     sim.with(|w| {
         w.appflow.add_flow(Flow::new("f", now() - 10.0));
-        w.faults.inject("ListFlows", Fault::Hang(std::time::Duration::from_millis(1500)), 1);
+        w.faults.inject(
+            "ListFlows",
+            Fault::Hang(std::time::Duration::from_millis(1500)),
+            1,
+        );
     });
     let exporter = Exporter::start(&sim, &flows_config()).await;
     assert_eq!(get(exporter.addr, "/readyz").await.unwrap().status, 503);

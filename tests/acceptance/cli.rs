@@ -8,21 +8,46 @@ const APPFLOW_ONLY: &str = "targets:\n  - region: us-east-1\n    services:\n    
 #[test]
 fn check_config_accepts_a_good_file() {
     let file = config_file(APPFLOW_ONLY);
-    let out = run("http://127.0.0.1:9", &["--check-config", "--config.file", file.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        "http://127.0.0.1:9",
+        &[
+            "--check-config",
+            "--config.file",
+            file.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn check_config_names_the_bad_field_and_line() {
     let file = config_file("targets:\n  - region: us-east-1\n    services:\n      appflow:\n        include: [\"ok\", \"([\"]\n");
-    let out = run("http://127.0.0.1:9", &["--check-config", "--config.file", file.path().to_str().unwrap()]);
+    let out = run(
+        "http://127.0.0.1:9",
+        &[
+            "--check-config",
+            "--config.file",
+            file.path().to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("targets[0].services.appflow.include[1]"), "{err}");
+    assert!(
+        err.contains("targets[0].services.appflow.include[1]"),
+        "{err}"
+    );
     assert!(err.contains("line 5"), "{err}");
     // Unknown keys are errors too, also when starting for real.
     let file = config_file("collection:\n  intervall: 5s\n");
-    let out = run("http://127.0.0.1:9", &["--config.file", file.path().to_str().unwrap()]);
+    let out = run(
+        "http://127.0.0.1:9",
+        &["--config.file", file.path().to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("intervall"));
 }
@@ -33,23 +58,45 @@ async fn once_prints_a_baseline_and_says_if_all_was_up() {
     let t = now();
     sim.with(|w| {
         let mut flow = Flow::new("f", t - 1000.0);
-        flow.executions.push(Execution::finished("a", "Successful", t - 500.0, t - 400.0));
+        flow.executions
+            .push(Execution::finished("a", "Successful", t - 500.0, t - 400.0));
         w.appflow.add_flow(flow);
     });
     let file = config_file(APPFLOW_ONLY);
     let url = sim.url();
     let path = file.path().to_str().unwrap().to_string();
-    let out = tokio::task::spawn_blocking(move || run(&url, &["--once", "--config.file", &path])).await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::task::spawn_blocking(move || run(&url, &["--once", "--config.file", &path]))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(value(&text, &flow_series("executions_total", "f", "status=\"Successful\",")), Some(0.0));
-    assert_eq!(value(&text, &flow_series("flow_last_success_timestamp_seconds", "f", "")), Some(t - 400.0));
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("executions_total", "f", "status=\"Successful\",")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &flow_series("flow_last_success_timestamp_seconds", "f", "")
+        ),
+        Some(t - 400.0)
+    );
     assert_eq!(up(&text, "appflow"), Some(1.0));
 
     sim.with(|w| w.faults.always("ListFlows", Fault::AccessDenied));
     let url = sim.url();
     let path = file.path().to_str().unwrap().to_string();
-    let out = tokio::task::spawn_blocking(move || run(&url, &["--once", "--config.file", &path])).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || run(&url, &["--once", "--config.file", &path]))
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(up(&text, "appflow"), Some(0.0));

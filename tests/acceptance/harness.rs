@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use aws_flow_simulator::Simulator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-
 /// Collections every 200 ms so that tests wait little.
-pub const FAST: &str = "collection:\n  interval: 200ms\n  timeout: 2s\n  requests_per_second: 1000\n";
+pub const FAST: &str =
+    "collection:\n  interval: 200ms\n  timeout: 2s\n  requests_per_second: 1000\n";
 
 pub async fn simulator() -> Simulator {
     Simulator::start("127.0.0.1:0".parse().unwrap())
@@ -66,7 +66,11 @@ impl Drop for Exporter {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Exporter {
@@ -87,10 +91,20 @@ impl Exporter {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("exporter starts");
-        let exporter = Exporter { child, addr, log, _dir: dir, _config: config };
+        let exporter = Exporter {
+            child,
+            addr,
+            log,
+            _dir: dir,
+            _config: config,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while get(addr, "/healthz").await.map(|r| r.status) != Some(200) {
-            assert!(Instant::now() < deadline, "exporter never answered: {}", exporter.logs());
+            assert!(
+                Instant::now() < deadline,
+                "exporter never answered: {}",
+                exporter.logs()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         exporter
@@ -116,7 +130,11 @@ impl Exporter {
             if value(&text, &series).unwrap_or(0.0) >= start + n as f64 {
                 return text;
             }
-            assert!(Instant::now() < deadline, "no collection ended: {}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "no collection ended: {}",
+                self.logs()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -146,7 +164,12 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, extra: &str) ->
     let headers = String::from_utf8_lossy(&raw[..split]).to_string();
     let raw_body = raw[split + 4..].to_vec();
     let status = headers.split_whitespace().nth(1)?.parse().ok()?;
-    Some(Response { status, body: String::from_utf8_lossy(&raw_body).to_string(), headers, raw_body })
+    Some(Response {
+        status,
+        body: String::from_utf8_lossy(&raw_body).to_string(),
+        headers,
+        raw_body,
+    })
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> Option<Response> {
@@ -166,10 +189,18 @@ pub fn flow_series(metric: &str, flow: &str, extra: &str) -> String {
 }
 
 pub fn up(text: &str, service: &str) -> Option<f64> {
-    value(text, &format!("aws_flow_exporter_collector_up{{aws_service=\"{service}\",region=\"us-east-1\"}}"))
+    value(
+        text,
+        &format!(
+            "aws_flow_exporter_collector_up{{aws_service=\"{service}\",region=\"us-east-1\"}}"
+        ),
+    )
 }
 
 /// Runs the exporter to completion with these arguments.
 pub fn run(endpoint: &str, args: &[&str]) -> Output {
-    command(endpoint).args(args).output().expect("exporter runs")
+    command(endpoint)
+        .args(args)
+        .output()
+        .expect("exporter runs")
 }
