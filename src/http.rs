@@ -13,9 +13,11 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::Watcher;
 use tokio::net::TcpListener;
 
 use crate::scheduler::Hub;
+use crate::web_config::WebConfig;
 
 const EXPOSITION_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// A client that has not sent its headers by then is cut off.
@@ -29,6 +31,8 @@ pub struct Site {
     pub hub: Arc<Hub>,
     /// The landing page, rendered once at start.
     pub index_html: String,
+    /// `--web.config.file`: TLS and basic auth.
+    pub web: Option<Arc<WebConfig>>,
 }
 
 /// Serves until `shutdown` completes, then lets open requests finish.
@@ -47,23 +51,7 @@ pub async fn serve(listener: TcpListener, site: Arc<Site>, shutdown: impl Future
                         continue;
                     }
                 };
-                let site = site.clone();
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(
-                        TokioIo::new(stream),
-                        hyper::service::service_fn(move |req| {
-                            let site = site.clone();
-                            async move { Ok::<_, Infallible>(handle(&site, &req)) }
-                        }),
-                    );
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "connection ended with an error");
-                    }
-                });
+                tokio::spawn(connection(stream, site.clone(), graceful.watcher()));
             }
             () = &mut shutdown => break,
         }
@@ -77,9 +65,66 @@ pub async fn serve(listener: TcpListener, site: Arc<Site>, shutdown: impl Future
     }
 }
 
-/// Routes one request; every path and method has an answer.
+/// One client connection: the TLS handshake when configured, then HTTP/1.1.
+async fn connection(stream: tokio::net::TcpStream, site: Arc<Site>, watcher: Watcher) {
+    let tls = site.web.as_ref().and_then(|w| w.tls.clone());
+    let service_site = site.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let site = service_site.clone();
+        async move { Ok::<_, Infallible>(handle(&site, &req)) }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let result = match tls {
+        None => {
+            watcher
+                .watch(http.serve_connection(TokioIo::new(stream), service))
+                .await
+        }
+        Some(acceptor) => {
+            let stream =
+                match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                };
+            watcher
+                .watch(http.serve_connection(TokioIo::new(stream), service))
+                .await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+/// Routes one request; every path and method has an answer. Basic auth, when
+/// configured, guards everything but the health probes, which reveal nothing.
 pub fn handle(site: &Site, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    route(site, req.method(), req.uri().path(), req.headers())
+    let path = req.uri().path();
+    if let Some(web) = &site.web {
+        let probe = matches!(path, "/healthz" | "/readyz");
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !probe && !web.authorized(header) {
+            let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"aws-flow-exporter\""),
+            );
+            return response;
+        }
+    }
+    route(site, req.method(), path, req.headers())
 }
 
 fn route(

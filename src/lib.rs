@@ -17,7 +17,7 @@
 //!   swapped into the [`scheduler::Hub`] that scrapes read.
 //! - [`metrics`]: the text exposition of AWS series, and the exporter's own
 //!   metrics in a `prometheus::Registry`.
-//! - [`http`]: `/metrics`, `/`, `/healthz`, `/readyz`.
+//! - [`http`]: `/metrics`, `/`, `/healthz`, `/readyz`; [`web_config`]: TLS and basic auth.
 //!
 //! The AWS simulator used by tests and `--demo` is the separate
 //! `aws-flow-simulator` crate.
@@ -29,3 +29,4 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod scheduler;
+pub mod web_config;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use aws_flow_exporter::aws::Overrides;
 use aws_flow_exporter::config::Config;
+use aws_flow_exporter::web_config::WebConfig;
 use aws_flow_exporter::{app, http, scheduler};
 use clap::{Parser, ValueEnum};
 
@@ -84,13 +85,19 @@ fn main() -> ExitCode {
         },
         None => Config::default(),
     };
+    let web = match &flags.web_config_file {
+        Some(path) => match WebConfig::load(path) {
+            Ok(web) => Some(Arc::new(web)),
+            Err(error) => {
+                eprintln!("aws-flow-exporter: invalid web configuration: {error:#}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        None => None,
+    };
     if flags.check_config {
         println!("configuration is valid");
         return ExitCode::SUCCESS;
-    }
-    if flags.web_config_file.is_some() {
-        eprintln!("aws-flow-exporter: --web.config.file is not supported yet");
-        return ExitCode::from(EXIT_CONFIG);
     }
     let Some(listen) = parse_listen_address(&flags.listen_address) else {
         eprintln!(
@@ -114,7 +121,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(flags, config, listen)) {
+    match runtime.block_on(run(flags, config, listen, web)) {
         Ok(code) => code,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -124,7 +131,12 @@ fn main() -> ExitCode {
 }
 
 #[cfg_attr(not(feature = "demo"), allow(unused_mut))]
-async fn run(flags: Flags, mut config: Config, listen: SocketAddr) -> anyhow::Result<ExitCode> {
+async fn run(
+    flags: Flags,
+    mut config: Config,
+    listen: SocketAddr,
+    web: Option<Arc<WebConfig>>,
+) -> anyhow::Result<ExitCode> {
     let mut overrides = Overrides::default();
     // Kept alive for the whole run: dropping it stops the simulated AWS.
     #[cfg(feature = "demo")]
@@ -167,6 +179,7 @@ async fn run(flags: Flags, mut config: Config, listen: SocketAddr) -> anyhow::Re
         index_html: http::index_html(&flags.telemetry_path, &plan.targets),
         telemetry_path: flags.telemetry_path,
         hub: plan.hub,
+        web,
     });
     http::serve(listener, site, shutdown_signal()).await;
     tracing::info!("stopped");

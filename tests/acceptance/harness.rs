@@ -76,6 +76,26 @@ fn free_port() -> u16 {
 impl Exporter {
     /// Starts the exporter with `yaml` as its configuration and waits for /healthz.
     pub async fn start(sim: &Simulator, yaml: &str) -> Exporter {
+        Exporter::start_with(sim, yaml, &[]).await
+    }
+
+    /// Starts with extra flags; waits until /healthz answers over plain HTTP.
+    pub async fn start_with(sim: &Simulator, yaml: &str, args: &[&str]) -> Exporter {
+        let exporter = Exporter::spawn(sim, yaml, args);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while get(exporter.addr, "/healthz").await.map(|r| r.status) != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "exporter never answered: {}",
+                exporter.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        exporter
+    }
+
+    /// Starts without waiting for anything.
+    pub fn spawn(sim: &Simulator, yaml: &str, args: &[&str]) -> Exporter {
         let config = config_file(yaml);
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("exporter.log");
@@ -87,27 +107,18 @@ impl Exporter {
             .arg(addr.to_string())
             .arg("--log.level")
             .arg("debug")
+            .args(args)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("exporter starts");
-        let exporter = Exporter {
+        Exporter {
             child,
             addr,
             log,
             _dir: dir,
             _config: config,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while get(addr, "/healthz").await.map(|r| r.status) != Some(200) {
-            assert!(
-                Instant::now() < deadline,
-                "exporter never answered: {}",
-                exporter.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        exporter
     }
 
     pub fn logs(&self) -> String {

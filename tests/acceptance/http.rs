@@ -113,3 +113,127 @@ async fn promtool_finds_nothing_to_say() {
         "promtool says:\n{said}"
     );
 }
+
+fn web_config(dir: &std::path::Path, yaml: &str) -> String {
+    let path = dir.join("web.yml");
+    std::fs::write(&path, yaml).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basic_auth_guards_everything_but_the_probes() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Cost 4 keeps the test fast.
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let web = web_config(
+        dir.path(),
+        &format!("basic_auth_users:\n  alice: '{hash}'\n"),
+    );
+    let exporter = Exporter::start_with(&sim, FAST, &["--web.config.file", &web]).await;
+    let good = "Authorization: Basic YWxpY2U6czNjcmV0\r\n"; // alice:s3cret
+    let wrong = "Authorization: Basic YWxpY2U6d3Jvbmc=\r\n"; // alice:wrong
+    assert_eq!(
+        request(exporter.addr, "GET", "/metrics", good)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let denied = request(exporter.addr, "GET", "/metrics", wrong)
+        .await
+        .unwrap();
+    assert_eq!(denied.status, 401);
+    assert!(denied
+        .headers
+        .to_ascii_lowercase()
+        .contains("www-authenticate: basic"));
+    assert_eq!(get(exporter.addr, "/metrics").await.unwrap().status, 401);
+    assert_eq!(get(exporter.addr, "/").await.unwrap().status, 401);
+    assert_eq!(get(exporter.addr, "/healthz").await.unwrap().status, 200);
+}
+
+#[test]
+fn a_bad_web_config_is_refused_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = web_config(dir.path(), "basic_auth_users:\n  alice: plaintext\n");
+    let out = run("http://127.0.0.1:9", &["--web.config.file", &web]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bcrypt"));
+}
+
+/// A real TLS client (curl) against a certificate made by openssl.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_serves_https_and_refuses_plain_http() {
+    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
+    if !have("openssl") || !have("curl") {
+        eprintln!("openssl or curl missing: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let web = web_config(
+        dir.path(),
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n  min_version: TLS12\n",
+    );
+    let sim = simulator().await;
+    let exporter = Exporter::spawn(&sim, FAST, &["--web.config.file", &web]);
+    let url = format!("https://localhost:{}/metrics", exporter.addr.port());
+    let curl = |url: String, cacert: std::path::PathBuf| {
+        Command::new("curl")
+            .args([
+                "-sS",
+                "--noproxy",
+                "*",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+            ])
+            .arg(cacert)
+            .arg(url)
+            .output()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let out = curl(url.clone(), cert.clone());
+        if String::from_utf8_lossy(&out.stdout) == "200" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no HTTPS answer: {}",
+            exporter.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = get(exporter.addr, "/metrics").await;
+    assert!(plain.is_none_or(|r| r.status != 200));
+}
