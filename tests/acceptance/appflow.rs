@@ -412,12 +412,7 @@ async fn unknown_statuses_and_missing_fields() {
 async fn throttling_and_server_errors_keep_the_last_values() {
     let sim = simulator().await;
     let t = now();
-    sim.with(|w| {
-        let mut flow = Flow::new("f", t - 1000.0);
-        flow.executions
-            .push(Execution::finished("a", "Successful", t - 500.0, t - 400.0));
-        w.appflow.add_flow(flow);
-    });
+    add_flow_with_one_success(&sim, "f", t);
     let exporter = Exporter::start(&sim, &flows_config()).await;
     let before = exporter.settle("appflow").await;
     let success = flow_series("flow_last_success_timestamp_seconds", "f", "");

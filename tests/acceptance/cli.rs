@@ -1,4 +1,3 @@
-use aws_flow_simulator::appflow::{Execution, Flow};
 use aws_flow_simulator::Fault;
 
 use crate::harness::*;
@@ -56,12 +55,7 @@ fn check_config_names_the_bad_field_and_line() {
 async fn once_prints_a_baseline_and_says_if_all_was_up() {
     let sim = simulator().await;
     let t = now();
-    sim.with(|w| {
-        let mut flow = Flow::new("f", t - 1000.0);
-        flow.executions
-            .push(Execution::finished("a", "Successful", t - 500.0, t - 400.0));
-        w.appflow.add_flow(flow);
-    });
+    add_flow_with_one_success(&sim, "f", t);
     let file = config_file(APPFLOW_ONLY);
     let url = sim.url();
     let path = file.path().to_str().unwrap().to_string();

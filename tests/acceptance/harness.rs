@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use aws_flow_simulator::appflow::{Execution, Flow};
 use aws_flow_simulator::Simulator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -18,6 +19,16 @@ pub async fn simulator() -> Simulator {
     Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
         .expect("simulator starts")
+}
+
+/// Adds flow `name`, created at t-1000, with run "a": Successful from t-500 to t-400.
+pub fn add_flow_with_one_success(sim: &Simulator, name: &str, t: f64) {
+    sim.with(|w| {
+        let mut flow = Flow::new(name, t - 1000.0);
+        flow.executions
+            .push(Execution::finished("a", "Successful", t - 500.0, t - 400.0));
+        w.appflow.add_flow(flow);
+    });
 }
 
 pub fn now() -> f64 {
