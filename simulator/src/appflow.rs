@@ -22,7 +22,7 @@ const ACCOUNT: &str = "123456789012";
 const CREATED_BY: &str = "arn:aws:iam::123456789012:role/flow-admin";
 
 pub(crate) static SERVICE: Service = Service {
-    name: "AppFlow",
+    name: "appflow",
     protocol: Protocol::RestJson1,
     errors: FaultErrors {
         throttling: ErrorCode::new(429, "ThrottlingException"),

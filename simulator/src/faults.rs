@@ -106,8 +106,15 @@ pub struct Faults {
     latency: HashMap<String, Duration>,
 }
 
-fn matches(pattern: &str, operation: &str) -> bool {
-    pattern == ANY || pattern == operation
+/// Whether `pattern` selects a call of `operation` in `service`. Patterns: `*` (every call),
+/// `ListWorkflows` (that operation in any service), `transfer:*` (every call of one service) and
+/// `transfer:ListWorkflows` (one operation of one service: Transfer and Customer Profiles both
+/// have a ListWorkflows).
+fn matches(pattern: &str, service: &str, operation: &str) -> bool {
+    match pattern.split_once(':') {
+        Some((s, op)) => s == service && (op == ANY || op == operation),
+        None => pattern == ANY || pattern == operation,
+    }
 }
 
 impl Faults {
@@ -142,21 +149,22 @@ impl Faults {
         *self = Faults::default();
     }
 
-    /// How many counted injections are still waiting for `operation` (including "*" ones).
-    pub fn pending(&self, operation: &str) -> u32 {
+    /// How many counted injections are still waiting for `operation` of `service` (wildcards
+    /// included).
+    pub fn pending(&self, service: &str, operation: &str) -> u32 {
         self.injected
             .iter()
-            .filter(|i| matches(&i.operation, operation))
+            .filter(|i| matches(&i.operation, service, operation))
             .map(|i| i.remaining)
             .sum()
     }
 
     /// The fault for one call of `operation`, consuming one counted injection if any applies.
-    pub(crate) fn take(&mut self, operation: &str) -> Option<Fault> {
+    pub(crate) fn take(&mut self, service: &str, operation: &str) -> Option<Fault> {
         if let Some(pos) = self
             .injected
             .iter()
-            .position(|i| matches(&i.operation, operation))
+            .position(|i| matches(&i.operation, service, operation))
         {
             let entry = &mut self.injected[pos];
             entry.remaining -= 1;
@@ -168,17 +176,22 @@ impl Faults {
         }
         self.always
             .iter()
-            .find(|(op, _)| matches(op, operation))
+            .find(|(op, _)| matches(op, service, operation))
             .map(|(_, fault)| fault.clone())
     }
 
-    /// The extra latency for one call of `operation`.
-    pub(crate) fn latency(&self, operation: &str) -> Duration {
-        self.latency
-            .get(operation)
-            .or_else(|| self.latency.get(ANY))
-            .copied()
-            .unwrap_or_default()
+    /// The extra latency for one call of `operation` in `service`: the most specific setting wins.
+    pub(crate) fn latency(&self, service: &str, operation: &str) -> Duration {
+        [
+            format!("{service}:{operation}"),
+            operation.to_owned(),
+            format!("{service}:{ANY}"),
+            ANY.to_owned(),
+        ]
+        .iter()
+        .find_map(|key| self.latency.get(key))
+        .copied()
+        .unwrap_or_default()
     }
 }
 
@@ -192,16 +205,22 @@ mod tests {
         faults.always("ListFlows", Fault::ServerError);
         faults.inject("ListFlows", Fault::Throttle, 2);
         faults.inject("*", Fault::Drop, 1);
-        assert_eq!(faults.pending("ListFlows"), 3);
-        assert_eq!(faults.pending("DescribeFlow"), 1);
-        assert_eq!(faults.take("DescribeFlow"), Some(Fault::Drop));
-        assert_eq!(faults.take("DescribeFlow"), None);
-        assert_eq!(faults.take("ListFlows"), Some(Fault::Throttle));
-        assert_eq!(faults.take("ListFlows"), Some(Fault::Throttle));
-        assert_eq!(faults.take("ListFlows"), Some(Fault::ServerError));
-        assert_eq!(faults.take("ListFlows"), Some(Fault::ServerError));
+        assert_eq!(faults.pending("appflow", "ListFlows"), 3);
+        assert_eq!(faults.pending("appflow", "DescribeFlow"), 1);
+        assert_eq!(faults.take("appflow", "DescribeFlow"), Some(Fault::Drop));
+        assert_eq!(faults.take("appflow", "DescribeFlow"), None);
+        assert_eq!(faults.take("appflow", "ListFlows"), Some(Fault::Throttle));
+        assert_eq!(faults.take("appflow", "ListFlows"), Some(Fault::Throttle));
+        assert_eq!(
+            faults.take("appflow", "ListFlows"),
+            Some(Fault::ServerError)
+        );
+        assert_eq!(
+            faults.take("appflow", "ListFlows"),
+            Some(Fault::ServerError)
+        );
         faults.clear();
-        assert_eq!(faults.take("ListFlows"), None);
+        assert_eq!(faults.take("appflow", "ListFlows"), None);
     }
 
     #[test]
@@ -209,10 +228,39 @@ mod tests {
         let mut faults = Faults::default();
         faults.set_latency("*", Duration::from_millis(10));
         faults.set_latency("ListFlows", Duration::from_millis(30));
-        assert_eq!(faults.latency("ListFlows"), Duration::from_millis(30));
-        assert_eq!(faults.latency("DescribeFlow"), Duration::from_millis(10));
+        assert_eq!(
+            faults.latency("appflow", "ListFlows"),
+            Duration::from_millis(30)
+        );
+        assert_eq!(
+            faults.latency("appflow", "DescribeFlow"),
+            Duration::from_millis(10)
+        );
         faults.set_latency("*", Duration::ZERO);
-        assert_eq!(faults.latency("DescribeFlow"), Duration::ZERO);
+        assert_eq!(faults.latency("appflow", "DescribeFlow"), Duration::ZERO);
+    }
+
+    #[test]
+    fn service_qualified_patterns_select_one_service() {
+        let mut faults = Faults::default();
+        faults.always("transfer:ListWorkflows", Fault::ServerError);
+        faults.inject("customerprofiles:*", Fault::Throttle, 1);
+        faults.set_latency("transfer:*", Duration::from_millis(5));
+        assert_eq!(
+            faults.take("customerprofiles", "ListWorkflows"),
+            Some(Fault::Throttle)
+        );
+        assert_eq!(faults.take("customerprofiles", "ListWorkflows"), None);
+        assert_eq!(
+            faults.take("transfer", "ListWorkflows"),
+            Some(Fault::ServerError)
+        );
+        assert_eq!(faults.take("transfer", "ListExecutions"), None);
+        assert_eq!(
+            faults.latency("transfer", "ListExecutions"),
+            Duration::from_millis(5)
+        );
+        assert_eq!(faults.latency("appflow", "ListFlows"), Duration::ZERO);
     }
 
     #[test]

@@ -55,7 +55,8 @@ pub struct World {
 }
 
 impl World {
-    /// How many requests reached `operation` (e.g. "ListFlows"), faulted ones included.
+    /// How many requests reached `operation`, faulted ones included: "ListFlows" counts that
+    /// operation in every service, "transfer:ListWorkflows" in one.
     pub fn calls(&self, operation: &str) -> u64 {
         self.calls.get(operation).copied().unwrap_or(0)
     }
@@ -69,8 +70,12 @@ impl World {
         self.calls.clear();
     }
 
-    pub(crate) fn count_call(&mut self, operation: &str) {
+    pub(crate) fn count_call(&mut self, service: &str, operation: &str) {
         *self.calls.entry(operation.to_owned()).or_default() += 1;
+        *self
+            .calls
+            .entry(format!("{service}:{operation}"))
+            .or_default() += 1;
     }
 }
 

@@ -22,7 +22,8 @@ use crate::{control, World};
 /// One simulated AWS service. To add one, write a module exposing a `static SERVICE: Service`
 /// and list it in [`SERVICES`].
 pub(crate) struct Service {
-    /// For logs.
+    /// As the exporter's `aws_service` label spells it ("appflow", "transfer", ...): the scope
+    /// of service-qualified fault patterns and call counters ("transfer:ListWorkflows").
     pub name: &'static str,
     pub protocol: Protocol,
     /// The codes used for injected error faults.
@@ -144,10 +145,10 @@ async fn respond(
 
     let (fault, latency) = {
         let mut world = lock(&world);
-        world.count_call(operation);
+        world.count_call(service.name, operation);
         (
-            world.faults.take(operation),
-            world.faults.latency(operation),
+            world.faults.take(service.name, operation),
+            world.faults.latency(service.name, operation),
         )
     };
     let delay = latency

@@ -432,7 +432,7 @@ async fn control_api_injects_faults_and_reports_calls() {
     assert_eq!(post(&sim, "/list-flows", json!({})).await.status, 429);
     assert_eq!(post(&sim, "/list-flows", json!({})).await.status, 200);
     let calls = call(&sim, "GET", "/_sim/calls", json!(null)).await.json();
-    assert_eq!(calls, json!({ "ListFlows": 2 }));
+    assert_eq!(calls, json!({ "ListFlows": 2, "appflow:ListFlows": 2 }));
     let bad = post(
         &sim,
         "/_sim/faults",
