@@ -3,12 +3,10 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -17,6 +15,7 @@ use hyper_util::server::graceful::Watcher;
 use tokio::net::TcpListener;
 
 use crate::scheduler::Hub;
+use crate::scrape::ScrapeBody;
 use crate::web_config::WebConfig;
 
 const EXPOSITION_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -107,7 +106,7 @@ async fn connection(stream: tokio::net::TcpStream, site: Arc<Site>, watcher: Wat
 
 /// Routes one request; every path and method has an answer. Basic auth, when
 /// configured, guards everything but the health probes, which reveal nothing.
-pub fn handle(site: &Site, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+pub fn handle(site: &Site, req: &Request<Incoming>) -> Response<ScrapeBody> {
     let path = req.uri().path();
     if let Some(web) = &site.web {
         let probe = matches!(path, "/healthz" | "/readyz");
@@ -132,7 +131,7 @@ fn route(
     method: &Method,
     path: &str,
     headers: &hyper::HeaderMap,
-) -> Response<Full<Bytes>> {
+) -> Response<ScrapeBody> {
     let known = path == site.telemetry_path || matches!(path, "/" | "/healthz" | "/readyz");
     if !known {
         return text(StatusCode::NOT_FOUND, "not found\n");
@@ -155,7 +154,7 @@ fn route(
             "first collection not finished\n",
         ),
         _ => {
-            let mut response = Response::new(Full::new(Bytes::from(site.index_html.clone())));
+            let mut response = Response::new(ScrapeBody::bytes(site.index_html.clone()));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
@@ -165,20 +164,19 @@ fn route(
     }
 }
 
-fn metrics(site: &Site, headers: &hyper::HeaderMap) -> Response<Full<Bytes>> {
-    let body = site.hub.render();
+fn metrics(site: &Site, headers: &hyper::HeaderMap) -> Response<ScrapeBody> {
     let (body, gzipped) = if accepts_gzip(headers) {
-        match gzip(&body) {
-            Ok(compressed) => (compressed, true),
+        match site.hub.gzip() {
+            Ok(body) => (body, true),
             Err(error) => {
                 tracing::warn!(%error, "gzip failed; answering uncompressed");
-                (body, false)
+                (site.hub.plain(), false)
             }
         }
     } else {
-        (body, false)
+        (site.hub.plain(), false)
     };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(body);
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -189,15 +187,6 @@ fn metrics(site: &Site, headers: &hyper::HeaderMap) -> Response<Full<Bytes>> {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
-}
-
-fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 8),
-        flate2::Compression::fast(),
-    );
-    encoder.write_all(body)?;
-    encoder.finish()
 }
 
 /// `Accept-Encoding` names gzip (or `*`) with a non-zero quality.
@@ -220,8 +209,8 @@ fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
         })
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn text(status: StatusCode, body: &'static str) -> Response<ScrapeBody> {
+    let mut response = Response::new(ScrapeBody::bytes(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

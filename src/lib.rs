@@ -17,6 +17,7 @@
 //!   swapped into the [`scheduler::Hub`] that scrapes read.
 //! - [`metrics`]: the text exposition of AWS series, and the exporter's own
 //!   metrics in a `prometheus::Registry`.
+//! - [`scrape`]: the body scrapes get, compressed once per collection.
 //! - [`http`]: `/metrics`, `/`, `/healthz`, `/readyz`; [`web_config`]: TLS and basic auth.
 //!
 //! The AWS simulator used by tests and `--demo` is the separate
@@ -29,4 +30,5 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod scheduler;
+pub mod scrape;
 pub mod web_config;

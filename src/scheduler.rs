@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::time::MissedTickBehavior;
@@ -14,11 +14,17 @@ use tracing::Instrument;
 use crate::collectors::{unix_seconds, Collector, Service};
 use crate::metrics::exporter::{ExporterMetrics, ServiceMetrics};
 use crate::metrics::exposition::{self, Exposition};
+use crate::scrape::{Prepared, ScrapeBody};
 
 /// What the HTTP side reads: the latest good exposition of every (target,
-/// service), the exporter's own metrics, and readiness.
+/// service), prepared for serving, the exporter's own metrics, and readiness.
 pub struct Hub {
     snapshots: RwLock<BTreeMap<(usize, Service), Arc<Exposition>>>,
+    prepared: RwLock<Arc<Prepared>>,
+    /// Bumped by every publish; the last generation prepared, under the lock
+    /// that keeps two preparations from running at once.
+    published: AtomicU64,
+    prepared_generation: Mutex<u64>,
     exporter: ExporterMetrics,
     units: usize,
     first_done: AtomicUsize,
@@ -28,6 +34,9 @@ impl Hub {
     pub fn new(exporter: ExporterMetrics, units: usize) -> Self {
         Hub {
             snapshots: RwLock::new(BTreeMap::new()),
+            prepared: RwLock::new(Arc::new(Prepared::default())),
+            published: AtomicU64::new(0),
+            prepared_generation: Mutex::new(0),
             exporter,
             units,
             first_done: AtomicUsize::new(0),
@@ -39,25 +48,71 @@ impl Hub {
         self.first_done.load(Ordering::Acquire) >= self.units
     }
 
-    /// The whole exposition: AWS series, then the exporter's own.
-    pub fn render(&self) -> Vec<u8> {
-        let snapshots: Vec<Arc<Exposition>> = match self.snapshots.read() {
-            Ok(s) => s.values().cloned().collect(),
-            Err(poisoned) => poisoned.into_inner().values().cloned().collect(),
-        };
-        let mut text = String::new();
-        exposition::render(snapshots.iter().map(|s| s.as_ref()), &mut text);
-        let mut out = text.into_bytes();
+    fn current(&self) -> Arc<Prepared> {
+        match self.prepared.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn exporter_text(&self) -> Vec<u8> {
+        let mut out = Vec::new();
         self.exporter.render(&mut out);
         out
     }
 
-    fn publish(&self, key: (usize, Service), snapshot: Exposition) {
-        let mut snapshots = match self.snapshots.write() {
-            Ok(s) => s,
+    /// The whole exposition, gzip-compressed: AWS series, then the exporter's own.
+    pub fn gzip(&self) -> std::io::Result<ScrapeBody> {
+        self.current().gzip(&self.exporter_text())
+    }
+
+    /// The whole exposition as text.
+    pub fn plain(&self) -> ScrapeBody {
+        self.current().plain(self.exporter_text())
+    }
+
+    /// Stores a collection's series and prepares the body scrapes will get.
+    async fn publish(self: &Arc<Self>, key: (usize, Service), snapshot: Exposition) {
+        {
+            let mut snapshots = match self.snapshots.write() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            snapshots.insert(key, Arc::new(snapshot));
+        }
+        let generation = self.published.fetch_add(1, Ordering::AcqRel) + 1;
+        // Compressing tens of megabytes is CPU work: off the async workers.
+        let hub = self.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || hub.prepare(generation)).await {
+            tracing::error!(%error, "preparing the exposition failed");
+        }
+    }
+
+    /// Prepares the AWS part unless a later preparation already covered `generation`.
+    fn prepare(&self, generation: u64) {
+        let mut done = match self.prepared_generation.lock() {
+            Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        snapshots.insert(key, Arc::new(snapshot));
+        if *done >= generation {
+            return;
+        }
+        let latest = self.published.load(Ordering::Acquire);
+        let snapshots: Vec<Arc<Exposition>> = match self.snapshots.read() {
+            Ok(s) => s.values().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().values().cloned().collect(),
+        };
+        match Prepared::build(|out| exposition::write(snapshots.iter().map(|s| s.as_ref()), out)) {
+            Ok(prepared) => {
+                let prepared = Arc::new(prepared);
+                match self.prepared.write() {
+                    Ok(mut p) => *p = prepared,
+                    Err(poisoned) => *poisoned.into_inner() = prepared,
+                }
+                *done = latest;
+            }
+            Err(error) => tracing::error!(%error, "cannot prepare the exposition"),
+        }
     }
 
     pub fn exporter(&self) -> &ExporterMetrics {
@@ -102,12 +157,12 @@ impl Unit {
     }
 
     /// One collection; returns whether it succeeded.
-    pub async fn collect_once(&mut self, hub: &Hub) -> bool {
+    pub async fn collect_once(&mut self, hub: &Arc<Hub>) -> bool {
         let span = self.span();
         self.collect_inner(hub).instrument(span).await
     }
 
-    async fn collect_inner(&mut self, hub: &Hub) -> bool {
+    async fn collect_inner(&mut self, hub: &Arc<Hub>) -> bool {
         let started = Instant::now();
         let result = self.collector.collect(SystemTime::now()).await;
         let up = match result {
@@ -115,7 +170,8 @@ impl Unit {
                 hub.publish(
                     (self.target, self.collector.service()),
                     collected.exposition,
-                );
+                )
+                .await;
                 self.metrics.set_tracked(collected.tracked);
                 if self.failing {
                     tracing::info!("collection recovered");
@@ -164,7 +220,7 @@ impl Unit {
 /// `--once`: every unit collected once, concurrently; the exposition goes to `out`.
 pub async fn collect_all_once(
     units: Vec<Unit>,
-    hub: &Hub,
+    hub: &Arc<Hub>,
     out: &mut impl Write,
 ) -> std::io::Result<bool> {
     let results = futures::future::join_all(
@@ -173,6 +229,6 @@ pub async fn collect_all_once(
             .map(|mut unit| async move { unit.collect_once(hub).await }),
     )
     .await;
-    out.write_all(&hub.render())?;
+    out.write_all(&hub.plain().collect()?)?;
     Ok(results.into_iter().all(|up| up))
 }

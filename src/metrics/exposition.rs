@@ -1,12 +1,23 @@
 //! The text exposition of the AWS-derived series.
 //!
 //! Collectors render their committed state into an [`Exposition`] once per
-//! successful collection; a scrape only concatenates them. Families are kept
-//! apart so that the same metric from several targets is written under one
-//! `# HELP`/`# TYPE` header, as the text format requires.
+//! successful collection; the [`Hub`](crate::scheduler::Hub) merges those
+//! into the body scrapes are served from. Families are kept apart so that the
+//! same metric from several targets is written under one `# HELP`/`# TYPE`
+//! header, as the text format requires. A family's text is deflated in chunks
+//! as it grows: 10,000 flows make some 60 MB of text, which must not sit in
+//! memory.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+
+/// Text beyond this many bytes in one family is deflated into a chunk.
+const CHUNK: usize = 256 * 1024;
 
 /// The three metric types the exporter emits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +50,40 @@ pub struct Family {
 pub struct Exposition {
     /// `region="…",account="…"`: written after each sample's own labels.
     base: String,
-    families: Vec<(&'static Family, String)>,
+    families: Vec<(&'static Family, Body)>,
+}
+
+/// One family's samples: complete raw-deflate chunks, then the latest text.
+#[derive(Debug, Default)]
+struct Body {
+    chunks: Vec<Box<[u8]>>,
+    text: String,
+}
+
+impl Body {
+    /// Deflates the text once it is large; each chunk is a complete stream.
+    fn spill_if_large(&mut self) {
+        if self.text.len() < CHUNK {
+            return;
+        }
+        let mut encoder =
+            DeflateEncoder::new(Vec::with_capacity(self.text.len() / 8), Compression::fast());
+        // Writing into a Vec cannot fail.
+        if encoder.write_all(self.text.as_bytes()).is_ok() {
+            if let Ok(chunk) = encoder.finish() {
+                self.chunks.push(chunk.into_boxed_slice());
+                self.text.clear();
+            }
+        }
+    }
+
+    /// Copies the family's text to `out`, inflating chunk by chunk.
+    fn write_to(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+        for chunk in &self.chunks {
+            io::copy(&mut DeflateDecoder::new(&chunk[..]), out)?;
+        }
+        out.write_all(self.text.as_bytes())
+    }
 }
 
 impl Exposition {
@@ -55,7 +99,7 @@ impl Exposition {
         }
     }
 
-    fn body(&mut self, family: &'static Family) -> &mut String {
+    fn body(&mut self, family: &'static Family) -> &mut Body {
         let index = match self
             .families
             .iter()
@@ -63,7 +107,7 @@ impl Exposition {
         {
             Some(i) => i,
             None => {
-                self.families.push((family, String::new()));
+                self.families.push((family, Body::default()));
                 self.families.len() - 1
             }
         };
@@ -74,8 +118,9 @@ impl Exposition {
     pub fn sample(&mut self, family: &'static Family, labels: &[(&str, &str)], value: f64) {
         debug_assert!(family.kind != Kind::Histogram);
         let base = std::mem::take(&mut self.base);
-        let out = self.body(family);
-        write_sample(out, family.name, "", labels, None, &base, value);
+        let body = self.body(family);
+        write_sample(&mut body.text, family.name, "", labels, None, &base, value);
+        body.spill_if_large();
         self.base = base;
     }
 
@@ -106,7 +151,8 @@ impl Exposition {
     pub fn histogram(&mut self, family: &'static Family, labels: &[(&str, &str)], h: &Histogram) {
         debug_assert!(family.kind == Kind::Histogram);
         let base = std::mem::take(&mut self.base);
-        let out = self.body(family);
+        let body = self.body(family);
+        let out = &mut body.text;
         let mut cumulative = 0;
         for (bound, count) in h.bounds.iter().zip(&h.counts) {
             cumulative += count;
@@ -140,13 +186,17 @@ impl Exposition {
             &base,
             h.count as f64,
         );
+        body.spill_if_large();
         self.base = base;
     }
 }
 
 /// Writes the families of several expositions, merged by name, sorted by name.
-pub fn render<'a>(parts: impl IntoIterator<Item = &'a Exposition>, out: &mut String) {
-    let mut merged: BTreeMap<&'static str, (&'static Family, Vec<&'a str>)> = BTreeMap::new();
+pub fn write<'a>(
+    parts: impl IntoIterator<Item = &'a Exposition>,
+    out: &mut (impl Write + ?Sized),
+) -> io::Result<()> {
+    let mut merged: BTreeMap<&'static str, (&'static Family, Vec<&'a Body>)> = BTreeMap::new();
     for part in parts {
         for (family, body) in &part.families {
             merged
@@ -157,12 +207,28 @@ pub fn render<'a>(parts: impl IntoIterator<Item = &'a Exposition>, out: &mut Str
         }
     }
     for (family, bodies) in merged.values() {
-        let _ = writeln!(out, "# HELP {} {}", family.name, escape_help(family.help));
-        let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind.as_str());
+        let mut header = String::new();
+        let _ = writeln!(
+            header,
+            "# HELP {} {}",
+            family.name,
+            escape_help(family.help)
+        );
+        let _ = writeln!(header, "# TYPE {} {}", family.name, family.kind.as_str());
+        out.write_all(header.as_bytes())?;
         for body in bodies {
-            out.push_str(body);
+            body.write_to(out)?;
         }
     }
+    Ok(())
+}
+
+/// [`write`] into a string, for `--once` and tests.
+pub fn render<'a>(parts: impl IntoIterator<Item = &'a Exposition>, out: &mut String) {
+    let mut bytes = Vec::new();
+    // Writing into a Vec cannot fail, and the text is UTF-8 by construction.
+    let _ = write(parts, &mut bytes);
+    out.push_str(&String::from_utf8_lossy(&bytes));
 }
 
 fn write_sample(
@@ -325,6 +391,28 @@ mod tests {
         assert!(out.contains("x_seconds_bucket{flow_name=\"f\",le=\"+Inf\"} 3\n"));
         assert!(out.contains("x_seconds_sum{flow_name=\"f\"} 55.5\n"));
         assert!(out.contains("x_seconds_count{flow_name=\"f\"} 3\n"));
+    }
+
+    #[test]
+    fn large_families_are_deflated_and_read_back_whole() {
+        let mut e = Exposition::new(&[("region".into(), "r".into())]);
+        let mut expected = String::new();
+        for i in 0..20_000 {
+            let flow = format!("flow-{i}");
+            e.sample(&G, &[("flow_name", &flow)], i as f64);
+            expected.push_str(&format!(
+                "x_status{{flow_name=\"{flow}\",region=\"r\"}} {i}\n"
+            ));
+        }
+        let body = &e.families[0].1;
+        assert!(body.chunks.len() > 1, "text was not deflated");
+        assert!(body.chunks.iter().map(|c| c.len()).sum::<usize>() < expected.len() / 4);
+        let mut out = String::new();
+        render([&e], &mut out);
+        assert_eq!(
+            out,
+            format!("# HELP x_status A state.\n# TYPE x_status gauge\n{expected}")
+        );
     }
 
     #[test]
