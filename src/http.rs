@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::scheduler::Hub;
 use crate::scrape::ScrapeBody;
-use crate::web_config::WebConfig;
+use crate::web_config::LiveWebConfig;
 
 const EXPOSITION_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// A client that has not sent its headers by then is cut off.
@@ -31,7 +31,7 @@ pub struct Site {
     /// The landing page, rendered once at start.
     pub index_html: String,
     /// `--web.config.file`: TLS and basic auth.
-    pub web: Option<Arc<WebConfig>>,
+    pub web: Option<Arc<LiveWebConfig>>,
 }
 
 /// Serves until `shutdown` completes, then lets open requests finish.
@@ -66,7 +66,7 @@ pub async fn serve(listener: TcpListener, site: Arc<Site>, shutdown: impl Future
 
 /// One client connection: the TLS handshake when configured, then HTTP/1.1.
 async fn connection(stream: tokio::net::TcpStream, site: Arc<Site>, watcher: Watcher) {
-    let tls = site.web.as_ref().and_then(|w| w.tls.clone());
+    let tls = site.web.as_ref().and_then(|w| w.current().tls.clone());
     let service_site = site.clone();
     let service = hyper::service::service_fn(move |req| {
         let site = service_site.clone();
@@ -114,7 +114,7 @@ pub fn handle(site: &Site, req: &Request<Incoming>) -> Response<ScrapeBody> {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !probe && !web.authorized(header) {
+        if !probe && !web.current().authorized(header) {
             let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use aws_flow_exporter::aws::Overrides;
 use aws_flow_exporter::config::Config;
-use aws_flow_exporter::web_config::WebConfig;
+use aws_flow_exporter::web_config::LiveWebConfig;
 use aws_flow_exporter::{app, http, scheduler};
 use clap::{Parser, ValueEnum};
 
@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         None => Config::default(),
     };
     let web = match &flags.web_config_file {
-        Some(path) => match WebConfig::load(path) {
+        Some(path) => match LiveWebConfig::load(path) {
             Ok(web) => Some(Arc::new(web)),
             Err(error) => {
                 eprintln!("aws-flow-exporter: invalid web configuration: {error:#}");
@@ -135,7 +135,7 @@ async fn run(
     flags: Flags,
     mut config: Config,
     listen: SocketAddr,
-    web: Option<Arc<WebConfig>>,
+    web: Option<Arc<LiveWebConfig>>,
 ) -> anyhow::Result<ExitCode> {
     let mut overrides = Overrides::default();
     // Kept alive for the whole run: dropping it stops the simulated AWS.
@@ -174,6 +174,9 @@ async fn run(
     tracing::info!(address = %listener.local_addr()?, version = env!("CARGO_PKG_VERSION"), "listening");
     for unit in plan.units {
         tokio::spawn(unit.run(plan.hub.clone(), config.collection.interval));
+    }
+    if let Some(web) = &web {
+        tokio::spawn(web.clone().watch());
     }
     let site = Arc::new(http::Site {
         index_html: http::index_html(&flags.telemetry_path, &plan.targets),

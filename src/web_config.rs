@@ -14,7 +14,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 use base64::Engine;
@@ -53,6 +54,8 @@ pub struct WebConfig {
     users: BTreeMap<String, String>,
     /// `Authorization` values already verified: bcrypt is slow on purpose.
     verified: Mutex<HashSet<String>>,
+    /// The file and the certificate files it names: a change to any is a reload.
+    files: Vec<PathBuf>,
 }
 
 impl WebConfig {
@@ -63,6 +66,12 @@ impl WebConfig {
             serde_yaml_ng::from_str(&text).with_context(|| format!("{}", path.display()))?;
         let _ = &file.http_server_config;
         let base = path.parent().unwrap_or(Path::new("."));
+        let mut files = vec![path.to_path_buf()];
+        if let Some(tls) = &file.tls_server_config {
+            files.push(resolve(base, &tls.cert_file));
+            files.push(resolve(base, &tls.key_file));
+            files.extend(tls.client_ca_file.as_ref().map(|ca| resolve(base, ca)));
+        }
         let tls = match file.tls_server_config {
             Some(tls) => Some(
                 acceptor(&tls, base)
@@ -82,6 +91,7 @@ impl WebConfig {
             tls,
             users: file.basic_auth_users,
             verified: Mutex::new(HashSet::new()),
+            files,
         })
     }
 
@@ -130,6 +140,132 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
+/// Paths in the file are relative to the file's directory, as in exporter-toolkit.
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// How often the files are looked at for changes.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Size and modification time of each file: what a change looks like.
+type Stamp = Vec<Option<(u64, SystemTime)>>;
+
+fn stamp(files: &[PathBuf]) -> Stamp {
+    files
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(f).ok()?;
+            Some((meta.len(), meta.modified().ok()?))
+        })
+        .collect()
+}
+
+/// The web configuration in force. It is re-read on SIGHUP and when the file
+/// or a certificate file it names changes (certificates get rotated); a
+/// version that does not load is reported once and the one in force stays.
+pub struct LiveWebConfig {
+    path: PathBuf,
+    current: RwLock<Arc<WebConfig>>,
+    /// The files watched and how they looked at the last load attempt.
+    seen: Mutex<(Vec<PathBuf>, Stamp)>,
+}
+
+impl LiveWebConfig {
+    pub fn load(path: &Path) -> anyhow::Result<LiveWebConfig> {
+        let config = WebConfig::load(path)?;
+        let files = config.files.clone();
+        Ok(LiveWebConfig {
+            path: path.to_path_buf(),
+            seen: Mutex::new((files.clone(), stamp(&files))),
+            current: RwLock::new(Arc::new(config)),
+        })
+    }
+
+    pub fn current(&self) -> Arc<WebConfig> {
+        match self.current.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, (Vec<PathBuf>, Stamp)> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Loads the file again; returns whether the new version took effect.
+    pub fn reload(&self) -> bool {
+        match WebConfig::load(&self.path) {
+            Ok(config) => {
+                *self.seen() = (config.files.clone(), stamp(&config.files));
+                match self.current.write() {
+                    Ok(mut c) => *c = Arc::new(config),
+                    Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
+                }
+                tracing::info!(path = %self.path.display(), "web configuration reloaded");
+                true
+            }
+            Err(error) => {
+                let mut seen = self.seen();
+                seen.1 = stamp(&seen.0);
+                tracing::error!(
+                    path = %self.path.display(),
+                    error = format!("{error:#}"),
+                    "web configuration not reloaded; the previous one stays in force"
+                );
+                false
+            }
+        }
+    }
+
+    /// Whether a watched file changed since the last load attempt.
+    fn changed(&self) -> bool {
+        let seen = self.seen();
+        stamp(&seen.0) != seen.1
+    }
+
+    /// Reloads on SIGHUP and on file changes, for as long as the process runs.
+    pub async fn watch(self: Arc<Self>) {
+        #[cfg(unix)]
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            Ok(signal) => Some(signal),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP");
+                None
+            }
+        };
+        let mut poll = tokio::time::interval(POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            #[cfg(unix)]
+            let sighup = async {
+                match hangup.as_mut() {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let sighup = std::future::pending::<Option<()>>();
+            tokio::select! {
+                _ = sighup => {
+                    tracing::info!("SIGHUP: reloading the web configuration");
+                    self.reload();
+                }
+                _ = poll.tick() => {
+                    if self.changed() {
+                        self.reload();
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn acceptor(tls: &TlsFile, base: &Path) -> anyhow::Result<TlsAcceptor> {
     let _ = (
         &tls.max_version,
@@ -137,13 +273,7 @@ fn acceptor(tls: &TlsFile, base: &Path) -> anyhow::Result<TlsAcceptor> {
         &tls.curve_preferences,
         &tls.prefer_server_cipher_suites,
     );
-    let resolve = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
-    };
+    let resolve = |p: &Path| resolve(base, p);
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(resolve(&tls.cert_file))
             .context("cert_file")?
@@ -203,6 +333,7 @@ mod tests {
             tls: None,
             users: BTreeMap::from([("alice".to_string(), hash)]),
             verified: Mutex::new(HashSet::new()),
+            files: Vec::new(),
         };
         let header = |u: &str, p: &str| {
             format!(

@@ -237,3 +237,59 @@ async fn tls_serves_https_and_refuses_plain_http() {
     let plain = get(exporter.addr, "/metrics").await;
     assert!(plain.is_none_or(|r| r.status != 200));
 }
+
+/// Polls `path` with `auth` until it answers `status` (the reload is asynchronous).
+async fn eventually_status(addr: std::net::SocketAddr, auth: &str, status: u16) -> bool {
+    for _ in 0..50 {
+        if request(addr, "GET", "/metrics", auth)
+            .await
+            .is_some_and(|r| r.status == status)
+        {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_config_is_reloaded_on_change_and_on_sighup() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let users = |user: &str| {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        format!("basic_auth_users:\n  {user}: '{hash}'\n")
+    };
+    let web = web_config(dir.path(), &users("alice"));
+    let exporter = Exporter::start_with(&sim, FAST, &["--web.config.file", &web]).await;
+    let alice = "Authorization: Basic YWxpY2U6czNjcmV0\r\n"; // alice:s3cret
+    let bob = "Authorization: Basic Ym9iOnMzY3JldA==\r\n"; // bob:s3cret
+    assert!(eventually_status(exporter.addr, alice, 200).await);
+
+    // A changed file is picked up by itself.
+    web_config(dir.path(), &users("bob"));
+    assert!(eventually_status(exporter.addr, bob, 200).await);
+    assert!(eventually_status(exporter.addr, alice, 401).await);
+
+    // A broken version is refused; the one in force stays.
+    web_config(dir.path(), "basic_auth_users:\n  carol: plaintext\n");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(eventually_status(exporter.addr, bob, 200).await);
+    assert!(
+        exporter.logs().contains("not reloaded"),
+        "{}",
+        exporter.logs()
+    );
+
+    // SIGHUP reloads at once, whatever the file's timestamps say.
+    web_config(dir.path(), &users("alice"));
+    let pid = exporter.pid().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(eventually_status(exporter.addr, alice, 200).await);
+    assert!(eventually_status(exporter.addr, bob, 401).await);
+    assert_eq!(get(exporter.addr, "/healthz").await.unwrap().status, 200);
+}
