@@ -3,5 +3,6 @@
 
 mod appflow;
 mod cli;
+mod faults;
 mod harness;
 mod http;
