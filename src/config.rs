@@ -279,6 +279,8 @@ pub struct CustomerProfilesConfig {
     pub enabled: bool,
     /// Domains to collect; empty means every domain. Non-empty strings, no duplicates.
     pub domains: Vec<String>,
+    /// `--shard`: only the domains this replica owns.
+    pub shard: Option<Shard>,
 }
 
 impl Default for CustomerProfilesConfig {
@@ -287,6 +289,7 @@ impl Default for CustomerProfilesConfig {
         CustomerProfilesConfig {
             enabled: true,
             domains: Vec::new(),
+            shard: None,
         }
     }
 }
@@ -301,19 +304,26 @@ impl Default for CustomerProfilesConfig {
 pub struct NameFilter {
     include: Vec<Regex>,
     exclude: Vec<Regex>,
+    /// `--shard`: only the names this replica owns.
+    shard: Option<Shard>,
 }
 
 impl NameFilter {
     /// A filter from include and exclude expressions.
     pub fn new(include: Vec<Regex>, exclude: Vec<Regex>) -> Self {
-        NameFilter { include, exclude }
+        NameFilter {
+            include,
+            exclude,
+            shard: None,
+        }
     }
 
     /// Whether `name` matches some include expression (or there is none) and no
-    /// exclude expression.
+    /// exclude expression, and belongs to this replica's shard.
     pub fn matches(&self, name: &str) -> bool {
         (self.include.is_empty() || self.include.iter().any(|re| re.is_match(name)))
             && !self.exclude.iter().any(|re| re.is_match(name))
+            && self.shard.is_none_or(|s| s.owns(name))
     }
 
     /// The include expressions.
@@ -324,6 +334,66 @@ impl NameFilter {
     /// The exclude expressions.
     pub fn exclude(&self) -> &[Regex] {
         &self.exclude
+    }
+}
+
+/// `--shard I/N`: replica I of N (0-based, as kube-state-metrics counts) owns
+/// the names whose stable hash is I modulo N, so N replicas split one
+/// account's flows and workflows with no overlap and no gap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    index: u64,
+    total: u64,
+}
+
+impl Shard {
+    /// Whether this replica collects `name`. FNV-1a: the same in every build
+    /// and process, unlike the standard library's randomly seeded hasher.
+    pub fn owns(&self, name: &str) -> bool {
+        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+        for byte in name.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        hash % self.total == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.total)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("{s:?}: expected I/N with 0 <= I < N, e.g. 0/3");
+        let (index, total) = s.split_once('/').ok_or_else(bad)?;
+        let index: u64 = index.trim().parse().map_err(|_| bad())?;
+        let total: u64 = total.trim().parse().map_err(|_| bad())?;
+        if total == 0 || index >= total {
+            return Err(bad());
+        }
+        Ok(Shard { index, total })
+    }
+}
+
+impl Config {
+    /// Restricts every service of every target to the names `shard` owns
+    /// (Customer Profiles: its domains, whose counters are per domain).
+    pub fn apply_shard(&mut self, shard: Shard) {
+        for target in &mut self.targets {
+            let s = &mut target.services;
+            for filter in [
+                &mut s.appflow.filter,
+                &mut s.transfer.filter,
+                &mut s.supplychain.filter,
+            ] {
+                filter.shard = Some(shard);
+            }
+            s.customerprofiles.shard = Some(shard);
+        }
     }
 }
 
@@ -983,6 +1053,7 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
                 |c| CustomerProfilesConfig {
                     enabled: c.enabled.unwrap_or(true),
                     domains: c.domains.map(|d| d.0).unwrap_or_default(),
+                    shard: None,
                 },
             ),
         });
@@ -1033,6 +1104,48 @@ fn patterns(list: Option<Vec<Pattern>>) -> Vec<Regex> {
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_names_with_no_overlap_and_no_gap() {
+        let shards: Vec<Shard> = (0..3).map(|i| format!("{i}/3").parse().unwrap()).collect();
+        let mut per_shard = [0; 3];
+        for n in 0..3000 {
+            let name = format!("flow-{n}");
+            let owners: Vec<usize> = (0..3).filter(|&i| shards[i].owns(&name)).collect();
+            assert_eq!(owners.len(), 1, "{name}");
+            per_shard[owners[0]] += 1;
+        }
+        assert!(per_shard.iter().all(|&n| n > 800), "{per_shard:?}");
+        // Stable across builds: pinned.
+        assert!(
+            "0/2".parse::<Shard>().unwrap().owns("orders")
+                != "1/2".parse::<Shard>().unwrap().owns("orders")
+        );
+    }
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!("1/4".parse::<Shard>().unwrap().to_string(), "1/4");
+        for bad in ["", "1", "4/4", "0/0", "-1/2", "a/b", "1/2/3"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_shard_narrows_the_name_filter() {
+        let mut config = Config::default();
+        config.apply_shard("1/2".parse().unwrap());
+        let filter = &config.targets[0].services.appflow.filter;
+        let owned = (0..100)
+            .filter(|n| filter.matches(&format!("f{n}")))
+            .count();
+        assert!(owned > 20 && owned < 80, "{owned}");
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use aws_flow_exporter::aws::Overrides;
-use aws_flow_exporter::config::Config;
+use aws_flow_exporter::config::{Config, Shard};
 use aws_flow_exporter::web_config::LiveWebConfig;
 use aws_flow_exporter::{app, http, scheduler};
 use clap::{Parser, ValueEnum};
@@ -56,6 +56,9 @@ struct Flags {
     /// Start a simulated AWS on loopback with an evolving scenario and collect from it.
     #[arg(long)]
     demo: bool,
+    /// Collect only shard I of N (0-based): N replicas split the flows and workflows by a stable hash of their names.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -75,7 +78,7 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
-    let config = match &flags.config_file {
+    let mut config = match &flags.config_file {
         Some(path) => match Config::load(path) {
             Ok(config) => config,
             Err(error) => {
@@ -85,6 +88,9 @@ fn main() -> ExitCode {
         },
         None => Config::default(),
     };
+    if let Some(shard) = flags.shard {
+        config.apply_shard(shard);
+    }
     let web = match &flags.web_config_file {
         Some(path) => match LiveWebConfig::load(path) {
             Ok(web) => Some(Arc::new(web)),

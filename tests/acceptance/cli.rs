@@ -98,3 +98,37 @@ async fn once_prints_a_baseline_and_says_if_all_was_up() {
     let denied = "aws_flow_exporter_api_requests_total{aws_service=\"appflow\",operation=\"ListFlows\",outcome=\"client_error\",region=\"us-east-1\"}";
     assert_eq!(value(&text, denied), Some(1.0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_split_the_flows_with_no_overlap_and_no_gap() {
+    let sim = simulator().await;
+    let t = now();
+    let names: Vec<String> = (0..30).map(|i| format!("flow-{i}")).collect();
+    for name in &names {
+        add_flow_with_one_success(&sim, name, t);
+    }
+    let file = config_file(APPFLOW_ONLY);
+    let mut seen: Vec<String> = Vec::new();
+    for shard in ["0/3", "1/3", "2/3"] {
+        let url = sim.url();
+        let path = file.path().to_str().unwrap().to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            run(&url, &["--once", "--config.file", &path, "--shard", shard])
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shard}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mine: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("aws_appflow_flow_info{"))
+            .filter_map(|l| l.split('"').nth(1).map(str::to_string))
+            .collect();
+        assert!(!mine.is_empty() && mine.len() < names.len(), "{shard}: {mine:?}");
+        seen.extend(mine);
+    }
+    seen.sort();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
