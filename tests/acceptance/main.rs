@@ -6,3 +6,4 @@ mod cli;
 mod faults;
 mod harness;
 mod http;
+mod soak;
