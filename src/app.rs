@@ -7,8 +7,10 @@ use anyhow::{bail, Context};
 use tokio::sync::Semaphore;
 
 use crate::aws::appflow::SdkAppFlow;
+use crate::aws::transfer::SdkTransfer;
 use crate::aws::{sdk_config, Caller, Overrides};
 use crate::collectors::appflow::AppFlowCollector;
+use crate::collectors::transfer::TransferCollector;
 use crate::collectors::Service;
 use crate::config::Config;
 use crate::metrics::exporter::ExporterMetrics;
@@ -55,6 +57,22 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
                 SdkAppFlow::new(&sdk, caller),
                 services.appflow.filter.clone(),
                 collection.lookback,
+                collection.max_concurrency,
+                base_labels.clone(),
+            );
+            units.push(Unit::new(
+                index,
+                region.clone(),
+                Box::new(collector),
+                metrics,
+            ));
+        }
+        if services.transfer.enabled {
+            let metrics = exporter.for_service(Service::Transfer, &region, &target.labels);
+            let caller = Caller::new(collection, concurrency.clone(), metrics.clone());
+            let collector = TransferCollector::new(
+                SdkTransfer::new(&sdk, caller),
+                services.transfer.filter.clone(),
                 collection.max_concurrency,
                 base_labels.clone(),
             );

@@ -7,6 +7,7 @@
 //!
 //! Services: AppFlow (restJson1: ListFlows, DescribeFlow, DescribeFlowExecutionRecords). Others
 //! plug into the dispatcher in `server.rs`.
+//! Transfer Family (awsJson1_1: ListWorkflows, DescribeWorkflow, ListExecutions, DescribeExecution).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -41,6 +42,7 @@ mod control;
 pub mod faults;
 pub mod scenario;
 mod server;
+pub mod transfer;
 mod wire;
 
 pub use faults::{Fault, Faults};
@@ -50,6 +52,7 @@ pub use wire::epoch_now;
 #[derive(Default)]
 pub struct World {
     pub appflow: appflow::AppFlow,
+    pub transfer: transfer::Transfer,
     pub faults: faults::Faults,
     calls: BTreeMap<String, u64>,
 }

@@ -54,7 +54,7 @@ pub(crate) struct Call {
     pub body: Bytes,
 }
 
-static SERVICES: &[&Service] = &[&crate::appflow::SERVICE];
+static SERVICES: &[&Service] = &[&crate::appflow::SERVICE, &crate::transfer::SERVICE];
 
 fn route(
     method: &Method,
@@ -187,7 +187,7 @@ async fn respond(
     let outcome = (service.handle)(&mut lock(&world), &call);
     Ok(match (outcome, fault) {
         (Ok(body), Some(Fault::Truncated)) => wire::truncated(body),
-        (Ok(body), _) => wire::json_ok(body),
+        (Ok(body), _) => service.protocol.ok(body),
         (Err(error), _) => service.protocol.error(&error),
     })
 }

@@ -115,6 +115,8 @@ pub(crate) fn json_ok(body: Bytes) -> HttpResponse {
     response(StatusCode::OK, "application/json", Body::full(body))
 }
 
+const AMZ_JSON_1_1: &str = "application/x-amz-json-1.1";
+
 /// A 200 response whose `Content-Length` promises twice what is sent before the connection closes.
 pub(crate) fn truncated(body: Bytes) -> HttpResponse {
     let promised = body.len().max(1) * 2;
@@ -150,6 +152,7 @@ impl ErrorCode {
             code: self,
             message: message.into(),
             retry_after: None,
+            members: Vec::new(),
         }
     }
 }
@@ -165,30 +168,70 @@ pub(crate) struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// Further members of the error shape (e.g. Transfer's `Resource`, `ResourceType`), sent in
+    /// the body by awsJson1_1.
+    pub members: Vec<(&'static str, String)>,
 }
 
-/// How a service encodes errors. awsJson1_1 (Transfer Family) will join restJson1 here.
+/// How a service frames its responses and errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Protocol {
     /// Code in the `x-amzn-ErrorType` header, `{"message": ...}` body.
     RestJson1,
+    /// `POST /` with `X-Amz-Target: <Prefix>.<Operation>`, `application/x-amz-json-1.1` both ways;
+    /// errors as `{"__type": code, "Message": ..., other members}` in the body only, and
+    /// throttling's wait as the `RetryAfterSeconds` member (a string, as the Transfer model has it).
+    AwsJson1_1,
 }
 
 impl Protocol {
+    fn content_type(self) -> &'static str {
+        match self {
+            Protocol::RestJson1 => "application/json",
+            Protocol::AwsJson1_1 => AMZ_JSON_1_1,
+        }
+    }
+
+    /// A 200 response carrying an output document.
+    pub(crate) fn ok(self, body: Bytes) -> HttpResponse {
+        response(StatusCode::OK, self.content_type(), Body::full(body))
+    }
+
     pub(crate) fn error(self, error: &ApiError) -> HttpResponse {
         let status =
             StatusCode::from_u16(error.code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = match self {
             Protocol::RestJson1 => to_json(&serde_json::json!({ "message": error.message })),
+            Protocol::AwsJson1_1 => {
+                let mut body = serde_json::Map::new();
+                body.insert("__type".into(), error.code.code.into());
+                body.insert("Message".into(), error.message.clone().into());
+                for (name, value) in &error.members {
+                    body.insert((*name).into(), value.clone().into());
+                }
+                if let Some(seconds) = error.retry_after {
+                    body.insert("RetryAfterSeconds".into(), seconds.to_string().into());
+                }
+                to_json(&body)
+            }
         };
-        let mut response = response(status, "application/json", Body::full(body));
-        let headers = response.headers_mut();
-        headers.insert(ERROR_TYPE, HeaderValue::from_static(error.code.code));
-        if let Some(seconds) = error.retry_after {
-            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        let mut response = response(status, self.content_type(), Body::full(body));
+        if self == Protocol::RestJson1 {
+            let headers = response.headers_mut();
+            headers.insert(ERROR_TYPE, HeaderValue::from_static(error.code.code));
+            if let Some(seconds) = error.retry_after {
+                headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+            }
         }
         response
     }
+}
+
+/// The operation named by an awsJson `X-Amz-Target: <prefix>.<Operation>` header, if the header
+/// is there and has this prefix.
+pub(crate) fn amz_target<'h>(headers: &'h hyper::HeaderMap, prefix: &str) -> Option<&'h str> {
+    let target = headers.get("x-amz-target")?.to_str().ok()?;
+    target.strip_prefix(prefix)?.strip_prefix('.')
 }
 
 /// Parses a JSON request body; an empty body counts as `{}` (operations without input send none).
@@ -202,17 +245,28 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         .map_err(|e| SERIALIZATION.with(format!("Unable to parse request body: {e}")))
 }
 
-/// Validates `maxResults` (1..=100, default 20), the limits every AWS list operation here shares.
+/// Validates `maxResults` (1..=100, default 20), the limits of the restJson1 list operations.
 pub(crate) fn page_size(
     max_results: Option<i64>,
     validation: ErrorCode,
 ) -> Result<usize, ApiError> {
+    bounded_page_size(max_results, "maxResults", 100, 20, validation)
+}
+
+/// Validates a page-size member named `member` against 1..=`max`; `default` when absent.
+pub(crate) fn bounded_page_size(
+    max_results: Option<i64>,
+    member: &str,
+    max: i64,
+    default: usize,
+    validation: ErrorCode,
+) -> Result<usize, ApiError> {
     match max_results {
-        None => Ok(20),
-        Some(n @ 1..=100) => Ok(n as usize),
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
         Some(n) => Err(validation.with(format!(
-            "1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: \
-             Member must have value between 1 and 100"
+            "1 validation error detected: Value '{n}' at '{member}' failed to satisfy constraint: \
+             Member must have value between 1 and {max}"
         ))),
     }
 }
@@ -315,5 +369,56 @@ mod tests {
         assert_eq!(headers["retry-after"], "3");
         assert_eq!(headers["content-type"], "application/json");
         assert!(headers.contains_key("x-amzn-requestid"));
+    }
+
+    #[tokio::test]
+    async fn aws_json_errors_carry_type_and_members_in_the_body() {
+        use http_body_util::BodyExt;
+        let mut error = ErrorCode::new(400, "ThrottlingException").with("slow down");
+        error.retry_after = Some(3);
+        error.members.push(("Resource", "w-1".into()));
+        let response = Protocol::AwsJson1_1.error(&error);
+        assert_eq!(response.status(), 400);
+        let headers = response.headers();
+        assert_eq!(headers["content-type"], "application/x-amz-json-1.1");
+        assert!(!headers.contains_key("x-amzn-errortype"));
+        assert!(!headers.contains_key("retry-after"));
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "__type": "ThrottlingException", "Message": "slow down",
+                "Resource": "w-1", "RetryAfterSeconds": "3",
+            })
+        );
+    }
+
+    #[test]
+    fn amz_target_needs_the_prefix() {
+        let mut headers = hyper::HeaderMap::new();
+        assert_eq!(amz_target(&headers, "TransferService"), None);
+        headers.insert(
+            "X-Amz-Target",
+            HeaderValue::from_static("TransferService.ListWorkflows"),
+        );
+        assert_eq!(
+            amz_target(&headers, "TransferService"),
+            Some("ListWorkflows")
+        );
+        assert_eq!(amz_target(&headers, "Transfer"), None);
+        assert_eq!(amz_target(&headers, "OtherService"), None);
+    }
+
+    #[test]
+    fn bounded_page_size_names_the_member() {
+        let v = ErrorCode::new(400, "InvalidRequestException");
+        assert_eq!(bounded_page_size(None, "MaxResults", 1000, 100, v), Ok(100));
+        assert_eq!(
+            bounded_page_size(Some(1000), "MaxResults", 1000, 100, v),
+            Ok(1000)
+        );
+        let e = bounded_page_size(Some(1001), "MaxResults", 1000, 100, v).unwrap_err();
+        assert!(e.message.contains("'MaxResults'") && e.message.contains("1000"));
     }
 }

@@ -7,3 +7,4 @@ mod faults;
 mod harness;
 mod http;
 mod soak;
+mod transfer;

@@ -1,0 +1,320 @@
+//! The three Transfer Family calls the collector makes, as a narrow trait,
+//! and the SDK adapter that implements it. Both list calls are paged here:
+//! the collector always needs the whole list.
+//!
+//! DescribeWorkflow is not used: the metrics need nothing from a workflow's
+//! definition, and step results carry their own step type.
+
+use std::future::Future;
+
+use aws_sdk_transfer::types::{DescribedExecution, ExecutionStepResult};
+
+use super::{ApiError, Caller, Outcome};
+
+/// Transfer allows 1..=1000 results a page; the SDK does not check.
+const PAGE_SIZE: i32 = 1000;
+/// A listing longer than this many pages is a broken endpoint, not a big account.
+const MAX_PAGES: usize = 10_000;
+
+/// Which list of `Results` a step result comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    Steps,
+    OnExceptionSteps,
+}
+
+impl Phase {
+    /// The `phase` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Steps => "steps",
+            Phase::OnExceptionSteps => "on_exception_steps",
+        }
+    }
+}
+
+/// One execution as ListExecutions shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListedExecution {
+    pub id: String,
+    pub status: Option<String>,
+}
+
+/// A step result that carries an error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepError {
+    pub phase: Phase,
+    /// Position in its list: with the phase, what makes the error unique within an execution.
+    pub index: usize,
+    /// `StepType` (empty when AWS left it out).
+    pub step_type: String,
+    /// `Error.Type` (empty when AWS left it out).
+    pub error_type: String,
+    /// `Error.Message`: logged, never a label.
+    pub message: String,
+}
+
+/// What DescribeExecution says of an execution.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExecutionDetail {
+    pub status: Option<String>,
+    pub step_errors: Vec<StepError>,
+}
+
+/// What the Transfer collector needs from AWS. `Ok(None)`: the workflow or
+/// execution is gone (ResourceNotFound).
+pub trait TransferApi: Send + Sync {
+    /// Every workflow id, all pages.
+    fn list_workflows(&self) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
+    /// Every execution in progress of a workflow, all pages.
+    fn list_executions(
+        &self,
+        workflow_id: &str,
+    ) -> impl Future<Output = Result<Option<Vec<ListedExecution>>, ApiError>> + Send;
+    fn describe_execution(
+        &self,
+        workflow_id: &str,
+        execution_id: &str,
+    ) -> impl Future<Output = Result<Option<ExecutionDetail>, ApiError>> + Send;
+}
+
+/// [`TransferApi`] over the AWS SDK.
+pub struct SdkTransfer {
+    client: aws_sdk_transfer::Client,
+    caller: Caller,
+}
+
+impl SdkTransfer {
+    pub fn new(config: &aws_config::SdkConfig, caller: Caller) -> Self {
+        SdkTransfer {
+            client: aws_sdk_transfer::Client::new(config),
+            caller,
+        }
+    }
+}
+
+/// The token for the next page, unless the listing is over (or a server
+/// repeats a token, which would loop forever).
+fn next_page(current: &Option<String>, next: Option<&str>) -> Option<String> {
+    next.filter(|t| !t.is_empty() && current.as_deref() != Some(*t))
+        .map(str::to_string)
+}
+
+impl TransferApi for SdkTransfer {
+    async fn list_workflows(&self) -> Result<Vec<String>, ApiError> {
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .caller
+                .call("ListWorkflows", || {
+                    self.client
+                        .list_workflows()
+                        .max_results(PAGE_SIZE)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
+            // A workflow with no id cannot be labelled: it is skipped.
+            ids.extend(
+                page.workflows()
+                    .iter()
+                    .filter_map(|w| w.workflow_id())
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_string),
+            );
+            match next_page(&token, page.next_token()) {
+                Some(next) => token = Some(next),
+                None => return Ok(ids),
+            }
+        }
+        Err(too_many_pages("ListWorkflows"))
+    }
+
+    async fn list_executions(
+        &self,
+        workflow_id: &str,
+    ) -> Result<Option<Vec<ListedExecution>>, ApiError> {
+        let mut executions = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let result = self
+                .caller
+                .call("ListExecutions", || {
+                    self.client
+                        .list_executions()
+                        .workflow_id(workflow_id)
+                        .max_results(PAGE_SIZE)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await;
+            let page = match result {
+                Ok(page) => page,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            // An execution with no id cannot be followed: it is skipped.
+            executions.extend(page.executions().iter().filter_map(|e| {
+                let id = e.execution_id().filter(|id| !id.is_empty())?;
+                Some(ListedExecution {
+                    id: id.to_string(),
+                    status: e.status().map(|s| s.as_str().to_string()),
+                })
+            }));
+            match next_page(&token, page.next_token()) {
+                Some(next) => token = Some(next),
+                None => return Ok(Some(executions)),
+            }
+        }
+        Err(too_many_pages("ListExecutions"))
+    }
+
+    async fn describe_execution(
+        &self,
+        workflow_id: &str,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionDetail>, ApiError> {
+        let result = self
+            .caller
+            .call("DescribeExecution", || {
+                self.client
+                    .describe_execution()
+                    .workflow_id(workflow_id)
+                    .execution_id(execution_id)
+                    .send()
+            })
+            .await;
+        match result {
+            Ok(out) => Ok(Some(
+                out.execution().map(execution_detail).unwrap_or_default(),
+            )),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn too_many_pages(operation: &'static str) -> ApiError {
+    ApiError {
+        operation,
+        outcome: Outcome::TransportError,
+        code: None,
+        message: format!("more than {MAX_PAGES} pages: giving up"),
+    }
+}
+
+fn execution_detail(e: &DescribedExecution) -> ExecutionDetail {
+    let results = e.results();
+    let phases = [
+        (Phase::Steps, results.map(|r| r.steps()).unwrap_or_default()),
+        (
+            Phase::OnExceptionSteps,
+            results.map(|r| r.on_exception_steps()).unwrap_or_default(),
+        ),
+    ];
+    let step_errors = phases
+        .into_iter()
+        .flat_map(|(phase, steps)| {
+            steps
+                .iter()
+                .enumerate()
+                .filter_map(move |(index, step)| step_error(phase, index, step))
+        })
+        .collect();
+    ExecutionDetail {
+        status: e.status().map(|s| s.as_str().to_string()),
+        step_errors,
+    }
+}
+
+fn step_error(phase: Phase, index: usize, step: &ExecutionStepResult) -> Option<StepError> {
+    let error = step.error()?;
+    Some(StepError {
+        phase,
+        index,
+        step_type: step
+            .step_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        error_type: error.r#type().as_str().to_string(),
+        message: error.message().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_transfer::types::{
+        ExecutionError, ExecutionErrorType, ExecutionResults, ExecutionStatus, WorkflowStepType,
+    };
+
+    #[test]
+    fn step_errors_keep_phase_index_and_raw_enum_strings() {
+        let ok = ExecutionStepResult::builder()
+            .step_type(WorkflowStepType::Copy)
+            .build();
+        let failed = ExecutionStepResult::builder()
+            .step_type(WorkflowStepType::from("QUANTUM"))
+            .error(
+                ExecutionError::builder()
+                    .r#type(ExecutionErrorType::PermissionDenied)
+                    .message("denied")
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let untyped = ExecutionStepResult::builder()
+            .error(
+                ExecutionError::builder()
+                    .r#type(ExecutionErrorType::from("NEW_KIND"))
+                    .message("")
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let execution = DescribedExecution::builder()
+            .status(ExecutionStatus::HandlingException)
+            .results(
+                ExecutionResults::builder()
+                    .steps(ok)
+                    .steps(failed)
+                    .on_exception_steps(untyped)
+                    .build(),
+            )
+            .build();
+        let detail = execution_detail(&execution);
+        assert_eq!(detail.status.as_deref(), Some("HANDLING_EXCEPTION"));
+        assert_eq!(
+            detail.step_errors,
+            vec![
+                StepError {
+                    phase: Phase::Steps,
+                    index: 1,
+                    step_type: "QUANTUM".into(),
+                    error_type: "PERMISSION_DENIED".into(),
+                    message: "denied".into(),
+                },
+                StepError {
+                    phase: Phase::OnExceptionSteps,
+                    index: 0,
+                    step_type: String::new(),
+                    error_type: "NEW_KIND".into(),
+                    message: String::new(),
+                },
+            ]
+        );
+        assert_eq!(
+            execution_detail(&DescribedExecution::builder().build()),
+            ExecutionDetail::default()
+        );
+    }
+
+    #[test]
+    fn paging_stops_on_missing_empty_or_repeated_tokens() {
+        assert_eq!(next_page(&None, None), None);
+        assert_eq!(next_page(&None, Some("")), None);
+        assert_eq!(next_page(&None, Some("a")), Some("a".into()));
+        assert_eq!(next_page(&Some("a".into()), Some("a")), None);
+    }
+}
