@@ -7,6 +7,8 @@
 //!
 //! Services: AppFlow (restJson1: ListFlows, DescribeFlow, DescribeFlowExecutionRecords). Others
 //! plug into the dispatcher in `server.rs`.
+//! Supply Chain (restJson1, GET: ListInstances, ListDataIntegrationFlows,
+//! ListDataIntegrationFlowExecutions, GetDataIntegrationFlowExecution): [`supplychain`].
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -41,6 +43,7 @@ mod control;
 pub mod faults;
 pub mod scenario;
 mod server;
+pub mod supplychain;
 mod wire;
 
 pub use faults::{Fault, Faults};
@@ -50,6 +53,7 @@ pub use wire::epoch_now;
 #[derive(Default)]
 pub struct World {
     pub appflow: appflow::AppFlow,
+    pub supplychain: supplychain::SupplyChain,
     pub faults: faults::Faults,
     calls: BTreeMap<String, u64>,
 }

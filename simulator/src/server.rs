@@ -54,7 +54,7 @@ pub(crate) struct Call {
     pub body: Bytes,
 }
 
-static SERVICES: &[&Service] = &[&crate::appflow::SERVICE];
+static SERVICES: &[&Service] = &[&crate::appflow::SERVICE, &crate::supplychain::SERVICE];
 
 fn route(
     method: &Method,

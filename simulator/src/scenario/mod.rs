@@ -10,6 +10,8 @@ use tokio::time::MissedTickBehavior;
 use crate::appflow::{CatalogDetail, Execution, Flow, SapOData};
 use crate::{epoch_now, Simulator, World};
 
+pub mod supplychain;
+
 const MINUTE: f64 = 60.0;
 const HOUR: f64 = 3600.0;
 const DAY: f64 = 86_400.0;
@@ -258,6 +260,7 @@ pub struct Scenario {
     plans: Vec<Plan>,
     next_adhoc_at: Option<f64>,
     adhoc_count: u32,
+    supplychain: supplychain::Demo,
 }
 
 impl Scenario {
@@ -267,6 +270,7 @@ impl Scenario {
             plans: Vec::new(),
             next_adhoc_at: None,
             adhoc_count: 0,
+            supplychain: supplychain::Demo::new(seed),
         }
     }
 
@@ -277,6 +281,7 @@ impl Scenario {
             self.backfill(world, profile, plan, now);
         }
         self.next_adhoc_at = Some(now + self.rng.between(5.0 * MINUTE, 15.0 * MINUTE));
+        self.supplychain.populate(world, now);
     }
 
     /// Advances to `now`: finishes due runs, starts scheduled ones, adds and deletes ad-hoc flows.
@@ -314,6 +319,7 @@ impl Scenario {
         if self.next_adhoc_at.is_some_and(|at| now >= at) {
             self.add_adhoc(world, now);
         }
+        self.supplychain.step(world, now);
     }
 
     fn create(&mut self, world: &mut World, p: &Profile, now: f64) -> Plan {
