@@ -7,9 +7,11 @@ use anyhow::{bail, Context};
 use tokio::sync::Semaphore;
 
 use crate::aws::appflow::SdkAppFlow;
+use crate::aws::supplychain::SdkSupplyChain;
 use crate::aws::transfer::SdkTransfer;
 use crate::aws::{sdk_config, Caller, Overrides};
 use crate::collectors::appflow::AppFlowCollector;
+use crate::collectors::supplychain::SupplyChainCollector;
 use crate::collectors::transfer::TransferCollector;
 use crate::collectors::Service;
 use crate::config::Config;
@@ -73,6 +75,23 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
             let collector = TransferCollector::new(
                 SdkTransfer::new(&sdk, caller),
                 services.transfer.filter.clone(),
+                collection.max_concurrency,
+                base_labels.clone(),
+            );
+            units.push(Unit::new(
+                index,
+                region.clone(),
+                Box::new(collector),
+                metrics,
+            ));
+        }
+        if services.supplychain.enabled {
+            let metrics = exporter.for_service(Service::SupplyChain, &region, &target.labels);
+            let caller = Caller::new(collection, concurrency.clone(), metrics.clone());
+            let collector = SupplyChainCollector::new(
+                SdkSupplyChain::new(&sdk, caller),
+                services.supplychain.filter.clone(),
+                collection.lookback,
                 collection.max_concurrency,
                 base_labels.clone(),
             );

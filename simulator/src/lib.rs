@@ -8,6 +8,8 @@
 //! Services: AppFlow (restJson1: ListFlows, DescribeFlow, DescribeFlowExecutionRecords). Others
 //! plug into the dispatcher in `server.rs`.
 //! Transfer Family (awsJson1_1: ListWorkflows, DescribeWorkflow, ListExecutions, DescribeExecution).
+//! Supply Chain (restJson1, GET: ListInstances, ListDataIntegrationFlows,
+//! ListDataIntegrationFlowExecutions, GetDataIntegrationFlowExecution): [`supplychain`].
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -42,6 +44,7 @@ mod control;
 pub mod faults;
 pub mod scenario;
 mod server;
+pub mod supplychain;
 pub mod transfer;
 mod wire;
 
@@ -53,6 +56,7 @@ pub use wire::epoch_now;
 pub struct World {
     pub appflow: appflow::AppFlow,
     pub transfer: transfer::Transfer,
+    pub supplychain: supplychain::SupplyChain,
     pub faults: faults::Faults,
     calls: BTreeMap<String, u64>,
 }

@@ -54,7 +54,11 @@ pub(crate) struct Call {
     pub body: Bytes,
 }
 
-static SERVICES: &[&Service] = &[&crate::appflow::SERVICE, &crate::transfer::SERVICE];
+static SERVICES: &[&Service] = &[
+    &crate::appflow::SERVICE,
+    &crate::transfer::SERVICE,
+    &crate::supplychain::SERVICE,
+];
 
 fn route(
     method: &Method,

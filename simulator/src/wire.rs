@@ -307,6 +307,39 @@ pub(crate) fn decode_token(scope: &str, token: &str) -> Option<String> {
     (sum == expected).then_some(key)
 }
 
+/// Decodes `%XX` escapes (a path segment or query value as restJson1 clients send them); `None`
+/// for a broken escape or bytes that are not UTF-8.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The decoded `name=value` pairs of a query string, in order (repeated names repeat, as list
+/// parameters are sent); `None` when an escape is broken.
+pub(crate) fn query_pairs(query: Option<&str>) -> Option<Vec<(String, String)>> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((percent_decode(name)?, percent_decode(value)?))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,5 +453,23 @@ mod tests {
         );
         let e = bounded_page_size(Some(1001), "MaxResults", 1000, 100, v).unwrap_err();
         assert!(e.message.contains("'MaxResults'") && e.message.contains("1000"));
+    }
+
+    #[test]
+    fn percent_escapes_and_query_pairs_decode() {
+        assert_eq!(percent_decode("a%2Fb%20c").as_deref(), Some("a/b c"));
+        assert_eq!(percent_decode("%E2%82%AC").as_deref(), Some("€"));
+        assert_eq!(percent_decode("bad%2"), None);
+        assert_eq!(percent_decode("bad%zz"), None);
+        assert_eq!(
+            query_pairs(Some("a=1&b=x%3Dy&a=2&flag")),
+            Some(vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x=y".into()),
+                ("a".into(), "2".into()),
+                ("flag".into(), "".into()),
+            ])
+        );
+        assert_eq!(query_pairs(None), Some(vec![]));
     }
 }

@@ -10,6 +10,7 @@ use tokio::time::MissedTickBehavior;
 use crate::appflow::{CatalogDetail, Execution, Flow, SapOData};
 use crate::{epoch_now, Simulator, World};
 
+pub mod supplychain;
 mod transfer;
 
 const MINUTE: f64 = 60.0;
@@ -261,6 +262,7 @@ pub struct Scenario {
     next_adhoc_at: Option<f64>,
     adhoc_count: u32,
     transfer: transfer::Demo,
+    supplychain: supplychain::Demo,
 }
 
 impl Scenario {
@@ -271,6 +273,7 @@ impl Scenario {
             next_adhoc_at: None,
             adhoc_count: 0,
             transfer: transfer::Demo::new(seed),
+            supplychain: supplychain::Demo::new(seed),
         }
     }
 
@@ -282,6 +285,7 @@ impl Scenario {
         }
         self.next_adhoc_at = Some(now + self.rng.between(5.0 * MINUTE, 15.0 * MINUTE));
         self.transfer.populate(world, now);
+        self.supplychain.populate(world, now);
     }
 
     /// Advances to `now`: finishes due runs, starts scheduled ones, adds and deletes ad-hoc flows.
@@ -320,6 +324,7 @@ impl Scenario {
             self.add_adhoc(world, now);
         }
         self.transfer.step(world, now);
+        self.supplychain.step(world, now);
     }
 
     fn create(&mut self, world: &mut World, p: &Profile, now: f64) -> Plan {

@@ -1,0 +1,267 @@
+//! The four AWS Supply Chain calls the collector makes, as a narrow trait, and the SDK adapter
+//! that implements it. Pagination of instances and flows is hidden here; executions are paged
+//! by the collector, which decides how far back to go.
+
+use std::future::Future;
+
+use aws_sdk_supplychain::types::{DataIntegrationFlow, DataIntegrationFlowExecution, Instance};
+use aws_smithy_types::DateTime;
+
+use super::{ApiError, Caller, Outcome};
+
+/// Supply Chain allows at most 20 results a page on all three list calls; the SDK does not check.
+const PAGE_SIZE: i32 = 20;
+/// A listing longer than this many pages is a broken endpoint, not a big account.
+const MAX_PAGES: usize = 10_000;
+
+/// One instance as ListInstances describes it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InstanceSummary {
+    pub id: String,
+    /// The wire string; None when AWS left it out.
+    pub state: Option<String>,
+}
+
+/// One data integration flow as ListDataIntegrationFlows describes it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlowSummary {
+    pub name: String,
+    /// `sources[].sourceType`, in the order AWS sent them.
+    pub source_types: Vec<String>,
+    pub target_type: Option<String>,
+    pub transformation_type: Option<String>,
+    /// A change means the flow was deleted and re-created.
+    pub created_time: Option<f64>,
+}
+
+/// One flow execution.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Execution {
+    pub id: String,
+    pub status: Option<String>,
+    pub start_time: Option<f64>,
+    pub end_time: Option<f64>,
+    /// The failure message: logged, never a label.
+    pub message: Option<String>,
+}
+
+/// One page of executions, in the order AWS sent them.
+#[derive(Clone, Debug, Default)]
+pub struct ExecutionsPage {
+    pub executions: Vec<Execution>,
+    pub next_token: Option<String>,
+}
+
+/// What the Supply Chain collector needs from AWS. `Ok(None)`: the instance, flow or execution
+/// is gone (ResourceNotFoundException).
+pub trait SupplyChainApi: Send + Sync {
+    fn list_instances(&self)
+        -> impl Future<Output = Result<Vec<InstanceSummary>, ApiError>> + Send;
+    fn list_flows(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<Option<Vec<FlowSummary>>, ApiError>> + Send;
+    fn executions(
+        &self,
+        instance_id: &str,
+        flow_name: &str,
+        next_token: Option<String>,
+    ) -> impl Future<Output = Result<Option<ExecutionsPage>, ApiError>> + Send;
+    fn execution(
+        &self,
+        instance_id: &str,
+        flow_name: &str,
+        execution_id: &str,
+    ) -> impl Future<Output = Result<Option<Execution>, ApiError>> + Send;
+}
+
+/// [`SupplyChainApi`] over the AWS SDK.
+pub struct SdkSupplyChain {
+    client: aws_sdk_supplychain::Client,
+    caller: Caller,
+}
+
+impl SdkSupplyChain {
+    pub fn new(config: &aws_config::SdkConfig, caller: Caller) -> Self {
+        SdkSupplyChain {
+            client: aws_sdk_supplychain::Client::new(config),
+            caller,
+        }
+    }
+}
+
+/// The next token, unless it is empty or repeats the one just sent (a loop).
+fn next(sent: Option<&str>, received: Option<&str>) -> Option<String> {
+    received
+        .filter(|t| !t.is_empty() && sent != Some(*t))
+        .map(str::to_string)
+}
+
+/// Not found is "gone", not a failure.
+fn found<T>(result: Result<T, ApiError>) -> Result<Option<T>, ApiError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl SupplyChainApi for SdkSupplyChain {
+    async fn list_instances(&self) -> Result<Vec<InstanceSummary>, ApiError> {
+        let mut instances = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .caller
+                .call("ListInstances", || {
+                    self.client
+                        .list_instances()
+                        .max_results(PAGE_SIZE)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
+            instances.extend(page.instances().iter().filter_map(instance_summary));
+            match next(token.as_deref(), page.next_token()) {
+                Some(t) => token = Some(t),
+                None => return Ok(instances),
+            }
+        }
+        Err(too_many_pages("ListInstances"))
+    }
+
+    async fn list_flows(&self, instance_id: &str) -> Result<Option<Vec<FlowSummary>>, ApiError> {
+        let mut flows = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let result = self
+                .caller
+                .call("ListDataIntegrationFlows", || {
+                    self.client
+                        .list_data_integration_flows()
+                        .instance_id(instance_id)
+                        .max_results(PAGE_SIZE)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await;
+            let Some(page) = found(result)? else {
+                return Ok(None);
+            };
+            flows.extend(page.flows().iter().filter_map(flow_summary));
+            match next(token.as_deref(), page.next_token()) {
+                Some(t) => token = Some(t),
+                None => return Ok(Some(flows)),
+            }
+        }
+        Err(too_many_pages("ListDataIntegrationFlows"))
+    }
+
+    async fn executions(
+        &self,
+        instance_id: &str,
+        flow_name: &str,
+        next_token: Option<String>,
+    ) -> Result<Option<ExecutionsPage>, ApiError> {
+        let result = self
+            .caller
+            .call("ListDataIntegrationFlowExecutions", || {
+                self.client
+                    .list_data_integration_flow_executions()
+                    .instance_id(instance_id)
+                    .flow_name(flow_name)
+                    .max_results(PAGE_SIZE)
+                    .set_next_token(next_token.clone())
+                    .send()
+            })
+            .await;
+        Ok(found(result)?.map(|page| ExecutionsPage {
+            executions: page
+                .flow_executions()
+                .iter()
+                .filter_map(execution)
+                .collect(),
+            next_token: next(next_token.as_deref(), page.next_token()),
+        }))
+    }
+
+    async fn execution(
+        &self,
+        instance_id: &str,
+        flow_name: &str,
+        execution_id: &str,
+    ) -> Result<Option<Execution>, ApiError> {
+        let result = self
+            .caller
+            .call("GetDataIntegrationFlowExecution", || {
+                self.client
+                    .get_data_integration_flow_execution()
+                    .instance_id(instance_id)
+                    .flow_name(flow_name)
+                    .execution_id(execution_id)
+                    .send()
+            })
+            .await;
+        Ok(found(result)?.and_then(|out| out.flow_execution().and_then(execution)))
+    }
+}
+
+fn too_many_pages(operation: &'static str) -> ApiError {
+    ApiError {
+        operation,
+        outcome: Outcome::TransportError,
+        code: None,
+        message: format!("more than {MAX_PAGES} pages: giving up"),
+    }
+}
+
+fn seconds(t: Option<&DateTime>) -> Option<f64> {
+    t.map(|t| t.as_secs_f64())
+}
+
+/// An enum's wire string. The SDK fills a missing required enum with this placeholder (or "");
+/// that is "absent", not a state.
+fn wire(value: &str) -> Option<String> {
+    (!value.is_empty() && value != "no value was set").then(|| value.to_string())
+}
+
+/// An instance with no id cannot be labelled: it is skipped.
+fn instance_summary(i: &Instance) -> Option<InstanceSummary> {
+    let id = wire(i.instance_id())?;
+    Some(InstanceSummary {
+        id,
+        state: wire(i.state().as_str()),
+    })
+}
+
+/// A flow with no name cannot be labelled: it is skipped.
+fn flow_summary(f: &DataIntegrationFlow) -> Option<FlowSummary> {
+    let name = wire(f.name())?;
+    // The SDK writes epoch 0 for a missing createdTime.
+    let created = f.created_time().as_secs_f64();
+    Some(FlowSummary {
+        name,
+        source_types: f
+            .sources()
+            .iter()
+            .filter_map(|s| wire(s.source_type().as_str()))
+            .collect(),
+        target_type: f.target().and_then(|t| wire(t.target_type().as_str())),
+        transformation_type: f
+            .transformation()
+            .and_then(|t| wire(t.transformation_type().as_str())),
+        created_time: (created != 0.0).then_some(created),
+    })
+}
+
+/// An execution with no id cannot be de-duplicated: it is skipped.
+fn execution(e: &DataIntegrationFlowExecution) -> Option<Execution> {
+    let id = wire(e.execution_id())?;
+    Some(Execution {
+        id,
+        status: e.status().and_then(|s| wire(s.as_str())),
+        start_time: seconds(e.start_time()),
+        end_time: seconds(e.end_time()),
+        message: e.message().map(str::to_string),
+    })
+}

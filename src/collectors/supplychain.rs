@@ -1,0 +1,594 @@
+//! AWS Supply Chain data integration flows: every `aws_supplychain_*` series is computed here.
+//!
+//! Cost in steady state, per collection: one ListInstances call per 20 instances, one
+//! ListDataIntegrationFlows call per 20 flows of each Active instance, and the first
+//! ListDataIntegrationFlowExecutions page of every flow. Flows carry no "last run" summary
+//! (unlike AppFlow's `lastRunExecutionDetails`), so that first page is the only way to see a new
+//! execution: it is the lower bound. A flow reads further pages only when more than a page of
+//! executions started since the newest one already known to be settled.
+//! GetDataIntegrationFlowExecution is called only for an execution known to be IN_PROGRESS that
+//! is not on the pages read: one call follows it however deep it has sunk, where paging down to
+//! it would cost one call per 20 newer executions.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use super::{unix_seconds, Collected, Collector, Service};
+use crate::aws::supplychain::{Execution, FlowSummary, InstanceSummary, SupplyChainApi};
+use crate::aws::ApiError;
+use crate::config::NameFilter;
+use crate::metrics::exposition::{Exposition, Family, Histogram, Kind};
+
+const INSTANCE_STATES: &[&str] = &[
+    "Initializing",
+    "Active",
+    "CreateFailed",
+    "DeleteFailed",
+    "Deleting",
+    "Deleted",
+];
+const EXECUTION_STATUSES: &[&str] = &["SUCCEEDED", "IN_PROGRESS", "FAILED"];
+const TERMINAL: &[&str] = &["SUCCEEDED", "FAILED"];
+const RUNNING: &str = "IN_PROGRESS";
+/// A flow's history longer than this many pages is a broken endpoint.
+const MAX_EXECUTION_PAGES: usize = 1_000;
+/// Data integration runs ingest files into datasets: from under a minute to several hours.
+static DURATION_BUCKETS: [f64; 12] = [
+    30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
+];
+
+macro_rules! family {
+    ($ident:ident, $name:literal, $kind:ident, $help:literal) => {
+        static $ident: Family = Family {
+            name: $name,
+            help: $help,
+            kind: Kind::$kind,
+        };
+    };
+}
+
+family!(
+    INSTANCE_STATE,
+    "aws_supplychain_instance_state",
+    Gauge,
+    "The Supply Chain instance's state, one series per state (1 = current)."
+);
+family!(
+    INFO,
+    "aws_supplychain_flow_info",
+    Gauge,
+    "Information about a data integration flow; always 1."
+);
+family!(
+    LAST_STATUS,
+    "aws_supplychain_flow_last_execution_status",
+    Gauge,
+    "Status of the flow's newest execution, one series per state (1 = current)."
+);
+family!(
+    LAST_START,
+    "aws_supplychain_flow_last_execution_start_timestamp_seconds",
+    Gauge,
+    "Start time of the flow's newest execution."
+);
+family!(
+    LAST_SUCCESS,
+    "aws_supplychain_flow_last_success_timestamp_seconds",
+    Gauge,
+    "endTime of the newest SUCCEEDED execution seen."
+);
+family!(
+    LAST_FAILURE,
+    "aws_supplychain_flow_last_failure_timestamp_seconds",
+    Gauge,
+    "endTime of the newest FAILED execution seen."
+);
+family!(
+    IN_PROGRESS,
+    "aws_supplychain_flow_executions_in_progress",
+    Gauge,
+    "Executions in IN_PROGRESS."
+);
+family!(
+    LAST_DURATION,
+    "aws_supplychain_last_execution_duration_seconds",
+    Gauge,
+    "endTime - startTime of the newest finished execution."
+);
+family!(
+    EXECUTIONS,
+    "aws_supplychain_flow_executions_total",
+    Counter,
+    "Executions seen reaching a terminal status."
+);
+family!(
+    DURATION,
+    "aws_supplychain_flow_execution_duration_seconds",
+    Histogram,
+    "Durations (endTime - startTime) of counted executions."
+);
+
+/// The Supply Chain collector of one target.
+pub struct SupplyChainCollector<A> {
+    api: A,
+    filter: NameFilter,
+    lookback: Duration,
+    concurrency: usize,
+    base_labels: Vec<(String, String)>,
+    state: State,
+}
+
+#[derive(Default)]
+struct State {
+    /// Set by the first successful collection: until then nothing is counted.
+    baselined: bool,
+    instances: BTreeMap<String, InstanceEntry>,
+}
+
+/// What the exporter remembers of one instance.
+#[derive(Default)]
+struct InstanceEntry {
+    state: Option<String>,
+    /// Flows are collected and shown only while the instance is Active; a non-Active instance
+    /// keeps their memory (hidden), so counting resumes without replay if it comes back.
+    active: bool,
+    flows: BTreeMap<String, Flow>,
+}
+
+/// What the exporter remembers of one flow.
+#[derive(Default)]
+struct Flow {
+    summary: FlowSummary,
+    /// Executions within the lookback.
+    seen: HashMap<String, Seen>,
+    newest_finished: Option<Finished>,
+    last_success: Option<f64>,
+    last_failure: Option<f64>,
+    /// SUCCEEDED, FAILED (the order of `TERMINAL`).
+    executions: [u64; 2],
+    duration: Option<Histogram>,
+}
+
+#[derive(Clone, Debug)]
+struct Seen {
+    start: f64,
+    status: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Finished {
+    start: f64,
+    id: String,
+    duration: Option<f64>,
+}
+
+/// What one collection fetched for a listed flow.
+#[derive(Default)]
+struct Fetched {
+    /// The flow vanished between ListDataIntegrationFlows and its executions.
+    gone: bool,
+    executions: Vec<Execution>,
+    /// Executions known IN_PROGRESS and not on the pages read: gone when None.
+    followed: Vec<(String, Option<Execution>)>,
+}
+
+/// One listed instance and, when Active, its flows (None: it vanished meanwhile).
+struct ListedInstance {
+    summary: InstanceSummary,
+    flows: Option<Vec<FlowSummary>>,
+}
+
+fn is_terminal(status: Option<&str>) -> bool {
+    status.is_some_and(|s| TERMINAL.contains(&s))
+}
+
+fn is_running(status: Option<&str>) -> bool {
+    status == Some(RUNNING)
+}
+
+fn is_active(instance: &InstanceSummary) -> bool {
+    instance.state.as_deref() == Some("Active")
+}
+
+/// Where an execution sits in time: its start, or its end when AWS left the start out.
+fn start_of(e: &Execution) -> Option<f64> {
+    e.start_time.or(e.end_time)
+}
+
+impl<A: SupplyChainApi> SupplyChainCollector<A> {
+    pub fn new(
+        api: A,
+        filter: NameFilter,
+        lookback: Duration,
+        concurrency: usize,
+        base_labels: Vec<(String, String)>,
+    ) -> Self {
+        SupplyChainCollector {
+            api,
+            filter,
+            lookback,
+            concurrency: concurrency.max(1),
+            base_labels,
+            state: State::default(),
+        }
+    }
+
+    /// The remembered flow this listing describes, unless it was re-created.
+    fn known(&self, instance_id: &str, summary: &FlowSummary) -> Option<&Flow> {
+        self.state
+            .instances
+            .get(instance_id)?
+            .flows
+            .get(&summary.name)
+            .filter(|f| f.summary.created_time == summary.created_time)
+    }
+
+    async fn list_flows(&self, instance: InstanceSummary) -> Result<ListedInstance, ApiError> {
+        let flows = if is_active(&instance) {
+            self.api.list_flows(&instance.id).await?.map(|flows| {
+                let mut names = HashSet::new();
+                flows
+                    .into_iter()
+                    .filter(|f| self.filter.matches(&f.name) && names.insert(f.name.clone()))
+                    .collect()
+            })
+        } else {
+            Some(Vec::new())
+        };
+        Ok(ListedInstance {
+            summary: instance,
+            flows,
+        })
+    }
+
+    /// Reads executions (newest first) until a page reaches the newest execution already known
+    /// settled, or the lookback; then follows the running ones not found on those pages.
+    async fn fetch(
+        &self,
+        instance_id: &str,
+        summary: &FlowSummary,
+        cutoff: f64,
+    ) -> Result<Fetched, ApiError> {
+        let known = self.known(instance_id, summary);
+        let frontier = known
+            .and_then(|k| {
+                k.seen
+                    .values()
+                    .filter(|s| !is_running(s.status.as_deref()))
+                    .map(|s| s.start)
+                    .reduce(f64::max)
+            })
+            .unwrap_or(cutoff)
+            .max(cutoff);
+        let mut pending: BTreeSet<&str> = known
+            .map(|k| {
+                k.seen
+                    .iter()
+                    .filter(|(_, s)| is_running(s.status.as_deref()))
+                    .map(|(id, _)| id.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut fetched = Fetched::default();
+        let mut token = None;
+        for _ in 0..MAX_EXECUTION_PAGES {
+            let Some(page) = self
+                .api
+                .executions(instance_id, &summary.name, token)
+                .await?
+            else {
+                fetched.gone = true;
+                return Ok(fetched);
+            };
+            // Newest first: once the frontier is reached, the rest is known or too old.
+            let start = |e: &Execution| start_of(e).unwrap_or(f64::MIN);
+            let reached = page.executions.iter().any(|e| start(e) <= frontier);
+            for e in &page.executions {
+                pending.remove(e.id.as_str());
+            }
+            fetched.executions.extend(page.executions);
+            token = page.next_token;
+            if token.is_none() || reached {
+                break;
+            }
+        }
+        for id in pending {
+            let found = self.api.execution(instance_id, &summary.name, id).await?;
+            fetched.followed.push((id.to_string(), found));
+        }
+        Ok(fetched)
+    }
+
+    /// Applies a fully fetched collection to the state. Cannot fail.
+    fn apply(
+        &mut self,
+        listed: Vec<ListedInstance>,
+        mut fetched: impl Iterator<Item = Fetched>,
+        cutoff: f64,
+    ) {
+        let count = self.state.baselined;
+        let mut instances = BTreeMap::new();
+        for ListedInstance { summary, flows } in listed {
+            let Some(flows) = flows else {
+                continue; // Gone between ListInstances and ListDataIntegrationFlows.
+            };
+            let mut entry = self.state.instances.remove(&summary.id).unwrap_or_default();
+            entry.active = is_active(&summary);
+            entry.state = summary.state;
+            if entry.active {
+                let mut kept = BTreeMap::new();
+                for (flow_summary, fetched) in flows.into_iter().zip(fetched.by_ref()) {
+                    if fetched.gone {
+                        continue;
+                    }
+                    let mut flow = match entry.flows.remove(&flow_summary.name) {
+                        Some(f) if f.summary.created_time == flow_summary.created_time => f,
+                        _ => Flow::default(),
+                    };
+                    flow.absorb(&summary.id, &flow_summary.name, fetched, cutoff, count);
+                    flow.summary = flow_summary;
+                    kept.insert(flow.summary.name.clone(), flow);
+                }
+                entry.flows = kept;
+            }
+            for flow in entry.flows.values_mut() {
+                flow.forget_before(cutoff);
+            }
+            instances.insert(summary.id, entry);
+        }
+        self.state.instances = instances;
+        self.state.baselined = true;
+    }
+
+    fn render(&self) -> Exposition {
+        let mut e = Exposition::new(&self.base_labels);
+        for (id, instance) in &self.state.instances {
+            e.state_set(
+                &INSTANCE_STATE,
+                &[("instance_id", id)],
+                INSTANCE_STATES,
+                instance.state.as_deref(),
+            );
+        }
+        for (id, instance) in &self.state.instances {
+            if instance.active {
+                for (name, flow) in &instance.flows {
+                    flow.render(id, name, &mut e);
+                }
+            }
+        }
+        e
+    }
+
+    fn tracked(&self) -> usize {
+        let flows = self.state.instances.values().flat_map(|i| i.flows.values());
+        flows.map(|f| f.seen.len()).sum()
+    }
+}
+
+impl Flow {
+    /// Takes in fetched executions: counts those newly terminal (when `count`), and updates
+    /// what the gauges show.
+    fn absorb(
+        &mut self,
+        instance_id: &str,
+        flow_name: &str,
+        fetched: Fetched,
+        cutoff: f64,
+        count: bool,
+    ) {
+        let mut executions = fetched.executions;
+        for (id, found) in fetched.followed {
+            match found {
+                Some(e) => executions.push(e),
+                // AWS no longer knows it: forgotten, uncounted.
+                None => {
+                    self.seen.remove(&id);
+                }
+            }
+        }
+        let mut ids = HashSet::new();
+        executions.retain(|e| ids.insert(e.id.clone()));
+        for e in executions {
+            let Some(start) = start_of(&e).filter(|s| *s >= cutoff) else {
+                continue;
+            };
+            let was_terminal = self
+                .seen
+                .get(&e.id)
+                .is_some_and(|s| is_terminal(s.status.as_deref()));
+            self.seen.insert(
+                e.id.clone(),
+                Seen {
+                    start,
+                    status: e.status.clone(),
+                },
+            );
+            let status = e.status.as_deref();
+            if !is_terminal(status) {
+                continue;
+            }
+            let duration = duration(&e);
+            if count && !was_terminal {
+                self.count(instance_id, flow_name, &e, duration);
+            }
+            match status {
+                Some("SUCCEEDED") => self.last_success = max_opt(self.last_success, e.end_time),
+                _ => self.last_failure = max_opt(self.last_failure, e.end_time),
+            }
+            let newer = self
+                .newest_finished
+                .as_ref()
+                .is_none_or(|n| (start, e.id.as_str()) >= (n.start, n.id.as_str()));
+            if newer {
+                self.newest_finished = Some(Finished {
+                    start,
+                    id: e.id,
+                    duration,
+                });
+            }
+        }
+    }
+
+    fn count(&mut self, instance_id: &str, flow_name: &str, e: &Execution, duration: Option<f64>) {
+        if let Some(i) = TERMINAL
+            .iter()
+            .position(|s| Some(*s) == e.status.as_deref())
+        {
+            self.executions[i] += 1;
+        }
+        if let Some(d) = duration {
+            self.histogram().observe(d);
+        }
+        if e.status.as_deref() == Some("FAILED") {
+            tracing::warn!(
+                instance_id,
+                flow_name,
+                execution_id = %e.id,
+                message = e.message.as_deref().unwrap_or(""),
+                "Supply Chain flow execution failed"
+            );
+        }
+    }
+
+    fn histogram(&mut self) -> &mut Histogram {
+        self.duration
+            .get_or_insert_with(|| Histogram::new(&DURATION_BUCKETS))
+    }
+
+    /// Executions that left the lookback are forgotten, so memory stays bounded.
+    fn forget_before(&mut self, cutoff: f64) {
+        self.seen.retain(|_, s| s.start >= cutoff);
+        if self
+            .newest_finished
+            .as_ref()
+            .is_some_and(|n| n.start < cutoff)
+        {
+            self.newest_finished = None;
+        }
+    }
+
+    fn render(&self, instance_id: &str, name: &str, e: &mut Exposition) {
+        let s = &self.summary;
+        let sources: BTreeSet<&str> = s.source_types.iter().map(String::as_str).collect();
+        let sources = sources.into_iter().collect::<Vec<_>>().join(",");
+        e.sample(
+            &INFO,
+            &[
+                ("instance_id", instance_id),
+                ("flow_name", name),
+                ("source_type", &sources),
+                ("target_type", s.target_type.as_deref().unwrap_or("")),
+                (
+                    "transformation_type",
+                    s.transformation_type.as_deref().unwrap_or(""),
+                ),
+            ],
+            1.0,
+        );
+        let flow = [("instance_id", instance_id), ("flow_name", name)];
+        let newest = self.seen.iter().max_by(|(a_id, a), (b_id, b)| {
+            (a.start, a_id)
+                .partial_cmp(&(b.start, b_id))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        if let Some((_, newest)) = newest {
+            e.state_set(
+                &LAST_STATUS,
+                &flow,
+                EXECUTION_STATUSES,
+                newest.status.as_deref(),
+            );
+            e.sample(&LAST_START, &flow, newest.start);
+        }
+        if let Some(t) = self.last_success {
+            e.sample(&LAST_SUCCESS, &flow, t);
+        }
+        if let Some(t) = self.last_failure {
+            e.sample(&LAST_FAILURE, &flow, t);
+        }
+        let running = self
+            .seen
+            .values()
+            .filter(|s| is_running(s.status.as_deref()))
+            .count();
+        e.sample(&IN_PROGRESS, &flow, running as f64);
+        if let Some(d) = self.newest_finished.as_ref().and_then(|n| n.duration) {
+            e.sample(&LAST_DURATION, &flow, d);
+        }
+        for (status, n) in TERMINAL.iter().zip(self.executions) {
+            e.sample(
+                &EXECUTIONS,
+                &[
+                    ("instance_id", instance_id),
+                    ("flow_name", name),
+                    ("status", status),
+                ],
+                n as f64,
+            );
+        }
+        let empty = Histogram::new(&DURATION_BUCKETS);
+        e.histogram(&DURATION, &flow, self.duration.as_ref().unwrap_or(&empty));
+    }
+}
+
+fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// endTime - startTime, when AWS gave both and they make sense.
+fn duration(e: &Execution) -> Option<f64> {
+    let d = e.end_time? - e.start_time?;
+    (d >= 0.0).then_some(d)
+}
+
+#[async_trait::async_trait]
+impl<A: SupplyChainApi + 'static> Collector for SupplyChainCollector<A> {
+    fn service(&self) -> Service {
+        Service::SupplyChain
+    }
+
+    async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
+        let cutoff = unix_seconds(now) - self.lookback.as_secs_f64();
+        let mut ids = HashSet::new();
+        let instances: Vec<InstanceSummary> = self
+            .api
+            .list_instances()
+            .await?
+            .into_iter()
+            .filter(|i| ids.insert(i.id.clone()))
+            .collect();
+        // Futures built up front: a closure inside the stream trips the
+        // compiler's Send inference for async-trait futures.
+        let listings: Vec<_> = instances.into_iter().map(|i| self.list_flows(i)).collect();
+        let listed: Vec<ListedInstance> = stream::iter(listings)
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        let fetches: Vec<_> = listed
+            .iter()
+            .filter(|l| is_active(&l.summary))
+            .flat_map(|l| {
+                let flows = l.flows.as_deref().unwrap_or_default();
+                flows.iter().map(|f| self.fetch(&l.summary.id, f, cutoff))
+            })
+            .collect();
+        let fetched: Vec<Fetched> = stream::iter(fetches)
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        self.apply(listed, fetched.into_iter(), cutoff);
+        Ok(Collected {
+            exposition: self.render(),
+            tracked: self.tracked(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
