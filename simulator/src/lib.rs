@@ -7,6 +7,7 @@
 //!
 //! Services: AppFlow (restJson1: ListFlows, DescribeFlow, DescribeFlowExecutionRecords). Others
 //! plug into the dispatcher in `server.rs`.
+//! Customer Profiles (restJson1: ListDomains, ListWorkflows, GetWorkflow): [`customerprofiles`].
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -38,6 +39,7 @@ use tokio::sync::watch;
 
 pub mod appflow;
 mod control;
+pub mod customerprofiles;
 pub mod faults;
 pub mod scenario;
 mod server;
@@ -50,6 +52,7 @@ pub use wire::epoch_now;
 #[derive(Default)]
 pub struct World {
     pub appflow: appflow::AppFlow,
+    pub customerprofiles: customerprofiles::CustomerProfiles,
     pub faults: faults::Faults,
     calls: BTreeMap<String, u64>,
 }

@@ -54,7 +54,10 @@ pub(crate) struct Call {
     pub body: Bytes,
 }
 
-static SERVICES: &[&Service] = &[&crate::appflow::SERVICE];
+static SERVICES: &[&Service] = &[
+    &crate::appflow::SERVICE,
+    &crate::customerprofiles::SERVICE,
+];
 
 fn route(
     method: &Method,

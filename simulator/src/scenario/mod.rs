@@ -1,6 +1,9 @@
 //! A deterministic, evolving demo world: a dozen AppFlow flows with varied connectors, scheduled
 //! runs that start, succeed or fail and finish later, Glue registrations, stopped flows and
-//! short-lived ad-hoc flows. The same seed and the same sequence of `now`s give the same world.
+//! short-lived ad-hoc flows; Customer Profiles domains whose workflows progress step by step
+//! (`customerprofiles.rs`). The same seed and the same sequence of `now`s give the same world.
+
+mod customerprofiles;
 
 use std::time::Duration;
 
@@ -258,6 +261,7 @@ pub struct Scenario {
     plans: Vec<Plan>,
     next_adhoc_at: Option<f64>,
     adhoc_count: u32,
+    customerprofiles: customerprofiles::Demo,
 }
 
 impl Scenario {
@@ -267,6 +271,7 @@ impl Scenario {
             plans: Vec::new(),
             next_adhoc_at: None,
             adhoc_count: 0,
+            customerprofiles: customerprofiles::Demo::new(seed),
         }
     }
 
@@ -277,6 +282,7 @@ impl Scenario {
             self.backfill(world, profile, plan, now);
         }
         self.next_adhoc_at = Some(now + self.rng.between(5.0 * MINUTE, 15.0 * MINUTE));
+        self.customerprofiles.populate(world, now);
     }
 
     /// Advances to `now`: finishes due runs, starts scheduled ones, adds and deletes ad-hoc flows.
@@ -314,6 +320,7 @@ impl Scenario {
         if self.next_adhoc_at.is_some_and(|at| now >= at) {
             self.add_adhoc(world, now);
         }
+        self.customerprofiles.step(world, now);
     }
 
     fn create(&mut self, world: &mut World, p: &Profile, now: f64) -> Plan {
