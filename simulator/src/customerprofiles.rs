@@ -302,7 +302,9 @@ impl Query {
                 "next-token" => parsed.next_token = Some(value),
                 "max-results" => {
                     let n = value.parse().map_err(|_| {
-                        BAD_REQUEST.with(format!("Value '{value}' at 'max-results' is not an integer"))
+                        BAD_REQUEST.with(format!(
+                            "Value '{value}' at 'max-results' is not an integer"
+                        ))
                     })?;
                     parsed.max_results = Some(n);
                 }
@@ -384,7 +386,11 @@ impl Filters {
                 allowed.join(", ")
             ))
         };
-        if let Some(t) = self.workflow_type.as_deref().filter(|t| *t != APPFLOW_INTEGRATION) {
+        if let Some(t) = self
+            .workflow_type
+            .as_deref()
+            .filter(|t| *t != APPFLOW_INTEGRATION)
+        {
             return Err(enum_error("workflowType", t, &[APPFLOW_INTEGRATION]));
         }
         if let Some(s) = self.status.as_deref().filter(|s| !STATUSES.contains(s)) {
@@ -394,7 +400,9 @@ impl Filters {
     }
 
     fn keep(&self, w: &Workflow) -> bool {
-        self.workflow_type.as_ref().is_none_or(|t| *t == w.workflow_type)
+        self.workflow_type
+            .as_ref()
+            .is_none_or(|t| *t == w.workflow_type)
             && self.status.as_ref().is_none_or(|s| *s == w.status)
             && self.query_start_date.is_none_or(|t| w.start() >= t)
             && self.query_end_date.is_none_or(|t| w.last_updated_at >= t)
@@ -626,7 +634,10 @@ mod tests {
         let id = workflow_id("x");
         assert_eq!(id.len(), 32);
         assert!(is_workflow_id(&id));
-        assert!(is_workflow_id(&format!("wf-{id}")), "the pattern is unanchored");
+        assert!(
+            is_workflow_id(&format!("wf-{id}")),
+            "the pattern is unanchored"
+        );
         assert!(!is_workflow_id("not-an-id"));
         assert!(!is_workflow_id(&id.to_uppercase()));
         assert_ne!(workflow_id("x"), workflow_id("y"));

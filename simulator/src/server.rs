@@ -54,10 +54,7 @@ pub(crate) struct Call {
     pub body: Bytes,
 }
 
-static SERVICES: &[&Service] = &[
-    &crate::appflow::SERVICE,
-    &crate::customerprofiles::SERVICE,
-];
+static SERVICES: &[&Service] = &[&crate::appflow::SERVICE, &crate::customerprofiles::SERVICE];
 
 fn route(
     method: &Method,

@@ -121,7 +121,9 @@ impl Demo {
             let mut at = now - 2.0 * DAY + self.rng.between(0.0, source.every);
             while at + source.every < now {
                 let workflow = self.finished(index, at);
-                world.customerprofiles.upsert_workflow(source.domain, workflow);
+                world
+                    .customerprofiles
+                    .upsert_workflow(source.domain, workflow);
                 at += source.every;
             }
             self.next_start.push(at);
@@ -165,7 +167,9 @@ impl Demo {
         let workflow = Workflow::new(&id, "NOT_STARTED", at)
             .with_source(source.connector, source.profile)
             .with_progress(0, 0, source.steps);
-        world.customerprofiles.upsert_workflow(source.domain, workflow);
+        world
+            .customerprofiles
+            .upsert_workflow(source.domain, workflow);
         let fails_at = self
             .rng
             .percent(source.fail_percent)
@@ -204,11 +208,16 @@ impl Demo {
             }
             "IN_PROGRESS" => {
                 metrics.steps_completed = step;
-                metrics.records_processed += source.scale / 2 + rng.below(source.scale as u64) as i64;
+                metrics.records_processed +=
+                    source.scale / 2 + rng.below(source.scale as u64) as i64;
                 w.metrics = Some(metrics);
                 w.last_updated_at = at;
                 if step >= metrics.total_steps {
-                    let status = if rng.percent(3) { "CANCELLED" } else { "COMPLETE" };
+                    let status = if rng.percent(3) {
+                        "CANCELLED"
+                    } else {
+                        "COMPLETE"
+                    };
                     w.set_status(status, at);
                     r.next_at = f64::INFINITY;
                     return false;
