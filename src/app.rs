@@ -7,8 +7,10 @@ use anyhow::{bail, Context};
 use tokio::sync::Semaphore;
 
 use crate::aws::appflow::SdkAppFlow;
+use crate::aws::customerprofiles::SdkCustomerProfiles;
 use crate::aws::{sdk_config, Caller, Overrides};
 use crate::collectors::appflow::AppFlowCollector;
+use crate::collectors::customerprofiles::{domain_filter, CustomerProfilesCollector};
 use crate::collectors::Service;
 use crate::config::Config;
 use crate::metrics::exporter::ExporterMetrics;
@@ -54,6 +56,26 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
             let collector = AppFlowCollector::new(
                 SdkAppFlow::new(&sdk, caller),
                 services.appflow.filter.clone(),
+                collection.lookback,
+                collection.max_concurrency,
+                base_labels.clone(),
+            );
+            units.push(Unit::new(
+                index,
+                region.clone(),
+                Box::new(collector),
+                metrics,
+            ));
+        }
+        if services.customerprofiles.enabled {
+            let metrics = exporter.for_service(Service::CustomerProfiles, &region, &target.labels);
+            let caller = Caller::new(collection, concurrency.clone(), metrics.clone());
+            let filter = domain_filter(&services.customerprofiles.domains).with_context(|| {
+                format!("targets[{index}].services.customerprofiles.domains: invalid domain name")
+            })?;
+            let collector = CustomerProfilesCollector::new(
+                SdkCustomerProfiles::new(&sdk, caller),
+                filter,
                 collection.lookback,
                 collection.max_concurrency,
                 base_labels.clone(),

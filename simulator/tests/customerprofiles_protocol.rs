@@ -270,7 +270,7 @@ async fn get_workflow_returns_attributes_and_metrics() {
     let reply = get(&sim, &format!("/domains/%64/workflows/{id}")).await;
     assert_eq!(reply.status, 200);
     let reply = post(&sim, "/domains/%64/workflows", json!({})).await;
-    assert_eq!(reply.ids(), [id.clone()]);
+    assert_eq!(reply.ids(), [id]);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! are tested against small fakes.
 
 pub mod appflow;
+pub mod customerprofiles;
 
 use std::future::Future;
 use std::num::NonZeroU32;

@@ -8,6 +8,7 @@
 //! they were.
 
 pub mod appflow;
+pub mod customerprofiles;
 
 use std::time::SystemTime;
 

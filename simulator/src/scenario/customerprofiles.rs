@@ -145,10 +145,10 @@ impl Demo {
         }
         running.retain(|r| r.next_at.is_finite());
         self.running = running;
-        for index in 0..SOURCES.len() {
+        for (index, source) in SOURCES.iter().enumerate() {
             if now >= self.next_start[index] {
                 self.start(world, index, now);
-                self.next_start[index] = now + SOURCES[index].every;
+                self.next_start[index] = now + source.every;
             }
         }
         for domain in world.customerprofiles.domains.values_mut() {
