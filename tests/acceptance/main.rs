@@ -3,5 +3,6 @@
 
 mod appflow;
 mod cli;
+mod customerprofiles;
 mod harness;
 mod http;
