@@ -7,7 +7,7 @@
 //!
 //! Services: AppFlow (restJson1: ListFlows, DescribeFlow, DescribeFlowExecutionRecords). Others
 //! plug into the dispatcher in `server.rs`.
-//! Customer Profiles (restJson1: ListDomains, ListWorkflows, GetWorkflow): [`customerprofiles`].
+//! - [`customerprofiles`]: Customer Profiles (restJson1: ListDomains, ListWorkflows, GetWorkflow).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
