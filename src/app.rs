@@ -7,10 +7,12 @@ use anyhow::{bail, Context};
 use tokio::sync::Semaphore;
 
 use crate::aws::appflow::SdkAppFlow;
+use crate::aws::customerprofiles::SdkCustomerProfiles;
 use crate::aws::supplychain::SdkSupplyChain;
 use crate::aws::transfer::SdkTransfer;
 use crate::aws::{sdk_config, Caller, Overrides};
 use crate::collectors::appflow::AppFlowCollector;
+use crate::collectors::customerprofiles::{domain_filter, CustomerProfilesCollector};
 use crate::collectors::supplychain::SupplyChainCollector;
 use crate::collectors::transfer::TransferCollector;
 use crate::collectors::Service;
@@ -91,6 +93,30 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
             let collector = SupplyChainCollector::new(
                 SdkSupplyChain::new(&sdk, caller),
                 services.supplychain.filter.clone(),
+                collection.lookback,
+                collection.max_concurrency,
+                base_labels.clone(),
+            );
+            units.push(Unit::new(
+                index,
+                region.clone(),
+                Box::new(collector),
+                metrics,
+            ));
+        }
+        if services.customerprofiles.enabled {
+            let metrics = exporter.for_service(Service::CustomerProfiles, &region, &target.labels);
+            let caller = Caller::new(collection, concurrency.clone(), metrics.clone());
+            let filter = domain_filter(&services.customerprofiles.domains)
+                .with_context(|| {
+                    format!(
+                        "targets[{index}].services.customerprofiles.domains: invalid domain name"
+                    )
+                })?
+                .with_shard(services.customerprofiles.shard);
+            let collector = CustomerProfilesCollector::new(
+                SdkCustomerProfiles::new(&sdk, caller),
+                filter,
                 collection.lookback,
                 collection.max_concurrency,
                 base_labels.clone(),

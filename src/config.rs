@@ -326,6 +326,12 @@ impl NameFilter {
             && self.shard.is_none_or(|s| s.owns(name))
     }
 
+    /// The same filter, restricted to a shard (or to none).
+    pub fn with_shard(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard;
+        self
+    }
+
     /// The include expressions.
     pub fn include(&self) -> &[Regex] {
         &self.include

@@ -10,6 +10,7 @@
 //! Transfer Family (awsJson1_1: ListWorkflows, DescribeWorkflow, ListExecutions, DescribeExecution).
 //! Supply Chain (restJson1, GET: ListInstances, ListDataIntegrationFlows,
 //! ListDataIntegrationFlowExecutions, GetDataIntegrationFlowExecution): [`supplychain`].
+//! - [`customerprofiles`]: Customer Profiles (restJson1: ListDomains, ListWorkflows, GetWorkflow).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -41,6 +42,7 @@ use tokio::sync::watch;
 
 pub mod appflow;
 mod control;
+pub mod customerprofiles;
 pub mod faults;
 pub mod scenario;
 mod server;
@@ -57,6 +59,7 @@ pub struct World {
     pub appflow: appflow::AppFlow,
     pub transfer: transfer::Transfer,
     pub supplychain: supplychain::SupplyChain,
+    pub customerprofiles: customerprofiles::CustomerProfiles,
     pub faults: faults::Faults,
     calls: BTreeMap<String, u64>,
 }

@@ -58,6 +58,7 @@ static SERVICES: &[&Service] = &[
     &crate::appflow::SERVICE,
     &crate::transfer::SERVICE,
     &crate::supplychain::SERVICE,
+    &crate::customerprofiles::SERVICE,
 ];
 
 fn route(

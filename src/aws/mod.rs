@@ -7,6 +7,7 @@
 //! are tested against small fakes.
 
 pub mod appflow;
+pub mod customerprofiles;
 pub mod supplychain;
 pub mod transfer;
 

@@ -8,6 +8,7 @@
 //! they were.
 
 pub mod appflow;
+pub mod customerprofiles;
 pub mod supplychain;
 pub mod transfer;
 

@@ -3,6 +3,7 @@
 
 mod appflow;
 mod cli;
+mod customerprofiles;
 mod faults;
 mod harness;
 mod http;

@@ -1,6 +1,9 @@
 //! A deterministic, evolving demo world: a dozen AppFlow flows with varied connectors, scheduled
 //! runs that start, succeed or fail and finish later, Glue registrations, stopped flows and
-//! short-lived ad-hoc flows. The same seed and the same sequence of `now`s give the same world.
+//! short-lived ad-hoc flows; Customer Profiles domains whose workflows progress step by step
+//! (`customerprofiles.rs`). The same seed and the same sequence of `now`s give the same world.
+
+mod customerprofiles;
 
 use std::time::Duration;
 
@@ -263,6 +266,7 @@ pub struct Scenario {
     adhoc_count: u32,
     transfer: transfer::Demo,
     supplychain: supplychain::Demo,
+    customerprofiles: customerprofiles::Demo,
 }
 
 impl Scenario {
@@ -274,6 +278,7 @@ impl Scenario {
             adhoc_count: 0,
             transfer: transfer::Demo::new(seed),
             supplychain: supplychain::Demo::new(seed),
+            customerprofiles: customerprofiles::Demo::new(seed),
         }
     }
 
@@ -286,6 +291,7 @@ impl Scenario {
         self.next_adhoc_at = Some(now + self.rng.between(5.0 * MINUTE, 15.0 * MINUTE));
         self.transfer.populate(world, now);
         self.supplychain.populate(world, now);
+        self.customerprofiles.populate(world, now);
     }
 
     /// Advances to `now`: finishes due runs, starts scheduled ones, adds and deletes ad-hoc flows.
@@ -325,6 +331,7 @@ impl Scenario {
         }
         self.transfer.step(world, now);
         self.supplychain.step(world, now);
+        self.customerprofiles.step(world, now);
     }
 
     fn create(&mut self, world: &mut World, p: &Profile, now: f64) -> Plan {

@@ -1,0 +1,278 @@
+//! The three Customer Profiles calls the collector makes, as a narrow trait,
+//! and the SDK adapter that implements it. The SDK has no paginators for
+//! this service: both listings are paged here, on `NextToken`.
+
+use std::future::Future;
+
+use aws_sdk_customerprofiles::operation::get_workflow::GetWorkflowOutput;
+use aws_sdk_customerprofiles::types::{ListDomainItem, ListWorkflowsItem};
+use aws_smithy_types::DateTime;
+
+use super::{ApiError, Caller, Outcome};
+
+/// Customer Profiles allows 1..=100 results a page; the SDK does not check.
+const PAGE_SIZE: i32 = 100;
+/// A listing longer than this many pages is a broken endpoint, not a big account.
+const MAX_PAGES: usize = 10_000;
+
+/// One domain as ListDomains describes it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DomainSummary {
+    pub name: String,
+    /// `CreatedAt`: a change means the domain was deleted and re-created.
+    pub created_at: Option<f64>,
+}
+
+/// One workflow as ListWorkflows describes it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkflowSummary {
+    pub id: String,
+    /// `WorkflowType`, the wire string ("" when AWS left it out).
+    pub workflow_type: String,
+    /// `Status`, the wire string, unknown values included ("" when left out).
+    pub status: String,
+    pub created_at: Option<f64>,
+    pub last_updated_at: Option<f64>,
+}
+
+/// `Metrics.AppflowIntegration`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub records_processed: i64,
+    pub steps_completed: i64,
+    pub total_steps: i64,
+}
+
+/// What GetWorkflow adds to the listing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkflowDetails {
+    pub start_date: Option<f64>,
+    pub last_updated_at: Option<f64>,
+    /// `Attributes.AppflowIntegration.SourceConnectorType`.
+    pub source_connector: Option<String>,
+    /// `Attributes.AppflowIntegration.ConnectorProfileName`.
+    pub connector_profile: Option<String>,
+    /// None when GetWorkflow returned no `Metrics.AppflowIntegration` at all.
+    pub progress: Option<Progress>,
+    /// `ErrorDescription`: logged, never a label.
+    pub error: Option<String>,
+}
+
+/// What the Customer Profiles collector needs from AWS. `Ok(None)`: the
+/// domain or workflow is gone (ResourceNotFound).
+pub trait CustomerProfilesApi: Send + Sync {
+    fn list_domains(&self) -> impl Future<Output = Result<Vec<DomainSummary>, ApiError>> + Send;
+    /// Every workflow of `domain` started at or after `since` (Unix seconds).
+    fn list_workflows(
+        &self,
+        domain: &str,
+        since: f64,
+    ) -> impl Future<Output = Result<Option<Vec<WorkflowSummary>>, ApiError>> + Send;
+    fn get_workflow(
+        &self,
+        domain: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<WorkflowDetails>, ApiError>> + Send;
+}
+
+/// [`CustomerProfilesApi`] over the AWS SDK.
+pub struct SdkCustomerProfiles {
+    client: aws_sdk_customerprofiles::Client,
+    caller: Caller,
+}
+
+impl SdkCustomerProfiles {
+    pub fn new(config: &aws_config::SdkConfig, caller: Caller) -> Self {
+        SdkCustomerProfiles {
+            client: aws_sdk_customerprofiles::Client::new(config),
+            caller,
+        }
+    }
+}
+
+/// The token for the next page: None at the end, and also when AWS hands back
+/// the token just sent (it would loop forever).
+fn next_token(sent: Option<&str>, received: Option<&str>) -> Option<String> {
+    received
+        .filter(|t| !t.is_empty() && sent != Some(*t))
+        .map(str::to_string)
+}
+
+impl CustomerProfilesApi for SdkCustomerProfiles {
+    async fn list_domains(&self) -> Result<Vec<DomainSummary>, ApiError> {
+        let mut domains = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .caller
+                .call("ListDomains", || {
+                    self.client
+                        .list_domains()
+                        .max_results(PAGE_SIZE)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
+            domains.extend(page.items().iter().filter_map(domain_summary));
+            token = next_token(token.as_deref(), page.next_token());
+            if token.is_none() {
+                return Ok(domains);
+            }
+        }
+        Err(too_many_pages("ListDomains"))
+    }
+
+    async fn list_workflows(
+        &self,
+        domain: &str,
+        since: f64,
+    ) -> Result<Option<Vec<WorkflowSummary>>, ApiError> {
+        let mut workflows = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let result = self
+                .caller
+                .call("ListWorkflows", || {
+                    self.client
+                        .list_workflows()
+                        .domain_name(domain)
+                        .query_start_date(DateTime::from_secs_f64(since))
+                        .max_results(PAGE_SIZE)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await;
+            let page = match result {
+                Ok(page) => page,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            workflows.extend(page.items().iter().filter_map(workflow_summary));
+            token = next_token(token.as_deref(), page.next_token());
+            if token.is_none() {
+                return Ok(Some(workflows));
+            }
+        }
+        Err(too_many_pages("ListWorkflows"))
+    }
+
+    async fn get_workflow(
+        &self,
+        domain: &str,
+        id: &str,
+    ) -> Result<Option<WorkflowDetails>, ApiError> {
+        let result = self
+            .caller
+            .call("GetWorkflow", || {
+                self.client
+                    .get_workflow()
+                    .domain_name(domain)
+                    .workflow_id(id)
+                    .send()
+            })
+            .await;
+        match result {
+            Ok(output) => Ok(Some(details(&output))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn too_many_pages(operation: &'static str) -> ApiError {
+    ApiError {
+        operation,
+        outcome: Outcome::TransportError,
+        code: None,
+        message: format!("more than {MAX_PAGES} pages: giving up"),
+    }
+}
+
+/// Seconds of a timestamp. The SDK fills a missing *required* timestamp with
+/// the epoch: 0 means "absent", not 1970.
+fn seconds(t: Option<&DateTime>) -> Option<f64> {
+    t.map(DateTime::as_secs_f64).filter(|s| *s != 0.0)
+}
+
+/// The SDK fills a missing required string with "": that is absent too.
+fn present(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// A domain with no name cannot be labelled: it is skipped.
+fn domain_summary(d: &ListDomainItem) -> Option<DomainSummary> {
+    Some(DomainSummary {
+        name: present(d.domain_name())?,
+        created_at: seconds(Some(d.created_at())),
+    })
+}
+
+/// A workflow with no id cannot be labelled: it is skipped.
+fn workflow_summary(w: &ListWorkflowsItem) -> Option<WorkflowSummary> {
+    Some(WorkflowSummary {
+        id: present(w.workflow_id())?,
+        workflow_type: w.workflow_type().as_str().to_string(),
+        status: w.status().as_str().to_string(),
+        created_at: seconds(Some(w.created_at())),
+        last_updated_at: seconds(Some(w.last_updated_at())),
+    })
+}
+
+fn details(w: &GetWorkflowOutput) -> WorkflowDetails {
+    let attributes = w.attributes().and_then(|a| a.appflow_integration());
+    WorkflowDetails {
+        start_date: seconds(w.start_date()),
+        last_updated_at: seconds(w.last_updated_at()),
+        source_connector: attributes.and_then(|a| present(a.source_connector_type().as_str())),
+        connector_profile: attributes.and_then(|a| present(a.connector_profile_name())),
+        progress: w
+            .metrics()
+            .and_then(|m| m.appflow_integration())
+            .map(|m| Progress {
+                records_processed: m.records_processed(),
+                steps_completed: m.steps_completed(),
+                total_steps: m.total_steps(),
+            }),
+        error: w.error_description().map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_stops_on_an_empty_or_repeated_token() {
+        assert_eq!(next_token(None, Some("a")), Some("a".into()));
+        assert_eq!(next_token(Some("a"), Some("b")), Some("b".into()));
+        assert_eq!(next_token(Some("a"), Some("a")), None);
+        assert_eq!(next_token(Some("a"), Some("")), None);
+        assert_eq!(next_token(Some("a"), None), None);
+    }
+
+    #[test]
+    fn defaults_the_sdk_fills_in_count_as_absent() {
+        assert_eq!(seconds(Some(&DateTime::from_secs(0))), None);
+        assert_eq!(seconds(Some(&DateTime::from_secs(5))), Some(5.0));
+        use aws_sdk_customerprofiles::types::{Status, WorkflowType};
+        let item = |id: &str| {
+            ListWorkflowsItem::builder()
+                .workflow_id(id)
+                .workflow_type(WorkflowType::AppflowIntegration)
+                .status(Status::from("PAUSED"))
+                .status_description("")
+                .created_at(DateTime::from_secs(0))
+                .last_updated_at(DateTime::from_secs(9))
+                .build()
+                .unwrap()
+        };
+        assert_eq!(workflow_summary(&item("")), None);
+        let summary = workflow_summary(&item("w")).unwrap();
+        assert_eq!(summary.status, "PAUSED");
+        assert_eq!(summary.workflow_type, "APPFLOW_INTEGRATION");
+        assert_eq!(
+            (summary.created_at, summary.last_updated_at),
+            (None, Some(9.0))
+        );
+    }
+}

@@ -1,0 +1,812 @@
+//! Amazon Connect Customer Profiles workflows: every `aws_customerprofiles_*`
+//! series is computed here.
+//!
+//! Cost per collection: ListDomains pages, one ListWorkflows listing per
+//! domain (QueryStartDate = now - lookback, 100 a page), and GetWorkflow only
+//! for a workflow that is new, not in a terminal status, or whose status or
+//! LastUpdatedAt changed since it was last read. AWS allows 5 requests a
+//! second for ListWorkflows and for GetWorkflow; the default
+//! `requests_per_second` of 5 per target and service caps all three
+//! operations together at that rate.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::{Duration, SystemTime};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use regex::Regex;
+
+use super::{unix_seconds, Collected, Collector, Service};
+use crate::aws::customerprofiles::{
+    CustomerProfilesApi, DomainSummary, Progress, WorkflowDetails, WorkflowSummary,
+};
+use crate::aws::ApiError;
+use crate::config::NameFilter;
+use crate::metrics::exposition::{Exposition, Family, Kind};
+
+const STATUSES: &[&str] = &[
+    "NOT_STARTED",
+    "IN_PROGRESS",
+    "COMPLETE",
+    "FAILED",
+    "SPLIT",
+    "RETRY",
+    "CANCELLED",
+];
+/// The statuses counted by `workflows_finished_total`, in the order of `Domain::finished`.
+const TERMINAL: &[&str] = &["COMPLETE", "FAILED", "CANCELLED"];
+
+macro_rules! family {
+    ($ident:ident, $name:literal, $kind:ident, $help:literal) => {
+        static $ident: Family = Family {
+            name: $name,
+            help: $help,
+            kind: Kind::$kind,
+        };
+    };
+}
+
+family!(
+    INFO,
+    "aws_customerprofiles_workflow_info",
+    Gauge,
+    "Information about a Customer Profiles workflow; always 1."
+);
+family!(
+    STATUS,
+    "aws_customerprofiles_workflow_status",
+    Gauge,
+    "The workflow's status, one series per state (1 = current)."
+);
+family!(
+    RECORDS,
+    "aws_customerprofiles_workflow_processed_records",
+    Gauge,
+    "Metrics.AppflowIntegration.RecordsProcessed of the workflow."
+);
+family!(
+    STEPS_COMPLETED,
+    "aws_customerprofiles_workflow_steps_completed",
+    Gauge,
+    "Metrics.AppflowIntegration.StepsCompleted of the workflow."
+);
+family!(
+    STEPS,
+    "aws_customerprofiles_workflow_steps",
+    Gauge,
+    "Metrics.AppflowIntegration.TotalSteps of the workflow."
+);
+family!(
+    START,
+    "aws_customerprofiles_workflow_start_timestamp_seconds",
+    Gauge,
+    "StartDate of the workflow."
+);
+family!(
+    LAST_UPDATED,
+    "aws_customerprofiles_workflow_last_updated_timestamp_seconds",
+    Gauge,
+    "LastUpdatedAt of the workflow."
+);
+family!(
+    FINISHED,
+    "aws_customerprofiles_workflows_finished_total",
+    Counter,
+    "Workflows seen reaching a terminal status, each (workflow, status) once."
+);
+
+/// The `domains` setting as a name filter (exact names; empty = every domain),
+/// so that the collector selects domains the way other services select names.
+pub fn domain_filter(domains: &[String]) -> Result<NameFilter, regex::Error> {
+    let include = domains
+        .iter()
+        .map(|d| Regex::new(&format!("^{}$", regex::escape(d))))
+        .collect::<Result<_, _>>()?;
+    Ok(NameFilter::new(include, Vec::new()))
+}
+
+/// The Customer Profiles collector of one target.
+pub struct CustomerProfilesCollector<A> {
+    api: A,
+    filter: NameFilter,
+    lookback: Duration,
+    concurrency: usize,
+    base_labels: Vec<(String, String)>,
+    state: State,
+}
+
+#[derive(Default)]
+struct State {
+    /// Set by the first successful collection: until then nothing is counted.
+    baselined: bool,
+    domains: BTreeMap<String, Domain>,
+}
+
+/// What the exporter remembers of one domain.
+#[derive(Default)]
+struct Domain {
+    created_at: Option<f64>,
+    workflows: BTreeMap<String, Workflow>,
+    /// COMPLETE, FAILED, CANCELLED (the order of `TERMINAL`).
+    finished: [u64; 3],
+}
+
+/// What the exporter remembers of one listed workflow.
+#[derive(Default)]
+struct Workflow {
+    summary: WorkflowSummary,
+    details: Option<WorkflowDetails>,
+    /// The listing's (status, LastUpdatedAt) when `details` were read.
+    described: Option<(String, Option<f64>)>,
+    /// Terminal statuses already seen: each is counted once.
+    finished: BTreeSet<String>,
+}
+
+/// What one collection fetched for a listed domain.
+struct Fetched {
+    summary: DomainSummary,
+    /// None: the domain vanished between ListDomains and ListWorkflows.
+    workflows: Option<Vec<(WorkflowSummary, Read)>>,
+}
+
+/// The outcome of GetWorkflow for one listed workflow.
+enum Read {
+    /// Not needed: the remembered details still hold.
+    Skipped,
+    /// The workflow vanished between ListWorkflows and GetWorkflow.
+    Gone,
+    Details(WorkflowDetails),
+}
+
+fn is_terminal(status: &str) -> bool {
+    TERMINAL.contains(&status)
+}
+
+impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
+    pub fn new(
+        api: A,
+        filter: NameFilter,
+        lookback: Duration,
+        concurrency: usize,
+        base_labels: Vec<(String, String)>,
+    ) -> Self {
+        CustomerProfilesCollector {
+            api,
+            filter,
+            lookback,
+            concurrency: concurrency.max(1),
+            base_labels,
+            state: State::default(),
+        }
+    }
+
+    /// The remembered workflow of this domain incarnation, if any.
+    fn known(&self, domain: &DomainSummary, id: &str) -> Option<&Workflow> {
+        self.state
+            .domains
+            .get(&domain.name)
+            .filter(|d| d.created_at == domain.created_at)
+            .and_then(|d| d.workflows.get(id))
+    }
+
+    /// GetWorkflow is skipped for a terminal workflow already read in that state.
+    fn needs_details(&self, domain: &DomainSummary, w: &WorkflowSummary) -> bool {
+        let current = Some((w.status.clone(), w.last_updated_at));
+        !is_terminal(&w.status)
+            || self
+                .known(domain, &w.id)
+                .is_none_or(|k| k.described != current)
+    }
+
+    async fn read(
+        &self,
+        domain: &str,
+        w: &WorkflowSummary,
+        needed: bool,
+    ) -> Result<Read, ApiError> {
+        if !needed {
+            return Ok(Read::Skipped);
+        }
+        Ok(match self.api.get_workflow(domain, &w.id).await? {
+            Some(details) => Read::Details(details),
+            None => Read::Gone,
+        })
+    }
+
+    async fn fetch(&self, domain: DomainSummary, since: f64) -> Result<Fetched, ApiError> {
+        let Some(mut listed) = self.api.list_workflows(&domain.name, since).await? else {
+            return Ok(Fetched {
+                summary: domain,
+                workflows: None,
+            });
+        };
+        let mut ids = HashSet::new();
+        listed.retain(|w| ids.insert(w.id.clone()));
+        let reads: Vec<_> = listed
+            .iter()
+            .map(|w| self.read(&domain.name, w, self.needs_details(&domain, w)))
+            .collect();
+        let reads: Vec<Read> = stream::iter(reads)
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        Ok(Fetched {
+            summary: domain,
+            workflows: Some(listed.into_iter().zip(reads).collect()),
+        })
+    }
+
+    /// Applies a fully fetched collection to the state. Cannot fail.
+    fn apply(&mut self, fetched: Vec<Fetched>) {
+        let count = self.state.baselined;
+        let mut domains = BTreeMap::new();
+        for Fetched { summary, workflows } in fetched {
+            let Some(workflows) = workflows else {
+                continue;
+            };
+            let mut domain = match self.state.domains.remove(&summary.name) {
+                Some(d) if d.created_at == summary.created_at => d,
+                _ => Domain {
+                    created_at: summary.created_at,
+                    ..Domain::default()
+                },
+            };
+            let mut previous = std::mem::take(&mut domain.workflows);
+            for (listed, read) in workflows {
+                let mut workflow = previous.remove(&listed.id).unwrap_or_default();
+                match read {
+                    Read::Gone => continue,
+                    Read::Skipped => {}
+                    Read::Details(details) => {
+                        workflow.details = Some(details);
+                        workflow.described = Some((listed.status.clone(), listed.last_updated_at));
+                    }
+                }
+                workflow.summary = listed;
+                if let Some(status) = workflow.newly_finished() {
+                    if count {
+                        domain.count(&summary.name, &workflow, status);
+                    }
+                }
+                domain
+                    .workflows
+                    .insert(workflow.summary.id.clone(), workflow);
+            }
+            domains.insert(summary.name, domain);
+        }
+        self.state.domains = domains;
+        self.state.baselined = true;
+    }
+
+    fn render(&self) -> Exposition {
+        let mut e = Exposition::new(&self.base_labels);
+        for (name, domain) in &self.state.domains {
+            domain.render(name, &mut e);
+        }
+        e
+    }
+}
+
+impl Workflow {
+    /// Remembers the current status if it is terminal and new for this workflow, and returns
+    /// its index in `TERMINAL`.
+    fn newly_finished(&mut self) -> Option<usize> {
+        let status = &self.summary.status;
+        let index = TERMINAL.iter().position(|s| s == status)?;
+        self.finished.insert(status.clone()).then_some(index)
+    }
+
+    fn render(&self, domain: &str, e: &mut Exposition) {
+        let s = &self.summary;
+        let labels = [("domain_name", domain), ("workflow_id", s.id.as_str())];
+        let details = self.details.as_ref();
+        let attribute = |f: fn(&WorkflowDetails) -> Option<&String>| {
+            details.and_then(f).map_or("", String::as_str)
+        };
+        e.sample(
+            &INFO,
+            &[
+                labels[0],
+                labels[1],
+                ("workflow_type", s.workflow_type.as_str()),
+                (
+                    "source_connector",
+                    attribute(|d| d.source_connector.as_ref()),
+                ),
+                (
+                    "connector_profile",
+                    attribute(|d| d.connector_profile.as_ref()),
+                ),
+            ],
+            1.0,
+        );
+        let status = Some(s.status.as_str()).filter(|s| !s.is_empty());
+        e.state_set(&STATUS, &labels, STATUSES, status);
+        if let Some(p) = details.and_then(|d| d.progress) {
+            let Progress {
+                records_processed,
+                steps_completed,
+                total_steps,
+            } = p;
+            for (family, value) in [
+                (&RECORDS, records_processed),
+                (&STEPS_COMPLETED, steps_completed),
+                (&STEPS, total_steps),
+            ] {
+                // A negative count is garbage, not a value.
+                if value >= 0 {
+                    e.sample(family, &labels, value as f64);
+                }
+            }
+        }
+        if let Some(t) = details.and_then(|d| d.start_date) {
+            e.sample(&START, &labels, t);
+        }
+        if let Some(t) = s
+            .last_updated_at
+            .or_else(|| details.and_then(|d| d.last_updated_at))
+        {
+            e.sample(&LAST_UPDATED, &labels, t);
+        }
+    }
+}
+
+impl Domain {
+    fn count(&mut self, domain: &str, workflow: &Workflow, index: usize) {
+        self.finished[index] += 1;
+        if TERMINAL[index] == "FAILED" {
+            let message = workflow.details.as_ref().and_then(|d| d.error.as_deref());
+            tracing::warn!(
+                domain_name = domain,
+                workflow_id = %workflow.summary.id,
+                message = message.unwrap_or(""),
+                "Customer Profiles workflow failed"
+            );
+        }
+    }
+
+    fn render(&self, name: &str, e: &mut Exposition) {
+        for workflow in self.workflows.values() {
+            workflow.render(name, e);
+        }
+        for (status, n) in TERMINAL.iter().zip(self.finished) {
+            e.sample(
+                &FINISHED,
+                &[("domain_name", name), ("status", status)],
+                n as f64,
+            );
+        }
+    }
+
+    fn tracked(&self) -> usize {
+        self.workflows.values().map(|w| w.finished.len()).sum()
+    }
+}
+
+#[async_trait::async_trait]
+impl<A: CustomerProfilesApi + 'static> Collector for CustomerProfilesCollector<A> {
+    fn service(&self) -> Service {
+        Service::CustomerProfiles
+    }
+
+    async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
+        let since = unix_seconds(now) - self.lookback.as_secs_f64();
+        let mut names = HashSet::new();
+        let domains: Vec<DomainSummary> = self
+            .api
+            .list_domains()
+            .await?
+            .into_iter()
+            .filter(|d| self.filter.matches(&d.name) && names.insert(d.name.clone()))
+            .collect();
+        // Futures built up front: a closure inside the stream trips the
+        // compiler's Send inference for async-trait futures.
+        let fetches: Vec<_> = domains
+            .into_iter()
+            .map(|domain| self.fetch(domain, since))
+            .collect();
+        let fetched: Vec<Fetched> = stream::iter(fetches)
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        self.apply(fetched);
+        let tracked = self.state.domains.values().map(Domain::tracked).sum();
+        Ok(Collected {
+            exposition: self.render(),
+            tracked,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::aws::Outcome;
+
+    const NOW: f64 = 1_700_000_000.0;
+    const WEEK: f64 = 7.0 * 86400.0;
+
+    /// Customer Profiles in memory: domains and their workflows (with details).
+    #[derive(Default)]
+    struct Fake {
+        domains: Mutex<Vec<DomainSummary>>,
+        workflows: Mutex<HashMap<String, Vec<(WorkflowSummary, WorkflowDetails)>>>,
+        calls: Mutex<Vec<String>>,
+        fail_get: Mutex<bool>,
+        /// ListWorkflows' QueryStartDate, as last sent.
+        since: Mutex<Option<f64>>,
+    }
+
+    impl CustomerProfilesApi for Arc<Fake> {
+        async fn list_domains(&self) -> Result<Vec<DomainSummary>, ApiError> {
+            self.calls.lock().unwrap().push("ListDomains".into());
+            Ok(self.domains.lock().unwrap().clone())
+        }
+        async fn list_workflows(
+            &self,
+            domain: &str,
+            since: f64,
+        ) -> Result<Option<Vec<WorkflowSummary>>, ApiError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("ListWorkflows {domain}"));
+            *self.since.lock().unwrap() = Some(since);
+            let workflows = self.workflows.lock().unwrap();
+            Ok(workflows
+                .get(domain)
+                .map(|ws| ws.iter().map(|(s, _)| s.clone()).collect()))
+        }
+        async fn get_workflow(
+            &self,
+            domain: &str,
+            id: &str,
+        ) -> Result<Option<WorkflowDetails>, ApiError> {
+            self.calls.lock().unwrap().push(format!("GetWorkflow {id}"));
+            if *self.fail_get.lock().unwrap() {
+                return Err(ApiError {
+                    operation: "GetWorkflow",
+                    outcome: Outcome::Throttled,
+                    code: Some("ThrottlingException".into()),
+                    message: "Rate exceeded".into(),
+                });
+            }
+            let workflows = self.workflows.lock().unwrap();
+            Ok(workflows
+                .get(domain)
+                .and_then(|ws| ws.iter().find(|(s, _)| s.id == id))
+                .map(|(_, d)| d.clone()))
+        }
+    }
+
+    impl Fake {
+        fn shared() -> Arc<Fake> {
+            Arc::new(Fake::default())
+        }
+        fn domain(&self, name: &str, created_at: f64) {
+            let mut domains = self.domains.lock().unwrap();
+            domains.retain(|d| d.name != name);
+            domains.push(DomainSummary {
+                name: name.into(),
+                created_at: Some(created_at),
+            });
+            self.workflows
+                .lock()
+                .unwrap()
+                .entry(name.into())
+                .or_default();
+        }
+        /// Adds or replaces workflow `id` of `domain`: `status`, updated at `updated`.
+        fn set(&self, domain: &str, id: &str, status: &str, updated: f64) {
+            let summary = WorkflowSummary {
+                id: id.into(),
+                workflow_type: "APPFLOW_INTEGRATION".into(),
+                status: status.into(),
+                created_at: Some(NOW - 1000.0),
+                last_updated_at: Some(updated),
+            };
+            let details = WorkflowDetails {
+                start_date: Some(NOW - 1000.0),
+                last_updated_at: Some(updated),
+                source_connector: Some("Salesforce".into()),
+                connector_profile: Some("crm".into()),
+                progress: Some(Progress {
+                    records_processed: 100,
+                    steps_completed: 2,
+                    total_steps: 4,
+                }),
+                error: (status == "FAILED").then(|| "secret error text".into()),
+            };
+            let mut workflows = self.workflows.lock().unwrap();
+            let list = workflows.entry(domain.into()).or_default();
+            list.retain(|(s, _)| s.id != id);
+            list.push((summary, details));
+        }
+        /// The calls made since the last take, sorted (GetWorkflow calls run concurrently).
+        fn take_calls(&self) -> Vec<String> {
+            let mut calls = std::mem::take(&mut *self.calls.lock().unwrap());
+            calls.sort();
+            calls
+        }
+    }
+
+    fn collector(fake: &Arc<Fake>, filter: NameFilter) -> CustomerProfilesCollector<Arc<Fake>> {
+        CustomerProfilesCollector::new(
+            fake.clone(),
+            filter,
+            Duration::from_secs_f64(WEEK),
+            4,
+            vec![("region".into(), "us-east-1".into())],
+        )
+    }
+
+    async fn collect(c: &mut CustomerProfilesCollector<Arc<Fake>>) -> (String, usize) {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(NOW);
+        let collected = c.collect(at).await.expect("collection");
+        let mut out = String::new();
+        crate::metrics::exposition::render([&collected.exposition], &mut out);
+        (out, collected.tracked)
+    }
+
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .map(|v| v.parse().unwrap())
+    }
+
+    fn finished(domain: &str, status: &str) -> String {
+        format!("aws_customerprofiles_workflows_finished_total{{domain_name=\"{domain}\",status=\"{status}\",region=\"us-east-1\"}}")
+    }
+
+    fn series(metric: &str, id: &str, extra: &str) -> String {
+        format!("aws_customerprofiles_{metric}{{domain_name=\"d\",workflow_id=\"{id}\",{extra}region=\"us-east-1\"}}")
+    }
+
+    #[tokio::test]
+    async fn baseline_fills_gauges_and_counts_nothing() {
+        let fake = Fake::shared();
+        fake.domain("d", 1.0);
+        fake.set("d", "w1", "COMPLETE", NOW - 500.0);
+        fake.set("d", "w2", "FAILED", NOW - 400.0);
+        fake.domain("empty", 1.0);
+        let mut c = collector(&fake, NameFilter::default());
+        let (text, tracked) = collect(&mut c).await;
+        assert_eq!(*fake.since.lock().unwrap(), Some(NOW - WEEK));
+        for status in TERMINAL {
+            assert_eq!(value(&text, &finished("d", status)), Some(0.0));
+            assert_eq!(value(&text, &finished("empty", status)), Some(0.0));
+        }
+        assert_eq!(tracked, 2);
+        assert!(text.contains(&format!(
+            "{} 1",
+            series(
+                "workflow_info",
+                "w1",
+                "workflow_type=\"APPFLOW_INTEGRATION\",source_connector=\"Salesforce\",connector_profile=\"crm\","
+            )
+        )));
+        assert_eq!(
+            value(
+                &text,
+                &series("workflow_status", "w1", "status=\"COMPLETE\",")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &series("workflow_status", "w1", "status=\"FAILED\",")
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&text, &series("workflow_processed_records", "w1", "")),
+            Some(100.0)
+        );
+        assert_eq!(
+            value(&text, &series("workflow_steps_completed", "w1", "")),
+            Some(2.0)
+        );
+        assert_eq!(value(&text, &series("workflow_steps", "w1", "")), Some(4.0));
+        assert_eq!(
+            value(&text, &series("workflow_start_timestamp_seconds", "w1", "")),
+            Some(NOW - 1000.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &series("workflow_last_updated_timestamp_seconds", "w2", "")
+            ),
+            Some(NOW - 400.0)
+        );
+        assert!(!text.contains("secret"));
+    }
+
+    #[tokio::test]
+    async fn each_workflow_status_pair_counts_once() {
+        let fake = Fake::shared();
+        fake.domain("d", 1.0);
+        fake.set("d", "w1", "IN_PROGRESS", NOW - 500.0);
+        let mut c = collector(&fake, NameFilter::default());
+        collect(&mut c).await;
+        // Fails, is retried, fails again: FAILED once.
+        for (status, at) in [
+            ("FAILED", 400.0),
+            ("RETRY", 300.0),
+            ("IN_PROGRESS", 200.0),
+            ("FAILED", 100.0),
+        ] {
+            fake.set("d", "w1", status, NOW - at);
+            let (text, _) = collect(&mut c).await;
+            assert_eq!(
+                value(&text, &finished("d", "FAILED")),
+                Some(1.0),
+                "{status}"
+            );
+        }
+        // A new workflow, already complete when first seen, then seen again.
+        fake.set("d", "w2", "COMPLETE", NOW - 50.0);
+        for _ in 0..2 {
+            let (text, tracked) = collect(&mut c).await;
+            assert_eq!(value(&text, &finished("d", "COMPLETE")), Some(1.0));
+            assert_eq!(value(&text, &finished("d", "CANCELLED")), Some(0.0));
+            assert_eq!(tracked, 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn get_workflow_only_for_new_running_or_changed_workflows() {
+        let fake = Fake::shared();
+        fake.domain("d", 1.0);
+        fake.set("d", "done", "COMPLETE", NOW - 500.0);
+        fake.set("d", "running", "IN_PROGRESS", NOW - 400.0);
+        fake.set("d", "odd", "PAUSED", NOW - 300.0);
+        let mut c = collector(&fake, NameFilter::default());
+        collect(&mut c).await;
+        assert_eq!(
+            fake.take_calls(),
+            [
+                "GetWorkflow done",
+                "GetWorkflow odd",
+                "GetWorkflow running",
+                "ListDomains",
+                "ListWorkflows d"
+            ]
+        );
+        collect(&mut c).await;
+        assert_eq!(
+            fake.take_calls(),
+            [
+                "GetWorkflow odd",
+                "GetWorkflow running",
+                "ListDomains",
+                "ListWorkflows d"
+            ]
+        );
+        fake.set("d", "running", "COMPLETE", NOW - 10.0);
+        let (text, _) = collect(&mut c).await;
+        assert_eq!(
+            fake.take_calls(),
+            [
+                "GetWorkflow odd",
+                "GetWorkflow running",
+                "ListDomains",
+                "ListWorkflows d"
+            ]
+        );
+        assert_eq!(value(&text, &finished("d", "COMPLETE")), Some(1.0));
+        // A terminal workflow whose LastUpdatedAt moves is read again.
+        fake.set("d", "done", "COMPLETE", NOW - 5.0);
+        collect(&mut c).await;
+        assert!(fake.take_calls().contains(&"GetWorkflow done".to_string()));
+    }
+
+    #[tokio::test]
+    async fn unknown_and_missing_values() {
+        let fake = Fake::shared();
+        fake.domain("d", 1.0);
+        fake.set("d", "w", "PAUSED", NOW - 100.0);
+        {
+            let mut workflows = fake.workflows.lock().unwrap();
+            let (summary, details) = &mut workflows.get_mut("d").unwrap()[0];
+            summary.workflow_type = "NEW_TYPE".into();
+            summary.last_updated_at = None;
+            *details = WorkflowDetails::default();
+        }
+        let mut c = collector(&fake, NameFilter::default());
+        let (text, tracked) = collect(&mut c).await;
+        assert_eq!(
+            value(&text, &series("workflow_status", "w", "status=\"PAUSED\",")),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &series("workflow_status", "w", "status=\"IN_PROGRESS\",")
+            ),
+            Some(0.0)
+        );
+        assert!(text.contains(&series(
+            "workflow_info",
+            "w",
+            "workflow_type=\"NEW_TYPE\",source_connector=\"\",connector_profile=\"\","
+        )));
+        for absent in [
+            "workflow_processed_records",
+            "workflow_steps",
+            "workflow_start_timestamp_seconds",
+            "workflow_last_updated_timestamp_seconds",
+        ] {
+            assert!(
+                !text.contains(&format!("aws_customerprofiles_{absent}{{")),
+                "{absent}"
+            );
+        }
+        assert_eq!(tracked, 0);
+        // Back to a known value: the unknown series goes.
+        fake.set("d", "w", "IN_PROGRESS", NOW - 50.0);
+        let (text, _) = collect(&mut c).await;
+        assert!(!text.contains("PAUSED"));
+    }
+
+    #[tokio::test]
+    async fn vanished_and_recreated_domains_and_workflows() {
+        let fake = Fake::shared();
+        fake.domain("d", 1.0);
+        fake.domain("gone", 1.0);
+        fake.set("d", "w", "COMPLETE", NOW - 100.0);
+        fake.set("gone", "x", "COMPLETE", NOW - 100.0);
+        let mut c = collector(&fake, NameFilter::default());
+        collect(&mut c).await;
+        fake.domains.lock().unwrap().retain(|d| d.name != "gone");
+        let (text, _) = collect(&mut c).await;
+        assert!(!text.contains("domain_name=\"gone\""));
+        // Re-created: a new domain, its workflows count.
+        fake.domain("d", 2.0);
+        let (text, _) = collect(&mut c).await;
+        assert_eq!(value(&text, &finished("d", "COMPLETE")), Some(1.0));
+        // A new domain after the baseline counts too.
+        fake.domain("fresh", 1.0);
+        fake.set("fresh", "y", "CANCELLED", NOW - 10.0);
+        let (text, _) = collect(&mut c).await;
+        assert_eq!(value(&text, &finished("fresh", "CANCELLED")), Some(1.0));
+        // A workflow no longer listed (left the lookback) is forgotten.
+        fake.workflows.lock().unwrap().get_mut("d").unwrap().clear();
+        let (text, tracked) = collect(&mut c).await;
+        assert!(!text.contains("workflow_id=\"w\""));
+        assert_eq!(value(&text, &finished("d", "COMPLETE")), Some(1.0));
+        assert_eq!(tracked, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_collection_applies_nothing_and_the_filter_selects_domains() {
+        let fake = Fake::shared();
+        for name in ["a", "b", "ab"] {
+            fake.domain(name, 1.0);
+            fake.set(name, "w", "IN_PROGRESS", NOW - 100.0);
+        }
+        let filter = domain_filter(&["a".into(), "b".into()]).unwrap();
+        let mut c = collector(&fake, filter);
+        let (text, _) = collect(&mut c).await;
+        assert!(!text.contains("domain_name=\"ab\""));
+        assert!(text.contains("domain_name=\"b\""));
+        fake.set("a", "w", "COMPLETE", NOW - 10.0);
+        *fake.fail_get.lock().unwrap() = true;
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(NOW);
+        assert!(c.collect(at).await.is_err());
+        *fake.fail_get.lock().unwrap() = false;
+        let (text, _) = collect(&mut c).await;
+        assert_eq!(value(&text, &finished("a", "COMPLETE")), Some(1.0));
+    }
+
+    #[test]
+    fn the_domain_filter_matches_whole_names_literally() {
+        let filter = domain_filter(&["a.b".into()]).unwrap();
+        assert!(filter.matches("a.b"));
+        assert!(!filter.matches("axb"));
+        assert!(!filter.matches("a.b2"));
+        assert!(domain_filter(&[]).unwrap().matches("anything"));
+    }
+}
