@@ -22,7 +22,7 @@ use hyper::{HeaderMap, Method};
 use serde::{Deserialize, Serialize};
 
 use crate::server::{Call, FaultErrors, Service};
-use crate::wire::{self, ApiError, ErrorCode, Protocol};
+use crate::wire::{self, percent_decode, ApiError, ErrorCode, Protocol};
 use crate::World;
 
 const BAD_REQUEST: ErrorCode = ErrorCode::new(400, "BadRequestException");
@@ -259,24 +259,6 @@ fn handle(world: &mut World, call: &Call) -> Result<Bytes, ApiError> {
         }
         (other, _) => unreachable!("Customer Profiles routed unknown operation {other}"),
     }
-}
-
-/// `%XX` escapes decoded; anything undecodable (bad escape, not UTF-8) is a bad request.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn decode_segment(segment: &str) -> Result<String, ApiError> {
