@@ -5,137 +5,195 @@
 use std::time::Duration;
 
 use aws_flow_simulator::appflow::Execution;
-use aws_flow_simulator::Fault;
+use aws_flow_simulator::{customerprofiles as cp, supplychain as scn, transfer};
+use aws_flow_simulator::{Fault, Simulator};
 
 use crate::harness::*;
 
-/// Short attempt timeout so that hangs fail fast; AppFlow only.
-const CONFIG: &str = "collection:\n  interval: 200ms\n  timeout: 500ms\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { enabled: false }\n      supplychain: { enabled: false }\n      customerprofiles: { enabled: false }\n";
+/// All four services, a short attempt timeout so that hangs fail fast.
+const CONFIG: &str =
+    "collection:\n  interval: 200ms\n  timeout: 500ms\n  requests_per_second: 1000\n";
+/// AppFlow only.
+const APPFLOW_CONFIG: &str = "collection:\n  interval: 200ms\n  timeout: 500ms\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { enabled: false }\n      supplychain: { enabled: false }\n      customerprofiles: { enabled: false }\n";
 
 const FAILED: &str = "collection failed";
+const SERVICES: [&str; 4] = ["appflow", "transfer", "supplychain", "customerprofiles"];
+const INSTANCE: &str = "a1b2c3d4-0000-4000-8000-000000000001";
+const EXECUTION: &str = "11111111-1111-4111-8111-111111111111";
 
-/// Waits for collections until `up` says `expected`.
-async fn until_up(exporter: &Exporter, expected: f64) -> String {
+fn counter_series(service: &str) -> String {
+    match service {
+        "appflow" => flow_series("executions_total", "orders", "status=\"Successful\","),
+        "transfer" => "aws_transfer_workflow_executions_finished_total{workflow_id=\"w-1\",outcome=\"completed\",region=\"us-east-1\"}".into(),
+        "supplychain" => format!("aws_supplychain_flow_executions_total{{instance_id=\"{INSTANCE}\",flow_name=\"orders\",status=\"SUCCEEDED\",region=\"us-east-1\"}}"),
+        _ => "aws_customerprofiles_workflows_finished_total{domain_name=\"retail\",status=\"COMPLETE\",region=\"us-east-1\"}".into(),
+    }
+}
+
+fn populate(sim: &Simulator, t: f64) {
+    add_flow_with_one_success(sim, "orders", t);
+    sim.with(|w| {
+        w.transfer
+            .add_workflow(transfer::Workflow::new("w-1").step("COPY", "archive"));
+        w.transfer
+            .upsert_execution("w-1", transfer::Execution::new(EXECUTION, "IN_PROGRESS"));
+        w.supplychain
+            .add_instance(scn::Instance::new(INSTANCE, t - 86400.0));
+        let mut flow = scn::Flow::new("orders", t - 1000.0);
+        flow.executions.push(scn::Execution::finished(
+            "a",
+            "SUCCEEDED",
+            t - 500.0,
+            t - 400.0,
+        ));
+        w.supplychain.add_flow(INSTANCE, flow);
+        w.customerprofiles
+            .add_domain(cp::Domain::new("retail", t - 86400.0));
+        w.customerprofiles.upsert_workflow(
+            "retail",
+            cp::Workflow::new(&cp::workflow_id("w1"), "IN_PROGRESS", t - 600.0),
+        );
+    });
+}
+
+/// One new terminal execution in `service`.
+fn change(sim: &Simulator, service: &str, t: f64) {
+    sim.with(|w| match service {
+        "appflow" => w.appflow.upsert_execution(
+            "orders",
+            Execution::finished("b", "Successful", t - 300.0, t - 200.0),
+        ),
+        "transfer" => {
+            w.transfer.finish_execution("w-1", EXECUTION);
+        }
+        "supplychain" => w.supplychain.upsert_execution(
+            INSTANCE,
+            "orders",
+            scn::Execution::finished("b", "SUCCEEDED", t - 300.0, t - 200.0),
+        ),
+        _ => {
+            if let Some(wf) = w
+                .customerprofiles
+                .workflow_mut("retail", &cp::workflow_id("w1"))
+            {
+                wf.set_status("COMPLETE", t - 100.0);
+            }
+        }
+    });
+}
+
+/// Waits for collections of `service` until its `up` says `expected`.
+async fn until_up(exporter: &Exporter, service: &str, expected: f64) -> String {
     for _ in 0..100 {
-        let text = exporter.collections("appflow", 1).await;
-        if up(&text, "appflow") == Some(expected) {
+        let text = exporter.collections(service, 1).await;
+        if up(&text, service) == Some(expected) {
             return text;
         }
     }
-    panic!("collector_up never became {expected}: {}", exporter.logs());
+    panic!(
+        "{service}: collector_up never became {expected}: {}",
+        exporter.logs()
+    );
 }
 
-/// One row of the matrix: `fault` on `operation` from after the baseline until
-/// cleared; `outcome` is how `api_requests_total` must classify the attempts.
-async fn survives(operation: &str, fault: Fault, outcome: &str) {
+/// One row of the matrix: `fault` on `operation` of `service` from after the
+/// baseline until cleared; `outcome` is how `api_requests_total` must
+/// classify the attempts. The other services must stay up throughout.
+async fn survives(service: &'static str, operation: &str, fault: Fault, outcome: &str) {
     let sim = simulator().await;
     let t = now();
-    add_flow_with_one_success(&sim, "orders", t);
+    populate(&sim, t);
     let exporter = Exporter::start(&sim, CONFIG).await;
-    let text = exporter.settle("appflow").await;
-    let successes = flow_series("executions_total", "orders", "status=\"Successful\",");
-    let last_success = flow_series("flow_last_success_timestamp_seconds", "orders", "");
-    assert_eq!(up(&text, "appflow"), Some(1.0));
-    assert_eq!(value(&text, &successes), Some(0.0));
+    for s in SERVICES {
+        let text = exporter.settle(s).await;
+        assert_eq!(up(&text, s), Some(1.0), "{s}");
+    }
+    let counter = counter_series(service);
+    let text = exporter.metrics().await;
+    assert_eq!(value(&text, &counter), Some(0.0), "{counter}\n{text}");
 
-    sim.with(|w| {
-        w.faults.always(operation, fault.clone());
-        w.appflow.upsert_execution(
-            "orders",
-            Execution::finished("b", "Successful", t - 300.0, t - 200.0),
-        );
-    });
-    until_up(&exporter, 0.0).await;
-    let text = exporter.collections("appflow", 3).await;
-    assert_eq!(up(&text, "appflow"), Some(0.0), "{fault:?}");
+    let scoped = format!("{service}:{operation}");
+    sim.with(|w| w.faults.always(&scoped, fault.clone()));
+    change(&sim, service, t);
+    until_up(&exporter, service, 0.0).await;
+    let text = exporter.collections(service, 3).await;
+    let case = format!("{service} {operation} {fault:?}");
+    assert_eq!(up(&text, service), Some(0.0), "{case}");
     // The last good values stay; nothing of the failed collections is applied.
-    assert_eq!(value(&text, &successes), Some(0.0), "{fault:?}");
-    assert_eq!(value(&text, &last_success), Some(t - 400.0), "{fault:?}");
+    assert_eq!(value(&text, &counter), Some(0.0), "{case}");
+    for other in SERVICES.iter().filter(|s| **s != service) {
+        assert_eq!(up(&text, other), Some(1.0), "{case}: {other} went down too");
+    }
     assert_eq!(get(exporter.addr, "/healthz").await.unwrap().status, 200);
-    let attempted = if operation.contains(':') {
-        "ListFlows"
-    } else {
-        operation
-    };
-    let requests = format!("aws_flow_exporter_api_requests_total{{aws_service=\"appflow\",operation=\"{attempted}\",outcome=\"{outcome}\",region=\"us-east-1\"}}");
-    assert!(
-        value(&text, &requests).is_some_and(|n| n >= 1.0),
-        "{fault:?}: no {requests}"
+    let attempted = if operation == "*" { "" } else { operation };
+    let requests = format!(
+        "aws_flow_exporter_api_requests_total{{aws_service=\"{service}\",operation=\"{attempted}"
     );
+    let outcome_label = format!("outcome=\"{outcome}\"");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&requests) && l.contains(&outcome_label) && !l.ends_with(" 0")),
+        "{case}: no {requests}..{outcome_label}"
+    );
+    // Only this service fails, so every such line is its.
+    let failures = exporter.logs().matches(FAILED).count();
     assert_eq!(
-        exporter.logs().matches(FAILED).count(),
+        failures,
         1,
-        "{fault:?}: one message per streak\n{}",
+        "{case}: one message per streak\n{}",
         exporter.logs()
     );
 
     sim.with(|w| w.faults.clear());
-    until_up(&exporter, 1.0).await;
-    let text = exporter.settle("appflow").await;
-    assert_eq!(
-        value(&text, &successes),
-        Some(1.0),
-        "{fault:?}: counted once"
-    );
-    assert_eq!(value(&text, &last_success), Some(t - 200.0), "{fault:?}");
+    until_up(&exporter, service, 1.0).await;
+    let text = exporter.settle(service).await;
+    assert_eq!(value(&text, &counter), Some(1.0), "{case}: counted once");
     assert!(exporter.logs().contains("collection recovered"));
-    let text = exporter.settle("appflow").await;
-    assert_eq!(value(&text, &successes), Some(1.0), "{fault:?}: not twice");
+    let text = exporter.settle(service).await;
+    assert_eq!(value(&text, &counter), Some(1.0), "{case}: not twice");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn throttling() {
-    survives("ListFlows", Fault::Throttle, "throttled").await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn throttling_with_retry_after() {
+/// Every fault of the matrix on one service.
+async fn matrix(service: &'static str, list: &str, detail: &str) {
+    survives(service, list, Fault::Throttle, "throttled").await;
+    survives(service, detail, Fault::ThrottleRetryAfter(1), "throttled").await;
+    survives(service, detail, Fault::ServerError, "server_error").await;
     survives(
-        "DescribeFlowExecutionRecords",
-        Fault::ThrottleRetryAfter(1),
-        "throttled",
+        service,
+        list,
+        Fault::Hang(Duration::from_secs(3)),
+        "timeout",
+    )
+    .await;
+    survives(service, list, Fault::Drop, "transport_error").await;
+    survives(service, detail, Fault::Malformed, "transport_error").await;
+    survives(service, list, Fault::Truncated, "transport_error").await;
+    survives(service, "*", Fault::AccessDenied, "client_error").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn appflow_survives_every_fault() {
+    matrix("appflow", "ListFlows", "DescribeFlowExecutionRecords").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transfer_survives_every_fault() {
+    matrix("transfer", "ListWorkflows", "ListExecutions").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn supplychain_survives_every_fault() {
+    matrix(
+        "supplychain",
+        "ListDataIntegrationFlows",
+        "ListDataIntegrationFlowExecutions",
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn server_errors() {
-    survives(
-        "DescribeFlowExecutionRecords",
-        Fault::ServerError,
-        "server_error",
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_request_that_hangs_past_the_timeout() {
-    survives("ListFlows", Fault::Hang(Duration::from_secs(3)), "timeout").await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_dropped_connection() {
-    survives("ListFlows", Fault::Drop, "transport_error").await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_malformed_body() {
-    survives(
-        "DescribeFlowExecutionRecords",
-        Fault::Malformed,
-        "transport_error",
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_truncated_body() {
-    survives("ListFlows", Fault::Truncated, "transport_error").await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn access_denied_on_the_whole_service() {
-    survives("appflow:*", Fault::AccessDenied, "client_error").await;
+async fn customerprofiles_survives_every_fault() {
+    matrix("customerprofiles", "ListDomains", "ListWorkflows").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -144,7 +202,7 @@ async fn a_flow_deleted_between_list_and_describe_is_gone_not_a_failure() {
     let t = now();
     add_flow_with_one_success(&sim, "orders", t);
     add_flow_with_one_success(&sim, "doomed", t);
-    let exporter = Exporter::start(&sim, CONFIG).await;
+    let exporter = Exporter::start(&sim, APPFLOW_CONFIG).await;
     exporter.settle("appflow").await;
     sim.with(|w| {
         // A new run makes the exporter read the records, which AWS no longer has.
