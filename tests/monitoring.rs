@@ -111,28 +111,43 @@ fn every_alert_is_documented_and_reads_the_contract() {
     for rule in &rules {
         let expr = rule["expr"].as_str().unwrap();
         for name in metric_names(expr) {
-            assert!(CONTRACT.contains(&name.as_str()), "{name} in {expr} is not in the contract");
+            assert!(
+                CONTRACT.contains(&name.as_str()),
+                "{name} in {expr} is not in the contract"
+            );
         }
         let Some(alert) = rule["alert"].as_str() else {
             continue;
         };
         let colon = regex::Regex::new(r"[a-z_]+:[a-z_:]+").unwrap();
         for used in colon.find_iter(expr) {
-            assert!(recorded.contains(used.as_str()), "{alert} uses unknown {}", used.as_str());
+            assert!(
+                recorded.contains(used.as_str()),
+                "{alert} uses unknown {}",
+                used.as_str()
+            );
         }
         assert!(
-            matches!(rule["labels"]["severity"].as_str(), Some("warning" | "critical")),
+            matches!(
+                rule["labels"]["severity"].as_str(),
+                Some("warning" | "critical")
+            ),
             "{alert}: severity"
         );
         for key in ["summary", "description"] {
             assert!(
-                rule["annotations"][key].as_str().is_some_and(|s| !s.is_empty()),
+                rule["annotations"][key]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty()),
                 "{alert}: {key}"
             );
         }
         let url = rule["annotations"]["runbook_url"].as_str().unwrap_or("");
         assert_eq!(url, format!("docs/runbook.md#{}", alert.to_lowercase()));
-        assert!(anchors.contains(&alert.to_lowercase()), "docs/runbook.md has no ## {alert}");
+        assert!(
+            anchors.contains(&alert.to_lowercase()),
+            "docs/runbook.md has no ## {alert}"
+        );
     }
 }
 
@@ -157,8 +172,16 @@ fn every_alert_has_a_firing_and_a_silent_unit_test() {
         }
     }
     let alerts = alert_names();
-    assert_eq!(alerts.difference(&firing).collect::<Vec<_>>(), Vec::<&String>::new(), "never fires");
-    assert_eq!(alerts.difference(&silent).collect::<Vec<_>>(), Vec::<&String>::new(), "never silent");
+    assert_eq!(
+        alerts.difference(&firing).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "never fires"
+    );
+    assert_eq!(
+        alerts.difference(&silent).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "never silent"
+    );
 }
 
 #[test]
@@ -167,12 +190,29 @@ fn dashboards_are_provisionable_with_stable_uids() {
     assert_eq!(boards.len(), 5, "five dashboards");
     let mut uids = BTreeMap::new();
     for (file, board) in &boards {
-        let uid = board["uid"].as_str().unwrap_or_else(|| panic!("{file}: uid"));
-        assert!(uid.starts_with("aws-flow-") && uid.len() <= 40, "{file}: uid {uid}");
-        assert!(uids.insert(uid.to_string(), file).is_none(), "{file}: duplicate uid {uid}");
-        assert!(board["schemaVersion"].as_u64().unwrap_or(0) >= 39, "{file}: schemaVersion");
-        assert!(board.get("id").is_none_or(Value::is_null), "{file}: a fixed id breaks provisioning");
-        assert!(board["title"].as_str().is_some_and(|t| !t.is_empty()), "{file}: title");
+        let uid = board["uid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{file}: uid"));
+        assert!(
+            uid.starts_with("aws-flow-") && uid.len() <= 40,
+            "{file}: uid {uid}"
+        );
+        assert!(
+            uids.insert(uid.to_string(), file).is_none(),
+            "{file}: duplicate uid {uid}"
+        );
+        assert!(
+            board["schemaVersion"].as_u64().unwrap_or(0) >= 39,
+            "{file}: schemaVersion"
+        );
+        assert!(
+            board.get("id").is_none_or(Value::is_null),
+            "{file}: a fixed id breaks provisioning"
+        );
+        assert!(
+            board["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{file}: title"
+        );
     }
 }
 
@@ -190,12 +230,18 @@ fn dashboards_have_the_datasource_region_filter_and_name_variables() {
             "{file}: no ad hoc filter for the target labels"
         );
         assert!(
-            ["flow", "workflow", "name", "aws_service"].iter().any(|n| by_name(n).is_some()),
+            ["flow", "workflow", "name", "aws_service"]
+                .iter()
+                .any(|n| by_name(n).is_some()),
             "{file}: no flow/workflow variable"
         );
         for var in &vars {
             if var["type"] == "query" || var["type"] == "adhoc" {
-                assert_eq!(var["datasource"]["uid"], "${datasource}", "{file}: {}", var["name"]);
+                assert_eq!(
+                    var["datasource"]["uid"], "${datasource}",
+                    "{file}: {}",
+                    var["name"]
+                );
             }
             if let Some(query) = variable_query(var) {
                 let (selector, _) = label_values(query)
@@ -208,9 +254,15 @@ fn dashboards_have_the_datasource_region_filter_and_name_variables() {
 
 fn assert_contract(file: &str, what: &str, expr: &str) {
     let names = metric_names(expr);
-    assert!(!names.is_empty(), "{file}: {what}: reads no series of the exporter");
+    assert!(
+        !names.is_empty(),
+        "{file}: {what}: reads no series of the exporter"
+    );
     for name in names {
-        assert!(CONTRACT.contains(&name.as_str()), "{file}: {what}: {name} is not in the contract");
+        assert!(
+            CONTRACT.contains(&name.as_str()),
+            "{file}: {what}: {name} is not in the contract"
+        );
     }
 }
 
@@ -228,11 +280,17 @@ fn every_panel_is_described_and_queries_the_contract_through_the_datasource_vari
                 panel["description"].as_str().is_some_and(|d| d.len() > 10),
                 "{file}: {title}: no description"
             );
-            assert_eq!(panel["datasource"]["uid"], "${datasource}", "{file}: {title}");
+            assert_eq!(
+                panel["datasource"]["uid"], "${datasource}",
+                "{file}: {title}"
+            );
             let targets = panel["targets"].as_array().map_or(&[][..], |v| v);
             assert!(!targets.is_empty(), "{file}: {title}: no query");
             for target in targets {
-                assert_eq!(target["datasource"]["uid"], "${datasource}", "{file}: {title}");
+                assert_eq!(
+                    target["datasource"]["uid"], "${datasource}",
+                    "{file}: {title}"
+                );
             }
         }
         for q in panel_queries(&file, &board) {
@@ -248,9 +306,15 @@ fn metric_names_skip_labels_and_strings() {
     let names = metric_names(
         r#"sum by (aws_service) (rate(aws_flow_exporter_api_requests_total{outcome="aws_appflow_x"}[5m]))"#,
     );
-    assert_eq!(names.into_iter().collect::<Vec<_>>(), ["aws_flow_exporter_api_requests_total"]);
     assert_eq!(
-        substitute("x[$__rate_interval] ${flow}", &[("__rate_interval", "1m"), ("flow", "a")]),
+        names.into_iter().collect::<Vec<_>>(),
+        ["aws_flow_exporter_api_requests_total"]
+    );
+    assert_eq!(
+        substitute(
+            "x[$__rate_interval] ${flow}",
+            &[("__rate_interval", "1m"), ("flow", "a")]
+        ),
         "x[1m] a"
     );
 }

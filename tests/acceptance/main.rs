@@ -5,3 +5,4 @@ mod appflow;
 mod cli;
 mod harness;
 mod http;
+mod prometheus;

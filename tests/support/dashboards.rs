@@ -184,7 +184,10 @@ pub fn variable_query(variable: &Value) -> Option<&str> {
 
 /// `label_values(<selector>, <label>)` as (selector, label).
 pub fn label_values(query: &str) -> Option<(&str, &str)> {
-    let inner = query.trim().strip_prefix("label_values(")?.strip_suffix(')')?;
+    let inner = query
+        .trim()
+        .strip_prefix("label_values(")?
+        .strip_suffix(')')?;
     let (selector, label) = inner.rsplit_once(',')?;
     Some((selector.trim(), label.trim()))
 }
