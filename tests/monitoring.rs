@@ -108,6 +108,7 @@ fn every_alert_is_documented_and_reads_the_contract() {
         .collect();
     let rules = rules();
     let recorded: BTreeSet<&str> = rules.iter().filter_map(|r| r["record"].as_str()).collect();
+    let colon = regex::Regex::new(r"[a-z_]+:[a-z_:]+").unwrap();
     for rule in &rules {
         let expr = rule["expr"].as_str().unwrap();
         for name in metric_names(expr) {
@@ -119,7 +120,6 @@ fn every_alert_is_documented_and_reads_the_contract() {
         let Some(alert) = rule["alert"].as_str() else {
             continue;
         };
-        let colon = regex::Regex::new(r"[a-z_]+:[a-z_:]+").unwrap();
         for used in colon.find_iter(expr) {
             assert!(
                 recorded.contains(used.as_str()),
