@@ -7,6 +7,7 @@ mod customerprofiles;
 mod faults;
 mod harness;
 mod http;
+mod prometheus;
 mod soak;
 mod supplychain;
 mod transfer;

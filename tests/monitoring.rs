@@ -1,0 +1,335 @@
+//! The dashboards, alert rules and example configurations shipped with the exporter, checked
+//! without running anything but promtool: rules load and their unit tests pass, every
+//! dashboard is provisionable and reads only series of the metric contract.
+
+#[path = "support/dashboards.rs"]
+mod dashboards;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
+
+use dashboards::*;
+use serde_json::Value;
+
+/// Whether promtool can run here; in CI (`CI` set) it must.
+fn have_promtool() -> bool {
+    if Command::new("promtool").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "promtool is required in CI (Debian package prometheus)"
+    );
+    eprintln!("promtool not installed: skipped");
+    false
+}
+
+fn promtool(args: &[&str]) {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn yaml_files(dir: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(repo().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .map(|p| p.strip_prefix(repo()).unwrap().display().to_string())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no YAML in {dir}");
+    files
+}
+
+#[test]
+fn promtool_checks_the_rules() {
+    if have_promtool() {
+        let files = yaml_files("alerts");
+        let mut args = vec!["check", "rules"];
+        args.extend(files.iter().map(String::as_str));
+        promtool(&args);
+    }
+}
+
+#[test]
+fn promtool_unit_tests_of_the_rules_pass() {
+    if have_promtool() {
+        let files = yaml_files("alerts/tests");
+        let mut args = vec!["test", "rules"];
+        args.extend(files.iter().map(String::as_str));
+        promtool(&args);
+    }
+}
+
+#[test]
+fn promtool_checks_the_example_prometheus_config() {
+    if have_promtool() {
+        promtool(&["check", "config", "examples/prometheus.yml"]);
+    }
+}
+
+fn rules() -> Vec<serde_yaml_ng::Value> {
+    let text = std::fs::read_to_string(repo().join("alerts/aws-flow-exporter.rules.yml")).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    doc["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap().clone())
+        .collect()
+}
+
+fn alert_names() -> BTreeSet<String> {
+    rules()
+        .iter()
+        .filter_map(|r| r["alert"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Every alert has a severity, a summary, a description and a runbook section that exists;
+/// rules read only contract series and the threshold recording rules.
+#[test]
+fn every_alert_is_documented_and_reads_the_contract() {
+    let runbook = std::fs::read_to_string(repo().join("docs/runbook.md")).unwrap();
+    let anchors: BTreeSet<String> = runbook
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let rules = rules();
+    let recorded: BTreeSet<&str> = rules.iter().filter_map(|r| r["record"].as_str()).collect();
+    let colon = regex::Regex::new(r"[a-z_]+:[a-z_:]+").unwrap();
+    for rule in &rules {
+        let expr = rule["expr"].as_str().unwrap();
+        for name in metric_names(expr) {
+            assert!(
+                CONTRACT.contains(&name.as_str()),
+                "{name} in {expr} is not in the contract"
+            );
+        }
+        let Some(alert) = rule["alert"].as_str() else {
+            continue;
+        };
+        for used in colon.find_iter(expr) {
+            assert!(
+                recorded.contains(used.as_str()),
+                "{alert} uses unknown {}",
+                used.as_str()
+            );
+        }
+        assert!(
+            matches!(
+                rule["labels"]["severity"].as_str(),
+                Some("warning" | "critical")
+            ),
+            "{alert}: severity"
+        );
+        for key in ["summary", "description"] {
+            assert!(
+                rule["annotations"][key]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty()),
+                "{alert}: {key}"
+            );
+        }
+        let url = rule["annotations"]["runbook_url"].as_str().unwrap_or("");
+        assert_eq!(url, format!("docs/runbook.md#{}", alert.to_lowercase()));
+        assert!(
+            anchors.contains(&alert.to_lowercase()),
+            "docs/runbook.md has no ## {alert}"
+        );
+    }
+}
+
+/// The unit tests show, for every alert, a case where it fires and one where it does not.
+#[test]
+fn every_alert_has_a_firing_and_a_silent_unit_test() {
+    let mut firing = BTreeSet::new();
+    let mut silent = BTreeSet::new();
+    for file in yaml_files("alerts/tests") {
+        let text = std::fs::read_to_string(repo().join(&file)).unwrap();
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        for test in doc["tests"].as_sequence().unwrap() {
+            for case in test["alert_rule_test"].as_sequence().into_iter().flatten() {
+                let name = case["alertname"].as_str().unwrap().to_string();
+                let expected = case["exp_alerts"].as_sequence().map_or(0, |s| s.len());
+                if expected == 0 {
+                    silent.insert(name);
+                } else {
+                    firing.insert(name);
+                }
+            }
+        }
+    }
+    let alerts = alert_names();
+    assert_eq!(
+        alerts.difference(&firing).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "never fires"
+    );
+    assert_eq!(
+        alerts.difference(&silent).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "never silent"
+    );
+}
+
+#[test]
+fn dashboards_are_provisionable_with_stable_uids() {
+    let boards = dashboards();
+    assert_eq!(boards.len(), 5, "five dashboards");
+    let mut uids = BTreeMap::new();
+    for (file, board) in &boards {
+        let uid = board["uid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{file}: uid"));
+        assert!(
+            uid.starts_with("aws-flow-") && uid.len() <= 40,
+            "{file}: uid {uid}"
+        );
+        assert!(
+            uids.insert(uid.to_string(), file).is_none(),
+            "{file}: duplicate uid {uid}"
+        );
+        assert!(
+            board["schemaVersion"].as_u64().unwrap_or(0) >= 39,
+            "{file}: schemaVersion"
+        );
+        assert!(
+            board.get("id").is_none_or(Value::is_null),
+            "{file}: a fixed id breaks provisioning"
+        );
+        assert!(
+            board["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{file}: title"
+        );
+    }
+}
+
+#[test]
+fn dashboards_have_the_datasource_region_filter_and_name_variables() {
+    for (file, board) in dashboards() {
+        let vars = variables(&board);
+        let by_name = |name: &str| vars.iter().find(|v| v["name"] == name).copied();
+        let ds = by_name("datasource").unwrap_or_else(|| panic!("{file}: no datasource variable"));
+        assert_eq!(ds["type"], "datasource", "{file}");
+        assert_eq!(ds["query"], "prometheus", "{file}");
+        assert!(by_name("region").is_some(), "{file}: no region variable");
+        assert!(
+            vars.iter().any(|v| v["type"] == "adhoc"),
+            "{file}: no ad hoc filter for the target labels"
+        );
+        assert!(
+            ["flow", "workflow", "name", "aws_service"]
+                .iter()
+                .any(|n| by_name(n).is_some()),
+            "{file}: no flow/workflow variable"
+        );
+        for var in &vars {
+            if var["type"] == "query" || var["type"] == "adhoc" {
+                assert_eq!(
+                    var["datasource"]["uid"], "${datasource}",
+                    "{file}: {}",
+                    var["name"]
+                );
+            }
+            if let Some(query) = variable_query(var) {
+                let (selector, _) = label_values(query)
+                    .unwrap_or_else(|| panic!("{file}: {query} is not label_values(...)"));
+                assert_contract(&file, query, selector);
+            }
+        }
+    }
+}
+
+fn assert_contract(file: &str, what: &str, expr: &str) {
+    let names = metric_names(expr);
+    assert!(
+        !names.is_empty(),
+        "{file}: {what}: reads no series of the exporter"
+    );
+    for name in names {
+        assert!(
+            CONTRACT.contains(&name.as_str()),
+            "{file}: {what}: {name} is not in the contract"
+        );
+    }
+}
+
+#[test]
+fn every_panel_is_described_and_queries_the_contract_through_the_datasource_variable() {
+    let mut queries = 0;
+    for (file, board) in dashboards() {
+        for panel in panels(&board) {
+            if is_row(panel) {
+                continue;
+            }
+            let title = panel["title"].as_str().unwrap_or("");
+            assert!(!title.is_empty(), "{file}: a panel without title");
+            assert!(
+                panel["description"].as_str().is_some_and(|d| d.len() > 10),
+                "{file}: {title}: no description"
+            );
+            assert_eq!(
+                panel["datasource"]["uid"], "${datasource}",
+                "{file}: {title}"
+            );
+            let targets = panel["targets"].as_array().map_or(&[][..], |v| v);
+            assert!(!targets.is_empty(), "{file}: {title}: no query");
+            for target in targets {
+                assert_eq!(
+                    target["datasource"]["uid"], "${datasource}",
+                    "{file}: {title}"
+                );
+            }
+        }
+        for q in panel_queries(&file, &board) {
+            assert_contract(&file, &q.panel, &q.expr);
+            queries += 1;
+        }
+    }
+    assert!(queries > 50);
+}
+
+#[test]
+fn metric_names_skip_labels_and_strings() {
+    let names = metric_names(
+        r#"sum by (aws_service) (rate(aws_flow_exporter_api_requests_total{outcome="aws_appflow_x"}[5m]))"#,
+    );
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["aws_flow_exporter_api_requests_total"]
+    );
+    assert_eq!(
+        substitute(
+            "x[$__rate_interval] ${flow}",
+            &[("__rate_interval", "1m"), ("flow", "a")]
+        ),
+        "x[1m] a"
+    );
+}
+
+#[test]
+fn example_provisioning_points_at_the_dashboards() {
+    let dir = repo().join("examples");
+    let compose = std::fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
+    let provisioning: PathBuf = dir.join("grafana/provisioning/dashboards");
+    let provider = std::fs::read_to_string(provisioning.join("aws-flow-exporter.yml")).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&provider).unwrap();
+    let path = doc["providers"][0]["options"]["path"].as_str().unwrap();
+    assert!(
+        compose.contains(&format!("../dashboards:{path}:ro")),
+        "docker-compose.yml mounts ../dashboards read-only at {path}"
+    );
+    assert!(compose.contains("--demo"));
+}
