@@ -1,3 +1,4 @@
+use aws_flow_simulator::appflow::{Execution, Flow};
 use aws_flow_simulator::Fault;
 
 use crate::harness::*;
@@ -134,4 +135,47 @@ async fn shards_split_the_flows_with_no_overlap_and_no_gap() {
     let mut expected = names.clone();
     expected.sort();
     assert_eq!(seen, expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_in_logs_and_no_message_in_labels() {
+    let sim = simulator().await;
+    let t = now();
+    let message = "Invalid credentials for user admin password=hunter2";
+    sim.with(|w| {
+        let mut flow = Flow::new("orders", t - 1000.0);
+        let mut failed = Execution::finished("run-1", "Error", t - 500.0, t - 400.0);
+        failed.message = Some(message.into());
+        flow.executions.push(failed);
+        w.appflow.add_flow(flow);
+    });
+    let file = config_file(APPFLOW_ONLY);
+    let url = sim.url();
+    let path = file.path().to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        command(&url)
+            .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMIsecretK7MDENG")
+            .env("AWS_SESSION_TOKEN", "FwoGZXIvYXdzSESSIONTOKEN")
+            .args(["--once", "--log.level", "trace", "--config.file", &path])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    for secret in [
+        "wJalrXUtnFEMIsecretK7MDENG",
+        "FwoGZXIvYXdzSESSIONTOKEN",
+        "AKIDTEST",
+    ] {
+        assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
+        assert!(!metrics.contains(secret), "{secret} in the metrics");
+    }
+    assert!(
+        !metrics.contains("hunter2"),
+        "an execution message became a label"
+    );
+    assert!(!metrics.contains("run-1"), "an execution id became a label");
 }

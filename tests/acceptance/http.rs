@@ -293,3 +293,35 @@ async fn the_web_config_is_reloaded_on_change_and_on_sighup() {
     assert!(eventually_status(exporter.addr, bob, 401).await);
     assert_eq!(get(exporter.addr, "/healthz").await.unwrap().status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_and_slow_requests_do_not_tie_up_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_sim, exporter) = started().await;
+    // Headers far past hyper's buffer: refused, not buffered without end.
+    let huge = format!("X-Big: {}\r\n", "a".repeat(1024 * 1024));
+    let answer = request(exporter.addr, "GET", "/metrics", &huge).await;
+    assert!(
+        answer.as_ref().is_none_or(|r| r.status == 431),
+        "{:?}",
+        answer.map(|r| r.status)
+    );
+    // A client that never finishes its headers...
+    let mut slow = tokio::net::TcpStream::connect(exporter.addr).await.unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // ...does not keep others waiting...
+    for _ in 0..3 {
+        assert_eq!(get(exporter.addr, "/metrics").await.unwrap().status, 200);
+    }
+    // ...and is cut off after the header read timeout (10 s).
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        slow.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(read.is_ok(), "the slow connection was never closed");
+    assert_eq!(get(exporter.addr, "/healthz").await.unwrap().status, 200);
+}
