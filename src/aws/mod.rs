@@ -111,10 +111,24 @@ pub fn classify<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> O
     }
 }
 
+/// How long the server asked to wait: the `Retry-After` header, or the
+/// `RetryAfterSeconds` member Transfer puts in its throttling error body.
 fn retry_after(error: &SdkError<impl ProvideErrorMetadata, HttpResponse>) -> Option<Duration> {
     let raw = error.raw_response()?;
-    let value = raw.headers().get("retry-after")?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    if let Some(value) = raw.headers().get("retry-after") {
+        return value.trim().parse::<u64>().ok().map(Duration::from_secs);
+    }
+    retry_after_member(raw.body().bytes()?)
+}
+
+fn retry_after_member(body: &[u8]) -> Option<Duration> {
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let seconds = match &body["RetryAfterSeconds"] {
+        serde_json::Value::String(s) => s.trim().parse::<u64>().ok()?,
+        serde_json::Value::Number(n) => n.as_u64()?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds))
 }
 
 /// Sends the requests of one (target, service): rate-limited, bounded,
@@ -287,6 +301,19 @@ pub async fn sdk_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transfer_retry_after_member_is_read() {
+        let body = br#"{"__type":"ThrottlingException","RetryAfterSeconds":"3"}"#;
+        assert_eq!(retry_after_member(body), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after_member(br#"{"RetryAfterSeconds":2}"#),
+            Some(Duration::from_secs(2))
+        );
+        for bad in [&b"{}"[..], b"garbage", br#"{"RetryAfterSeconds":"-1"}"#] {
+            assert_eq!(retry_after_member(bad), None);
+        }
+    }
 
     #[test]
     fn backoff_honours_retry_after_up_to_the_timeout() {

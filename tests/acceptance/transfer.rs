@@ -307,3 +307,24 @@ async fn workflows_are_paged_filtered_and_cost_minimal_calls() {
         assert_eq!(w.calls("transfer:DescribeWorkflow"), 0);
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_honours_retry_after_seconds_in_the_body() {
+    let sim = simulator().await;
+    add_workflow(&sim, WF);
+    sim.with(|w| {
+        w.faults
+            .inject("transfer:ListWorkflows", Fault::ThrottleRetryAfter(2), 1)
+    });
+    let file = config_file(&transfer_config());
+    let url = sim.url();
+    let path = file.path().to_str().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || run(&url, &["--once", "--config.file", &path]))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // The retry waited as long as Transfer asked (its backoff alone is far shorter).
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    assert_eq!(sim.with(|w| w.calls("transfer:ListWorkflows")), 2);
+}
