@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::aws::supplychain::ExecutionsPage;
 use crate::aws::Outcome;
+use crate::collectors::fake_error;
 
 const NOW: f64 = 1_700_000_000.0;
 const DAY: f64 = 86_400.0;
@@ -31,12 +32,11 @@ impl Fake {
     fn call(&self, operation: &'static str, what: String) -> Result<(), ApiError> {
         self.calls.lock().unwrap().push(what);
         if self.failing.lock().unwrap().contains(&operation) {
-            return Err(ApiError {
+            return Err(fake_error(
                 operation,
-                outcome: Outcome::ServerError,
-                code: Some("InternalServerException".into()),
-                message: "boom".into(),
-            });
+                Outcome::ServerError,
+                "InternalServerException",
+            ));
         }
         Ok(())
     }
