@@ -8,7 +8,7 @@ use std::future::Future;
 use aws_sdk_appflow::types::{ExecutionRecord, FlowDefinition};
 use aws_smithy_types::DateTime;
 
-use super::{collect_pages, ApiError, Caller, Found};
+use super::{ApiError, Caller, Found};
 
 /// AppFlow allows 1..=100 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 100;
@@ -94,21 +94,22 @@ impl SdkAppFlow {
 
 impl AppFlowApi for SdkAppFlow {
     async fn list_flows(&self) -> Result<Vec<FlowSummary>, ApiError> {
-        collect_pages("ListFlows", |token| async move {
-            let page = self
-                .caller
-                .call("ListFlows", || {
+        self.caller
+            .pages(
+                "ListFlows",
+                |token| {
                     self.client
                         .list_flows()
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            let flows = page.flows().iter().filter_map(flow_summary).collect();
-            Ok((flows, page.next_token().map(str::to_string)))
-        })
-        .await
+                },
+                |page| {
+                    let flows = page.flows().iter().filter_map(flow_summary).collect();
+                    (flows, page.next_token)
+                },
+            )
+            .await
     }
 
     async fn describe_flow(&self, name: &str) -> Result<Option<SapODataLimits>, ApiError> {

@@ -8,7 +8,7 @@ use aws_sdk_customerprofiles::operation::get_workflow::GetWorkflowOutput;
 use aws_sdk_customerprofiles::types::{ListDomainItem, ListWorkflowsItem};
 use aws_smithy_types::DateTime;
 
-use super::{collect_pages, ApiError, Caller, Found};
+use super::{ApiError, Caller, Found};
 
 /// Customer Profiles allows 1..=100 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 100;
@@ -90,21 +90,22 @@ impl SdkCustomerProfiles {
 
 impl CustomerProfilesApi for SdkCustomerProfiles {
     async fn list_domains(&self) -> Result<Vec<DomainSummary>, ApiError> {
-        collect_pages("ListDomains", |token| async move {
-            let page = self
-                .caller
-                .call("ListDomains", || {
+        self.caller
+            .pages(
+                "ListDomains",
+                |token| {
                     self.client
                         .list_domains()
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            let domains = page.items().iter().filter_map(domain_summary).collect();
-            Ok((domains, page.next_token().map(str::to_string)))
-        })
-        .await
+                },
+                |page| {
+                    let domains = page.items().iter().filter_map(domain_summary).collect();
+                    (domains, page.next_token)
+                },
+            )
+            .await
     }
 
     async fn list_workflows(
@@ -112,24 +113,25 @@ impl CustomerProfilesApi for SdkCustomerProfiles {
         domain: &str,
         since: f64,
     ) -> Result<Option<Vec<WorkflowSummary>>, ApiError> {
-        collect_pages("ListWorkflows", |token| async move {
-            let page = self
-                .caller
-                .call("ListWorkflows", || {
+        self.caller
+            .pages(
+                "ListWorkflows",
+                |token| {
                     self.client
                         .list_workflows()
                         .domain_name(domain)
                         .query_start_date(DateTime::from_secs_f64(since))
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            let workflows = page.items().iter().filter_map(workflow_summary).collect();
-            Ok((workflows, page.next_token().map(str::to_string)))
-        })
-        .await
-        .found()
+                },
+                |page| {
+                    let workflows = page.items().iter().filter_map(workflow_summary).collect();
+                    (workflows, page.next_token)
+                },
+            )
+            .await
+            .found()
     }
 
     async fn get_workflow(

@@ -107,7 +107,7 @@ pub fn next_token(sent: Option<&str>, received: Option<&str>) -> Option<String> 
 
 /// Every item of a paged listing. `page(token)` fetches one page and returns
 /// its items and the token AWS sent back; the first error ends the listing.
-pub async fn collect_pages<T, F, Fut>(
+async fn collect_pages<T, F, Fut>(
     operation: &'static str,
     mut page: F,
 ) -> Result<Vec<T>, ApiError>
@@ -248,6 +248,29 @@ impl Caller {
             }
             tokio::time::sleep(backoff(tries, wait_hint, self.timeout)).await;
         }
+    }
+}
+
+impl Caller {
+    /// Every item of a paged listing through [`Caller::call`]: `request(token)` builds and
+    /// sends one page's request, `split` takes its items and the token AWS sent back.
+    pub async fn pages<T, O, E, R, Fut>(
+        &self,
+        operation: &'static str,
+        request: R,
+        split: impl Fn(O) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>, ApiError>
+    where
+        R: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let (request, split) = (&request, &split);
+        collect_pages(operation, |token| async move {
+            let page = self.call(operation, || request(token.clone())).await?;
+            Ok(split(page))
+        })
+        .await
     }
 }
 

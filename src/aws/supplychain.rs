@@ -7,7 +7,7 @@ use std::future::Future;
 use aws_sdk_supplychain::types::{DataIntegrationFlow, DataIntegrationFlowExecution, Instance};
 use aws_smithy_types::DateTime;
 
-use super::{collect_pages, ApiError, Caller, Found};
+use super::{ApiError, Caller, Found};
 
 /// Supply Chain allows at most 20 results a page on all three list calls; the SDK does not check.
 const PAGE_SIZE: i32 = 20;
@@ -90,41 +90,43 @@ impl SdkSupplyChain {
 
 impl SupplyChainApi for SdkSupplyChain {
     async fn list_instances(&self) -> Result<Vec<InstanceSummary>, ApiError> {
-        collect_pages("ListInstances", |token| async move {
-            let page = self
-                .caller
-                .call("ListInstances", || {
+        self.caller
+            .pages(
+                "ListInstances",
+                |token| {
                     self.client
                         .list_instances()
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            let instances = page.instances().iter().filter_map(instance_summary);
-            Ok((instances.collect(), page.next_token().map(str::to_string)))
-        })
-        .await
+                },
+                |page| {
+                    let instances = page.instances().iter().filter_map(instance_summary);
+                    (instances.collect(), page.next_token)
+                },
+            )
+            .await
     }
 
     async fn list_flows(&self, instance_id: &str) -> Result<Option<Vec<FlowSummary>>, ApiError> {
-        collect_pages("ListDataIntegrationFlows", |token| async move {
-            let page = self
-                .caller
-                .call("ListDataIntegrationFlows", || {
+        self.caller
+            .pages(
+                "ListDataIntegrationFlows",
+                |token| {
                     self.client
                         .list_data_integration_flows()
                         .instance_id(instance_id)
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            let flows = page.flows().iter().filter_map(flow_summary).collect();
-            Ok((flows, page.next_token().map(str::to_string)))
-        })
-        .await
-        .found()
+                },
+                |page| {
+                    let flows = page.flows().iter().filter_map(flow_summary).collect();
+                    (flows, page.next_token)
+                },
+            )
+            .await
+            .found()
     }
 
     async fn executions(

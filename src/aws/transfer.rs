@@ -9,7 +9,7 @@ use std::future::Future;
 
 use aws_sdk_transfer::types::{DescribedExecution, ExecutionStepResult};
 
-use super::{collect_pages, ApiError, Caller, Found};
+use super::{ApiError, Caller, Found};
 
 /// Transfer allows 1..=1000 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 1000;
@@ -93,62 +93,64 @@ impl SdkTransfer {
 
 impl TransferApi for SdkTransfer {
     async fn list_workflows(&self) -> Result<Vec<String>, ApiError> {
-        collect_pages("ListWorkflows", |token| async move {
-            let page = self
-                .caller
-                .call("ListWorkflows", || {
+        self.caller
+            .pages(
+                "ListWorkflows",
+                |token| {
                     self.client
                         .list_workflows()
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            // A workflow with no id cannot be labelled: it is skipped.
-            let ids = page
-                .workflows()
-                .iter()
-                .filter_map(|w| w.workflow_id())
-                .filter(|id| !id.is_empty())
-                .map(str::to_string)
-                .collect();
-            Ok((ids, page.next_token().map(str::to_string)))
-        })
-        .await
+                },
+                |page| {
+                    // A workflow with no id cannot be labelled: it is skipped.
+                    let ids = page
+                        .workflows()
+                        .iter()
+                        .filter_map(|w| w.workflow_id())
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    (ids, page.next_token)
+                },
+            )
+            .await
     }
 
     async fn list_executions(
         &self,
         workflow_id: &str,
     ) -> Result<Option<Vec<ListedExecution>>, ApiError> {
-        collect_pages("ListExecutions", |token| async move {
-            let page = self
-                .caller
-                .call("ListExecutions", || {
+        self.caller
+            .pages(
+                "ListExecutions",
+                |token| {
                     self.client
                         .list_executions()
                         .workflow_id(workflow_id)
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            // An execution with no id cannot be followed: it is skipped.
-            let executions = page
-                .executions()
-                .iter()
-                .filter_map(|e| {
-                    let id = e.execution_id().filter(|id| !id.is_empty())?;
-                    Some(ListedExecution {
-                        id: id.to_string(),
-                        status: e.status().map(|s| s.as_str().to_string()),
-                    })
-                })
-                .collect();
-            Ok((executions, page.next_token().map(str::to_string)))
-        })
-        .await
-        .found()
+                },
+                |page| {
+                    // An execution with no id cannot be followed: it is skipped.
+                    let executions = page
+                        .executions()
+                        .iter()
+                        .filter_map(|e| {
+                            let id = e.execution_id().filter(|id| !id.is_empty())?;
+                            Some(ListedExecution {
+                                id: id.to_string(),
+                                status: e.status().map(|s| s.as_str().to_string()),
+                            })
+                        })
+                        .collect();
+                    (executions, page.next_token)
+                },
+            )
+            .await
+            .found()
     }
 
     async fn describe_execution(
