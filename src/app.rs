@@ -15,7 +15,7 @@ use crate::collectors::appflow::AppFlowCollector;
 use crate::collectors::customerprofiles::{domain_filter, CustomerProfilesCollector};
 use crate::collectors::supplychain::SupplyChainCollector;
 use crate::collectors::transfer::TransferCollector;
-use crate::collectors::Service;
+use crate::collectors::{Collector, Service};
 use crate::config::Config;
 use crate::metrics::exporter::ExporterMetrics;
 use crate::scheduler::{Hub, Unit};
@@ -54,59 +54,45 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
         targets.push((region.clone(), base_labels[1..].to_vec()));
         let concurrency = Arc::new(Semaphore::new(collection.max_concurrency));
         let services = &target.services;
-        if services.appflow.enabled {
-            let metrics = exporter.for_service(Service::AppFlow, &region, &target.labels);
+        // One unit per enabled service: its metrics, its Caller, and the collector around it.
+        let unit = |service: Service, collector: &dyn Fn(Caller) -> Box<dyn Collector>| {
+            let metrics = exporter.for_service(service, &region, &target.labels);
             let caller = Caller::new(collection, concurrency.clone(), metrics.clone());
-            let collector = AppFlowCollector::new(
-                SdkAppFlow::new(&sdk, caller),
-                services.appflow.filter.clone(),
-                collection.lookback,
-                collection.max_concurrency,
-                base_labels.clone(),
-            );
-            units.push(Unit::new(
-                index,
-                region.clone(),
-                Box::new(collector),
-                metrics,
-            ));
+            Unit::new(index, region.clone(), collector(caller), metrics)
+        };
+        if services.appflow.enabled {
+            units.push(unit(Service::AppFlow, &|caller| {
+                Box::new(AppFlowCollector::new(
+                    SdkAppFlow::new(&sdk, caller),
+                    services.appflow.filter.clone(),
+                    collection.lookback,
+                    collection.max_concurrency,
+                    base_labels.clone(),
+                ))
+            }));
         }
         if services.transfer.enabled {
-            let metrics = exporter.for_service(Service::Transfer, &region, &target.labels);
-            let caller = Caller::new(collection, concurrency.clone(), metrics.clone());
-            let collector = TransferCollector::new(
-                SdkTransfer::new(&sdk, caller),
-                services.transfer.filter.clone(),
-                collection.max_concurrency,
-                base_labels.clone(),
-            );
-            units.push(Unit::new(
-                index,
-                region.clone(),
-                Box::new(collector),
-                metrics,
-            ));
+            units.push(unit(Service::Transfer, &|caller| {
+                Box::new(TransferCollector::new(
+                    SdkTransfer::new(&sdk, caller),
+                    services.transfer.filter.clone(),
+                    collection.max_concurrency,
+                    base_labels.clone(),
+                ))
+            }));
         }
         if services.supplychain.enabled {
-            let metrics = exporter.for_service(Service::SupplyChain, &region, &target.labels);
-            let caller = Caller::new(collection, concurrency.clone(), metrics.clone());
-            let collector = SupplyChainCollector::new(
-                SdkSupplyChain::new(&sdk, caller),
-                services.supplychain.filter.clone(),
-                collection.lookback,
-                collection.max_concurrency,
-                base_labels.clone(),
-            );
-            units.push(Unit::new(
-                index,
-                region.clone(),
-                Box::new(collector),
-                metrics,
-            ));
+            units.push(unit(Service::SupplyChain, &|caller| {
+                Box::new(SupplyChainCollector::new(
+                    SdkSupplyChain::new(&sdk, caller),
+                    services.supplychain.filter.clone(),
+                    collection.lookback,
+                    collection.max_concurrency,
+                    base_labels.clone(),
+                ))
+            }));
         }
         if services.customerprofiles.enabled {
-            let metrics = exporter.for_service(Service::CustomerProfiles, &region, &target.labels);
-            let caller = Caller::new(collection, concurrency.clone(), metrics.clone());
             let filter = domain_filter(&services.customerprofiles.domains)
                 .with_context(|| {
                     format!(
@@ -114,19 +100,15 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
                     )
                 })?
                 .with_shard(services.customerprofiles.shard);
-            let collector = CustomerProfilesCollector::new(
-                SdkCustomerProfiles::new(&sdk, caller),
-                filter,
-                collection.lookback,
-                collection.max_concurrency,
-                base_labels.clone(),
-            );
-            units.push(Unit::new(
-                index,
-                region.clone(),
-                Box::new(collector),
-                metrics,
-            ));
+            units.push(unit(Service::CustomerProfiles, &|caller| {
+                Box::new(CustomerProfilesCollector::new(
+                    SdkCustomerProfiles::new(&sdk, caller),
+                    filter.clone(),
+                    collection.lookback,
+                    collection.max_concurrency,
+                    base_labels.clone(),
+                ))
+            }));
         }
     }
     let hub = Arc::new(Hub::new(exporter, units.len()));

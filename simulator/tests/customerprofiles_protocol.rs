@@ -5,37 +5,18 @@ use aws_flow_simulator::customerprofiles::{workflow_id, Domain, Workflow};
 use aws_flow_simulator::faults::Fault;
 use aws_flow_simulator::Simulator;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
+use common::{start, Reply};
+
+mod common;
+
+/// What Customer Profiles replies carry besides the common parts.
+trait Listing {
+    fn ids(&self) -> Vec<String>;
+    fn token(&self) -> Option<String>;
 }
 
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.split("\r\n").skip(1).find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "invalid JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    fn error_type(&self) -> Option<&str> {
-        self.header("x-amzn-ErrorType")
-    }
-
+impl Listing for Reply {
     fn ids(&self) -> Vec<String> {
         let json = self.json();
         let items = json["Items"].as_array().expect("Items");
@@ -58,24 +39,8 @@ impl Reply {
 
 /// One request on its own connection; `target` is the path plus any query string.
 async fn call(sim: &Simulator, method: &str, target: &str, body: &str) -> Reply {
-    let mut stream = TcpStream::connect(sim.addr()).await.unwrap();
-    let request = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        sim.addr(),
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw).await;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    Reply {
-        status,
-        head,
-        body: raw[split + 4..].to_vec(),
-    }
+    let headers = [("Content-Type", "application/json")];
+    common::request(sim.addr(), method, target, &headers, body).await
 }
 
 async fn get(sim: &Simulator, target: &str) -> Reply {
@@ -84,12 +49,6 @@ async fn get(sim: &Simulator, target: &str) -> Reply {
 
 async fn post(sim: &Simulator, target: &str, body: Value) -> Reply {
     call(sim, "POST", target, &body.to_string()).await
-}
-
-async fn start() -> Simulator {
-    Simulator::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
 }
 
 /// Percent-encodes a query value the way SDKs do (unreserved characters kept).

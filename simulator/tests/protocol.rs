@@ -8,81 +8,23 @@ use aws_flow_simulator::appflow::{Execution, Flow};
 use aws_flow_simulator::faults::Fault;
 use aws_flow_simulator::Simulator;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use common::{parse, start, Reply};
 use tokio::net::TcpStream;
 
-/// What came back on one connection.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
+mod common;
 
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
+/// Headers as the SDK sends them (restJson1).
+const HEADERS: &[(&str, &str)] = &[
+    ("Content-Type", "application/json"),
+    (
+        "Authorization",
+        "AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/appflow/aws4_request",
+    ),
+];
 
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "invalid JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    fn error_type(&self) -> Option<&str> {
-        self.header("x-amzn-ErrorType")
-    }
-}
-
-/// Sends one request with `Connection: close` and returns every byte until the server closes.
 async fn exchange(addr: SocketAddr, method: &str, path: &str, body: &str) -> Vec<u8> {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/appflow/aws4_request\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    // A reset counts as "closed" for the Drop fault.
-    let _ = stream.read_to_end(&mut raw).await;
-    raw
-}
-
-fn parse(raw: &[u8]) -> Reply {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
-    let head = std::str::from_utf8(&raw[..split]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap();
-            (n.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    common::exchange(addr, method, path, HEADERS, body).await
 }
 
 async fn call(sim: &Simulator, method: &str, path: &str, body: Value) -> Reply {
@@ -94,12 +36,6 @@ async fn call(sim: &Simulator, method: &str, path: &str, body: Value) -> Reply {
 
 async fn post(sim: &Simulator, path: &str, body: Value) -> Reply {
     call(sim, "POST", path, body).await
-}
-
-async fn start() -> Simulator {
-    Simulator::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
 }
 
 fn names(reply: &Reply) -> Vec<String> {

@@ -7,85 +7,21 @@ use aws_flow_simulator::faults::Fault;
 use aws_flow_simulator::supplychain::{Execution, Flow, Instance, Source};
 use aws_flow_simulator::Simulator;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use common::{start, Reply};
+
+mod common;
 
 const I: &str = "11111111-2222-4333-8444-555555555555";
 const T: f64 = 1_700_000_000.0;
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "invalid JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    fn error_type(&self) -> Option<&str> {
-        self.header("x-amzn-ErrorType")
-    }
-}
-
 async fn request(addr: SocketAddr, method: &str, target: &str) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/scn/aws4_request\r\n\
-         Connection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw).await;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
-    let head = std::str::from_utf8(&raw[..split]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap();
-            (n.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    let auth = "AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/scn/aws4_request";
+    common::request(addr, method, target, &[("Authorization", auth)], "").await
 }
 
 async fn get(sim: &Simulator, target: &str) -> Reply {
     request(sim.addr(), "GET", target).await
-}
-
-async fn start() -> Simulator {
-    Simulator::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
 }
 
 fn flows_path(instance: &str) -> String {
@@ -404,13 +340,7 @@ async fn faults_use_supply_chain_codes_and_stay_in_their_service() {
         (reply.status, reply.error_type()),
         (404, Some("ResourceNotFoundException"))
     );
-    let mut stream = TcpStream::connect(sim.addr()).await.unwrap();
-    stream
-        .write_all(b"POST /list-flows HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
-        .await
-        .unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw).await;
+    let raw = common::exchange(sim.addr(), "POST", "/list-flows", &[], "{}").await;
     assert!(
         raw.starts_with(b"HTTP/1.1 200"),
         "{}",

@@ -5,30 +5,29 @@ use aws_flow_simulator::appflow::Flow;
 use aws_flow_simulator::transfer::{Execution, StepResult, Workflow};
 use aws_flow_simulator::{Fault, Simulator};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use common::{start, Reply};
+
+mod common;
 
 const WF: &str = "w-0123456789abcdefa";
 const EXEC: &str = "3f1c9a52-7d4e-4b8a-9c1d-2e5f6a7b8c9d";
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Value,
+/// awsJson1_1 replies: a JSON body (Null when there is none) with the error code in `__type`.
+trait AwsJson {
+    fn body(&self) -> Value;
+    fn error_code(&self) -> String;
 }
 
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+impl AwsJson for Reply {
+    fn body(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 
-    /// The awsJson1_1 error code: `__type` in the body, never the restJson1 header.
-    fn error_type(&self) -> &str {
-        assert_eq!(self.header("x-amzn-errortype"), None);
-        self.body["__type"].as_str().unwrap_or("")
+    /// Never the restJson1 header.
+    fn error_code(&self) -> String {
+        assert_eq!(self.error_type(), None);
+        self.body()["__type"].as_str().unwrap_or("").to_owned()
     }
 }
 
@@ -40,51 +39,18 @@ async fn send(
     target: Option<&str>,
     body: &str,
 ) -> Reply {
-    let mut stream = TcpStream::connect(sim.addr()).await.unwrap();
-    let target = target
-        .map(|t| format!("X-Amz-Target: {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n{target}\
-         Authorization: AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/transfer/aws4_request\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw).await;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let body = &raw[split + 4..];
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_slice(body).unwrap_or(Value::Null),
-    }
+    let auth = "AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/transfer/aws4_request";
+    let mut headers = vec![
+        ("Content-Type", "application/x-amz-json-1.1"),
+        ("Authorization", auth),
+    ];
+    headers.extend(target.map(|t| ("X-Amz-Target", t)));
+    common::request(sim.addr(), method, path, &headers, body).await
 }
 
 async fn call(sim: &Simulator, operation: &str, input: Value) -> Reply {
     let target = format!("TransferService.{operation}");
     send(sim, "POST", "/", Some(&target), &input.to_string()).await
-}
-
-async fn start() -> Simulator {
-    Simulator::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
 }
 
 fn ids(list: &Value, member: &str, id: &str) -> Vec<String> {
@@ -121,15 +87,15 @@ async fn list_workflows_pages_with_next_token() {
         );
         assert!(reply.header("x-amzn-requestid").is_some());
         if page == 0 {
-            assert_eq!(reply.body["Workflows"][0]["Description"], "first");
-            assert!(reply.body["Workflows"][0]["Arn"]
+            assert_eq!(reply.body()["Workflows"][0]["Description"], "first");
+            assert!(reply.body()["Workflows"][0]["Arn"]
                 .as_str()
                 .unwrap()
                 .starts_with("arn:aws:transfer:"));
-            assert!(reply.body["Workflows"][1].get("Description").is_none());
+            assert!(reply.body()["Workflows"][1].get("Description").is_none());
         }
-        all.extend(ids(&reply.body, "Workflows", "WorkflowId"));
-        token = reply.body["NextToken"].as_str().map(str::to_owned);
+        all.extend(ids(&reply.body(), "Workflows", "WorkflowId"));
+        token = reply.body()["NextToken"].as_str().map(str::to_owned);
         if token.is_none() {
             assert_eq!(page, 2);
             break;
@@ -139,8 +105,8 @@ async fn list_workflows_pages_with_next_token() {
     assert_eq!(all[24], format!("w-{:017}", 24));
     // Without MaxResults: everything fits the default page; 1000 is the most allowed.
     let reply = call(&sim, "ListWorkflows", json!({})).await;
-    assert_eq!(ids(&reply.body, "Workflows", "WorkflowId").len(), 25);
-    assert!(reply.body.get("NextToken").is_none());
+    assert_eq!(ids(&reply.body(), "Workflows", "WorkflowId").len(), 25);
+    assert!(reply.body().get("NextToken").is_none());
     assert_eq!(
         call(&sim, "ListWorkflows", json!({ "MaxResults": 1000 }))
             .await
@@ -156,19 +122,19 @@ async fn invalid_input_gets_modelled_errors_in_the_body() {
     for bad in [0, 1001, -1] {
         let reply = call(&sim, "ListWorkflows", json!({ "MaxResults": bad })).await;
         assert_eq!(reply.status, 400);
-        assert_eq!(reply.error_type(), "InvalidRequestException");
-        assert!(reply.body["Message"].as_str().unwrap().contains("1000"));
+        assert_eq!(reply.error_code(), "InvalidRequestException");
+        assert!(reply.body()["Message"].as_str().unwrap().contains("1000"));
         assert_eq!(
             reply.header("content-type"),
             Some("application/x-amz-json-1.1")
         );
     }
     let reply = call(&sim, "ListWorkflows", json!({ "NextToken": "garbage" })).await;
-    assert_eq!(reply.error_type(), "InvalidNextTokenException");
+    assert_eq!(reply.error_code(), "InvalidNextTokenException");
     let reply = call(&sim, "ListExecutions", json!({})).await;
-    assert_eq!(reply.error_type(), "InvalidRequestException");
+    assert_eq!(reply.error_code(), "InvalidRequestException");
     let reply = call(&sim, "DescribeExecution", json!({ "WorkflowId": WF })).await;
-    assert_eq!(reply.error_type(), "InvalidRequestException");
+    assert_eq!(reply.error_code(), "InvalidRequestException");
     let reply = send(
         &sim,
         "POST",
@@ -178,7 +144,7 @@ async fn invalid_input_gets_modelled_errors_in_the_body() {
     )
     .await;
     assert_eq!(
-        (reply.status, reply.error_type()),
+        (reply.status, reply.error_code().as_str()),
         (400, "SerializationException")
     );
     // An empty body is `{}`.
@@ -201,10 +167,10 @@ async fn invalid_input_gets_modelled_errors_in_the_body() {
     ] {
         let reply = call(&sim, operation, input).await;
         assert_eq!(reply.status, 400, "{operation}");
-        assert_eq!(reply.error_type(), "ResourceNotFoundException");
-        assert!(reply.body["Message"].is_string());
-        assert!(reply.body["Resource"].is_string());
-        assert!(reply.body["ResourceType"].is_string());
+        assert_eq!(reply.error_code(), "ResourceNotFoundException");
+        assert!(reply.body()["Message"].is_string());
+        assert!(reply.body()["Resource"].is_string());
+        assert!(reply.body()["ResourceType"].is_string());
     }
 }
 
@@ -240,7 +206,7 @@ async fn only_transfer_targets_are_claimed() {
     )
     .await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.body["flows"][0]["flowName"], "f");
+    assert_eq!(reply.body()["flows"][0]["flowName"], "f");
     sim.with(|w| {
         assert_eq!(w.calls("transfer:ListWorkflows"), 0);
         assert_eq!(w.calls("appflow:ListFlows"), 1);
@@ -276,7 +242,7 @@ async fn executions_are_listed_described_and_vanish_when_finished() {
         }
     });
     let described = call(&sim, "DescribeWorkflow", json!({ "WorkflowId": WF })).await;
-    let workflow = &described.body["Workflow"];
+    let workflow = &described.body()["Workflow"];
     assert_eq!(workflow["Steps"][1]["Type"], "CUSTOM");
     assert!(workflow["Steps"][1]["CustomStepDetails"]["Target"]
         .as_str()
@@ -291,16 +257,16 @@ async fn executions_are_listed_described_and_vanish_when_finished() {
         json!({ "WorkflowId": WF, "MaxResults": 2 }),
     )
     .await;
-    assert_eq!(first.body["WorkflowId"], WF);
-    assert_eq!(first.body["Executions"][0]["Status"], "IN_PROGRESS");
+    assert_eq!(first.body()["WorkflowId"], WF);
+    assert_eq!(first.body()["Executions"][0]["Status"], "IN_PROGRESS");
     assert_eq!(
-        first.body["Executions"][0]["ServiceMetadata"]["UserDetails"]["UserName"],
+        first.body()["Executions"][0]["ServiceMetadata"]["UserDetails"]["UserName"],
         "partner-sftp"
     );
     assert!(
-        first.body["Executions"][0]["InitialFileLocation"]["S3FileLocation"]["Key"].is_string()
+        first.body()["Executions"][0]["InitialFileLocation"]["S3FileLocation"]["Key"].is_string()
     );
-    let token = first.body["NextToken"].as_str().unwrap().to_owned();
+    let token = first.body()["NextToken"].as_str().unwrap().to_owned();
     sim.with(|w| {
         w.transfer
             .add_workflow(Workflow::new("w-zzzzzzzzzzzzzzzzz"))
@@ -311,8 +277,8 @@ async fn executions_are_listed_described_and_vanish_when_finished() {
         json!({ "WorkflowId": "w-zzzzzzzzzzzzzzzzz", "NextToken": token }),
     )
     .await;
-    assert_eq!(foreign.error_type(), "InvalidNextTokenException");
-    let mut listed = ids(&first.body, "Executions", "ExecutionId");
+    assert_eq!(foreign.error_code(), "InvalidNextTokenException");
+    let mut listed = ids(&first.body(), "Executions", "ExecutionId");
     let mut token = Some(token);
     while let Some(t) = token {
         let page = call(
@@ -321,8 +287,8 @@ async fn executions_are_listed_described_and_vanish_when_finished() {
             json!({ "WorkflowId": WF, "MaxResults": 2, "NextToken": t }),
         )
         .await;
-        listed.extend(ids(&page.body, "Executions", "ExecutionId"));
-        token = page.body["NextToken"].as_str().map(str::to_owned);
+        listed.extend(ids(&page.body(), "Executions", "ExecutionId"));
+        token = page.body()["NextToken"].as_str().map(str::to_owned);
     }
     assert_eq!(listed.len(), 5);
     assert!(listed.contains(&EXEC.to_owned()));
@@ -333,8 +299,8 @@ async fn executions_are_listed_described_and_vanish_when_finished() {
         json!({ "WorkflowId": WF, "ExecutionId": EXEC }),
     )
     .await;
-    assert_eq!(reply.body["WorkflowId"], WF);
-    let execution = &reply.body["Execution"];
+    assert_eq!(reply.body()["WorkflowId"], WF);
+    let execution = &reply.body()["Execution"];
     assert_eq!(execution["Status"], "HANDLING_EXCEPTION");
     let steps = &execution["Results"]["Steps"];
     assert_eq!(steps[0]["StepType"], "COPY");
@@ -352,7 +318,7 @@ async fn executions_are_listed_described_and_vanish_when_finished() {
         json!({ "WorkflowId": WF, "ExecutionId": "00000000-0000-4000-8000-000000000000" }),
     )
     .await;
-    assert_eq!(plain.body["Execution"]["Results"], json!({}));
+    assert_eq!(plain.body()["Execution"]["Results"], json!({}));
 
     // Listed but no longer described: the race between the two calls.
     sim.with(|w| w.transfer.vanishing.insert(EXEC.to_owned()));
@@ -362,15 +328,15 @@ async fn executions_are_listed_described_and_vanish_when_finished() {
         json!({ "WorkflowId": WF, "ExecutionId": EXEC }),
     )
     .await;
-    assert_eq!(reply.error_type(), "ResourceNotFoundException");
-    assert_eq!(reply.body["ResourceType"], "Execution");
+    assert_eq!(reply.error_code(), "ResourceNotFoundException");
+    assert_eq!(reply.body()["ResourceType"], "Execution");
     let listed = call(&sim, "ListExecutions", json!({ "WorkflowId": WF })).await;
-    assert_eq!(ids(&listed.body, "Executions", "ExecutionId").len(), 5);
+    assert_eq!(ids(&listed.body(), "Executions", "ExecutionId").len(), 5);
 
     // Finished: gone from both.
     sim.with(|w| w.transfer.finish_execution(WF, EXEC)).unwrap();
     let listed = call(&sim, "ListExecutions", json!({ "WorkflowId": WF })).await;
-    assert!(!ids(&listed.body, "Executions", "ExecutionId").contains(&EXEC.to_owned()));
+    assert!(!ids(&listed.body(), "Executions", "ExecutionId").contains(&EXEC.to_owned()));
     sim.with(|w| assert!(w.transfer.vanishing.is_empty()));
 }
 
@@ -396,10 +362,11 @@ async fn faults_use_transfer_codes_and_are_counted_per_service() {
     ];
     for (i, (status, code)) in expected.into_iter().enumerate() {
         let reply = call(&sim, "ListWorkflows", json!({})).await;
-        assert_eq!((reply.status, reply.error_type()), (status, code));
-        assert!(reply.body["Message"].is_string());
+        assert_eq!((reply.status, reply.error_code().as_str()), (status, code));
+        let body = reply.body();
+        assert!(body["Message"].is_string());
         assert_eq!(reply.header("retry-after"), None);
-        let retry = reply.body.get("RetryAfterSeconds");
+        let retry = body.get("RetryAfterSeconds");
         assert_eq!(retry, (i == 1).then_some(&json!("5")));
     }
     // A Transfer fault never reaches AppFlow.

@@ -8,12 +8,10 @@ use std::future::Future;
 use aws_sdk_appflow::types::{ExecutionRecord, FlowDefinition};
 use aws_smithy_types::DateTime;
 
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, Found};
 
 /// AppFlow allows 1..=100 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 100;
-/// A listing longer than this many pages is a broken endpoint, not a big account.
-const MAX_PAGES: usize = 10_000;
 
 /// One flow as ListFlows describes it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -96,41 +94,34 @@ impl SdkAppFlow {
 
 impl AppFlowApi for SdkAppFlow {
     async fn list_flows(&self) -> Result<Vec<FlowSummary>, ApiError> {
-        let mut flows = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let page = self
-                .caller
-                .call("ListFlows", || {
+        self.caller
+            .pages(
+                "ListFlows",
+                |token| {
                     self.client
                         .list_flows()
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            flows.extend(page.flows().iter().filter_map(flow_summary));
-            match page.next_token() {
-                Some(next) if !next.is_empty() && token.as_deref() != Some(next) => {
-                    token = Some(next.to_string())
-                }
-                _ => return Ok(flows),
-            }
-        }
-        Err(too_many_pages("ListFlows"))
+                },
+                |page| {
+                    let flows = page.flows().iter().filter_map(flow_summary).collect();
+                    (flows, page.next_token)
+                },
+            )
+            .await
     }
 
     async fn describe_flow(&self, name: &str) -> Result<Option<SapODataLimits>, ApiError> {
-        let result = self
+        let Some(flow) = self
             .caller
             .call("DescribeFlow", || {
                 self.client.describe_flow().flow_name(name).send()
             })
-            .await;
-        let flow = match result {
-            Ok(flow) => flow,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
+            .await
+            .found()?
+        else {
+            return Ok(None);
         };
         let sap = flow
             .source_flow_config()
@@ -152,7 +143,7 @@ impl AppFlowApi for SdkAppFlow {
         name: &str,
         next_token: Option<String>,
     ) -> Result<Option<RecordsPage>, ApiError> {
-        let result = self
+        let Some(page) = self
             .caller
             .call("DescribeFlowExecutionRecords", || {
                 self.client
@@ -162,28 +153,15 @@ impl AppFlowApi for SdkAppFlow {
                     .set_next_token(next_token.clone())
                     .send()
             })
-            .await;
-        let page = match result {
-            Ok(page) => page,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
+            .await
+            .found()?
+        else {
+            return Ok(None);
         };
         Ok(Some(RecordsPage {
             records: page.flow_executions().iter().filter_map(record).collect(),
-            next_token: page
-                .next_token()
-                .filter(|t| !t.is_empty() && next_token.as_deref() != Some(*t))
-                .map(str::to_string),
+            next_token: super::next_token(next_token.as_deref(), page.next_token()),
         }))
-    }
-}
-
-fn too_many_pages(operation: &'static str) -> ApiError {
-    ApiError {
-        operation,
-        outcome: super::Outcome::TransportError,
-        code: None,
-        message: format!("more than {MAX_PAGES} pages: giving up"),
     }
 }
 

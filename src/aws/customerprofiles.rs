@@ -8,12 +8,10 @@ use aws_sdk_customerprofiles::operation::get_workflow::GetWorkflowOutput;
 use aws_sdk_customerprofiles::types::{ListDomainItem, ListWorkflowsItem};
 use aws_smithy_types::DateTime;
 
-use super::{ApiError, Caller, Outcome};
+use super::{ApiError, Caller, Found};
 
 /// Customer Profiles allows 1..=100 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 100;
-/// A listing longer than this many pages is a broken endpoint, not a big account.
-const MAX_PAGES: usize = 10_000;
 
 /// One domain as ListDomains describes it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -90,36 +88,24 @@ impl SdkCustomerProfiles {
     }
 }
 
-/// The token for the next page: None at the end, and also when AWS hands back
-/// the token just sent (it would loop forever).
-fn next_token(sent: Option<&str>, received: Option<&str>) -> Option<String> {
-    received
-        .filter(|t| !t.is_empty() && sent != Some(*t))
-        .map(str::to_string)
-}
-
 impl CustomerProfilesApi for SdkCustomerProfiles {
     async fn list_domains(&self) -> Result<Vec<DomainSummary>, ApiError> {
-        let mut domains = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let page = self
-                .caller
-                .call("ListDomains", || {
+        self.caller
+            .pages(
+                "ListDomains",
+                |token| {
                     self.client
                         .list_domains()
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            domains.extend(page.items().iter().filter_map(domain_summary));
-            token = next_token(token.as_deref(), page.next_token());
-            if token.is_none() {
-                return Ok(domains);
-            }
-        }
-        Err(too_many_pages("ListDomains"))
+                },
+                |page| {
+                    let domains = page.items().iter().filter_map(domain_summary).collect();
+                    (domains, page.next_token)
+                },
+            )
+            .await
     }
 
     async fn list_workflows(
@@ -127,33 +113,25 @@ impl CustomerProfilesApi for SdkCustomerProfiles {
         domain: &str,
         since: f64,
     ) -> Result<Option<Vec<WorkflowSummary>>, ApiError> {
-        let mut workflows = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let result = self
-                .caller
-                .call("ListWorkflows", || {
+        self.caller
+            .pages(
+                "ListWorkflows",
+                |token| {
                     self.client
                         .list_workflows()
                         .domain_name(domain)
                         .query_start_date(DateTime::from_secs_f64(since))
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await;
-            let page = match result {
-                Ok(page) => page,
-                Err(e) if e.is_not_found() => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            workflows.extend(page.items().iter().filter_map(workflow_summary));
-            token = next_token(token.as_deref(), page.next_token());
-            if token.is_none() {
-                return Ok(Some(workflows));
-            }
-        }
-        Err(too_many_pages("ListWorkflows"))
+                },
+                |page| {
+                    let workflows = page.items().iter().filter_map(workflow_summary).collect();
+                    (workflows, page.next_token)
+                },
+            )
+            .await
+            .found()
     }
 
     async fn get_workflow(
@@ -170,21 +148,9 @@ impl CustomerProfilesApi for SdkCustomerProfiles {
                     .workflow_id(id)
                     .send()
             })
-            .await;
-        match result {
-            Ok(output) => Ok(Some(details(&output))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-fn too_many_pages(operation: &'static str) -> ApiError {
-    ApiError {
-        operation,
-        outcome: Outcome::TransportError,
-        code: None,
-        message: format!("more than {MAX_PAGES} pages: giving up"),
+            .await
+            .found()?;
+        Ok(result.map(|output| details(&output)))
     }
 }
 
@@ -240,15 +206,6 @@ fn details(w: &GetWorkflowOutput) -> WorkflowDetails {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paging_stops_on_an_empty_or_repeated_token() {
-        assert_eq!(next_token(None, Some("a")), Some("a".into()));
-        assert_eq!(next_token(Some("a"), Some("b")), Some("b".into()));
-        assert_eq!(next_token(Some("a"), Some("a")), None);
-        assert_eq!(next_token(Some("a"), Some("")), None);
-        assert_eq!(next_token(Some("a"), None), None);
-    }
 
     #[test]
     fn defaults_the_sdk_fills_in_count_as_absent() {

@@ -79,6 +79,60 @@ impl ApiError {
     }
 }
 
+/// `Ok(None)` for a resource that is gone: not found is not a failure.
+pub trait Found<T> {
+    fn found(self) -> Result<Option<T>, ApiError>;
+}
+
+impl<T> Found<T> for Result<T, ApiError> {
+    fn found(self) -> Result<Option<T>, ApiError> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A listing longer than this many pages is a broken endpoint, not a big account.
+const MAX_PAGES: usize = 10_000;
+
+/// The token for the next page: None at the end, and also when AWS hands back
+/// the token just sent (it would loop forever).
+pub fn next_token(sent: Option<&str>, received: Option<&str>) -> Option<String> {
+    received
+        .filter(|t| !t.is_empty() && sent != Some(*t))
+        .map(str::to_string)
+}
+
+/// Every item of a paged listing. `page(token)` fetches one page and returns
+/// its items and the token AWS sent back; the first error ends the listing.
+async fn collect_pages<T, F, Fut>(
+    operation: &'static str,
+    mut page: F,
+) -> Result<Vec<T>, ApiError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), ApiError>>,
+{
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let (more, received) = page(token.clone()).await?;
+        items.extend(more);
+        token = next_token(token.as_deref(), received.as_deref());
+        if token.is_none() {
+            return Ok(items);
+        }
+    }
+    Err(ApiError {
+        operation,
+        outcome: Outcome::TransportError,
+        code: None,
+        message: format!("more than {MAX_PAGES} pages: giving up"),
+    })
+}
+
 const THROTTLING_CODES: &[&str] = &[
     "ThrottlingException",
     "Throttling",
@@ -211,6 +265,29 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Every item of a paged listing through [`Caller::call`]: `request(token)` builds and
+    /// sends one page's request, `split` takes its items and the token AWS sent back.
+    pub async fn pages<T, O, E, R, Fut>(
+        &self,
+        operation: &'static str,
+        request: R,
+        split: impl Fn(O) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>, ApiError>
+    where
+        R: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let (request, split) = (&request, &split);
+        collect_pages(operation, |token| async move {
+            let page = self.call(operation, || request(token.clone())).await?;
+            Ok(split(page))
+        })
+        .await
+    }
+}
+
 /// Exponential backoff with full jitter; a server's Retry-After wins, capped at the timeout.
 fn backoff(tries: u32, hint: Option<Duration>, cap: Duration) -> Duration {
     if let Some(hint) = hint {
@@ -324,6 +401,53 @@ mod tests {
         );
         assert_eq!(backoff(1, Some(Duration::from_secs(60)), cap), cap);
         assert!(backoff(10, None, cap) <= Duration::from_millis(6400));
+    }
+
+    #[test]
+    fn paging_stops_on_missing_empty_or_repeated_tokens() {
+        assert_eq!(next_token(None, None), None);
+        assert_eq!(next_token(None, Some("")), None);
+        assert_eq!(next_token(None, Some("a")), Some("a".into()));
+        assert_eq!(next_token(Some("a"), Some("b")), Some("b".into()));
+        assert_eq!(next_token(Some("a"), Some("a")), None);
+        assert_eq!(next_token(Some("a"), Some("")), None);
+        assert_eq!(next_token(Some("a"), None), None);
+    }
+
+    fn error(code: Option<&str>) -> ApiError {
+        ApiError {
+            operation: "Op",
+            outcome: Outcome::ClientError,
+            code: code.map(str::to_string),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn not_found_is_none_and_other_errors_stay() {
+        assert_eq!(Ok::<_, ApiError>(1).found().unwrap(), Some(1));
+        let gone: Result<i32, _> = Err(error(Some("ResourceNotFoundException")));
+        assert_eq!(gone.found().unwrap(), None);
+        let denied: Result<i32, _> = Err(error(Some("AccessDeniedException")));
+        assert!(denied.found().is_err());
+    }
+
+    #[tokio::test]
+    async fn pages_are_collected_until_the_token_ends_or_repeats() {
+        let pages = collect_pages("Op", |token| async move {
+            Ok(match token.as_deref() {
+                None => (vec![1, 2], Some("a".to_string())),
+                Some("a") => (vec![3], Some("b".to_string())),
+                _ => (vec![4], Some("b".to_string())),
+            })
+        });
+        assert_eq!(pages.await.unwrap(), vec![1, 2, 3, 4]);
+        let endless = collect_pages("Op", |token| async move {
+            let n: usize = token.as_deref().unwrap_or("0").parse().unwrap_or(0);
+            Ok((Vec::<()>::new(), Some((n + 1).to_string())))
+        });
+        let e = endless.await.unwrap_err();
+        assert_eq!((e.operation, e.outcome), ("Op", Outcome::TransportError));
     }
 
     #[test]

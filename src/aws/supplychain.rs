@@ -7,12 +7,10 @@ use std::future::Future;
 use aws_sdk_supplychain::types::{DataIntegrationFlow, DataIntegrationFlowExecution, Instance};
 use aws_smithy_types::DateTime;
 
-use super::{ApiError, Caller, Outcome};
+use super::{ApiError, Caller, Found};
 
 /// Supply Chain allows at most 20 results a page on all three list calls; the SDK does not check.
 const PAGE_SIZE: i32 = 20;
-/// A listing longer than this many pages is a broken endpoint, not a big account.
-const MAX_PAGES: usize = 10_000;
 
 /// One instance as ListInstances describes it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -90,71 +88,45 @@ impl SdkSupplyChain {
     }
 }
 
-/// The next token, unless it is empty or repeats the one just sent (a loop).
-fn next(sent: Option<&str>, received: Option<&str>) -> Option<String> {
-    received
-        .filter(|t| !t.is_empty() && sent != Some(*t))
-        .map(str::to_string)
-}
-
-/// Not found is "gone", not a failure.
-fn found<T>(result: Result<T, ApiError>) -> Result<Option<T>, ApiError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 impl SupplyChainApi for SdkSupplyChain {
     async fn list_instances(&self) -> Result<Vec<InstanceSummary>, ApiError> {
-        let mut instances = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let page = self
-                .caller
-                .call("ListInstances", || {
+        self.caller
+            .pages(
+                "ListInstances",
+                |token| {
                     self.client
                         .list_instances()
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            instances.extend(page.instances().iter().filter_map(instance_summary));
-            match next(token.as_deref(), page.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(instances),
-            }
-        }
-        Err(too_many_pages("ListInstances"))
+                },
+                |page| {
+                    let instances = page.instances().iter().filter_map(instance_summary);
+                    (instances.collect(), page.next_token)
+                },
+            )
+            .await
     }
 
     async fn list_flows(&self, instance_id: &str) -> Result<Option<Vec<FlowSummary>>, ApiError> {
-        let mut flows = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let result = self
-                .caller
-                .call("ListDataIntegrationFlows", || {
+        self.caller
+            .pages(
+                "ListDataIntegrationFlows",
+                |token| {
                     self.client
                         .list_data_integration_flows()
                         .instance_id(instance_id)
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await;
-            let Some(page) = found(result)? else {
-                return Ok(None);
-            };
-            flows.extend(page.flows().iter().filter_map(flow_summary));
-            match next(token.as_deref(), page.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(Some(flows)),
-            }
-        }
-        Err(too_many_pages("ListDataIntegrationFlows"))
+                },
+                |page| {
+                    let flows = page.flows().iter().filter_map(flow_summary).collect();
+                    (flows, page.next_token)
+                },
+            )
+            .await
+            .found()
     }
 
     async fn executions(
@@ -175,13 +147,13 @@ impl SupplyChainApi for SdkSupplyChain {
                     .send()
             })
             .await;
-        Ok(found(result)?.map(|page| ExecutionsPage {
+        Ok(result.found()?.map(|page| ExecutionsPage {
             executions: page
                 .flow_executions()
                 .iter()
                 .filter_map(execution)
                 .collect(),
-            next_token: next(next_token.as_deref(), page.next_token()),
+            next_token: super::next_token(next_token.as_deref(), page.next_token()),
         }))
     }
 
@@ -202,16 +174,9 @@ impl SupplyChainApi for SdkSupplyChain {
                     .send()
             })
             .await;
-        Ok(found(result)?.and_then(|out| out.flow_execution().and_then(execution)))
-    }
-}
-
-fn too_many_pages(operation: &'static str) -> ApiError {
-    ApiError {
-        operation,
-        outcome: Outcome::TransportError,
-        code: None,
-        message: format!("more than {MAX_PAGES} pages: giving up"),
+        Ok(result
+            .found()?
+            .and_then(|out| out.flow_execution().and_then(execution)))
     }
 }
 

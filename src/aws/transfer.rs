@@ -9,12 +9,10 @@ use std::future::Future;
 
 use aws_sdk_transfer::types::{DescribedExecution, ExecutionStepResult};
 
-use super::{ApiError, Caller, Outcome};
+use super::{ApiError, Caller, Found};
 
 /// Transfer allows 1..=1000 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 1000;
-/// A listing longer than this many pages is a broken endpoint, not a big account.
-const MAX_PAGES: usize = 10_000;
 
 /// Which list of `Results` a step result comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -93,81 +91,66 @@ impl SdkTransfer {
     }
 }
 
-/// The token for the next page, unless the listing is over (or a server
-/// repeats a token, which would loop forever).
-fn next_page(current: &Option<String>, next: Option<&str>) -> Option<String> {
-    next.filter(|t| !t.is_empty() && current.as_deref() != Some(*t))
-        .map(str::to_string)
-}
-
 impl TransferApi for SdkTransfer {
     async fn list_workflows(&self) -> Result<Vec<String>, ApiError> {
-        let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let page = self
-                .caller
-                .call("ListWorkflows", || {
+        self.caller
+            .pages(
+                "ListWorkflows",
+                |token| {
                     self.client
                         .list_workflows()
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            // A workflow with no id cannot be labelled: it is skipped.
-            ids.extend(
-                page.workflows()
-                    .iter()
-                    .filter_map(|w| w.workflow_id())
-                    .filter(|id| !id.is_empty())
-                    .map(str::to_string),
-            );
-            match next_page(&token, page.next_token()) {
-                Some(next) => token = Some(next),
-                None => return Ok(ids),
-            }
-        }
-        Err(too_many_pages("ListWorkflows"))
+                },
+                |page| {
+                    // A workflow with no id cannot be labelled: it is skipped.
+                    let ids = page
+                        .workflows()
+                        .iter()
+                        .filter_map(|w| w.workflow_id())
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    (ids, page.next_token)
+                },
+            )
+            .await
     }
 
     async fn list_executions(
         &self,
         workflow_id: &str,
     ) -> Result<Option<Vec<ListedExecution>>, ApiError> {
-        let mut executions = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let result = self
-                .caller
-                .call("ListExecutions", || {
+        self.caller
+            .pages(
+                "ListExecutions",
+                |token| {
                     self.client
                         .list_executions()
                         .workflow_id(workflow_id)
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await;
-            let page = match result {
-                Ok(page) => page,
-                Err(e) if e.is_not_found() => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            // An execution with no id cannot be followed: it is skipped.
-            executions.extend(page.executions().iter().filter_map(|e| {
-                let id = e.execution_id().filter(|id| !id.is_empty())?;
-                Some(ListedExecution {
-                    id: id.to_string(),
-                    status: e.status().map(|s| s.as_str().to_string()),
-                })
-            }));
-            match next_page(&token, page.next_token()) {
-                Some(next) => token = Some(next),
-                None => return Ok(Some(executions)),
-            }
-        }
-        Err(too_many_pages("ListExecutions"))
+                },
+                |page| {
+                    // An execution with no id cannot be followed: it is skipped.
+                    let executions = page
+                        .executions()
+                        .iter()
+                        .filter_map(|e| {
+                            let id = e.execution_id().filter(|id| !id.is_empty())?;
+                            Some(ListedExecution {
+                                id: id.to_string(),
+                                status: e.status().map(|s| s.as_str().to_string()),
+                            })
+                        })
+                        .collect();
+                    (executions, page.next_token)
+                },
+            )
+            .await
+            .found()
     }
 
     async fn describe_execution(
@@ -184,23 +167,9 @@ impl TransferApi for SdkTransfer {
                     .execution_id(execution_id)
                     .send()
             })
-            .await;
-        match result {
-            Ok(out) => Ok(Some(
-                out.execution().map(execution_detail).unwrap_or_default(),
-            )),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-fn too_many_pages(operation: &'static str) -> ApiError {
-    ApiError {
-        operation,
-        outcome: Outcome::TransportError,
-        code: None,
-        message: format!("more than {MAX_PAGES} pages: giving up"),
+            .await
+            .found()?;
+        Ok(result.map(|out| out.execution().map(execution_detail).unwrap_or_default()))
     }
 }
 
@@ -308,13 +277,5 @@ mod tests {
             execution_detail(&DescribedExecution::builder().build()),
             ExecutionDetail::default()
         );
-    }
-
-    #[test]
-    fn paging_stops_on_missing_empty_or_repeated_tokens() {
-        assert_eq!(next_page(&None, None), None);
-        assert_eq!(next_page(&None, Some("")), None);
-        assert_eq!(next_page(&None, Some("a")), Some("a".into()));
-        assert_eq!(next_page(&Some("a".into()), Some("a")), None);
     }
 }

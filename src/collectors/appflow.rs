@@ -7,13 +7,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use futures::stream::{self, StreamExt, TryStreamExt};
-
-use super::{unix_seconds, Collected, Collector, Service};
+use super::{elapsed, family, fetch_all, max_opt, unix_seconds, Collected, Collector, Service};
 use crate::aws::appflow::{AppFlowApi, FlowSummary, Record, SapODataLimits};
 use crate::aws::ApiError;
 use crate::config::NameFilter;
-use crate::metrics::exposition::{Exposition, Family, Histogram, Kind};
+use crate::metrics::exposition::{Exposition, Histogram};
 
 const FLOW_STATUSES: &[&str] = &[
     "Active",
@@ -39,16 +37,6 @@ static DURATION_BUCKETS: [f64; 13] = [
     10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0,
     86400.0,
 ];
-
-macro_rules! family {
-    ($ident:ident, $name:literal, $kind:ident, $help:literal) => {
-        static $ident: Family = Family {
-            name: $name,
-            help: $help,
-            kind: Kind::$kind,
-        };
-    };
-}
 
 family!(
     INFO,
@@ -599,17 +587,9 @@ impl Flow {
     }
 }
 
-fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// lastUpdatedAt - startedAt, when AWS gave both and they make sense.
 fn duration(r: &Record) -> Option<f64> {
-    let d = r.last_updated_at? - r.started_at?;
-    (d >= 0.0).then_some(d)
+    elapsed(r.started_at, r.last_updated_at)
 }
 
 #[async_trait::async_trait]
@@ -628,16 +608,11 @@ impl<A: AppFlowApi + 'static> Collector for AppFlowCollector<A> {
             .into_iter()
             .filter(|f| self.filter.matches(&f.name) && names.insert(f.name.clone()))
             .collect();
-        // Futures built up front: a closure inside the stream trips the
-        // compiler's Send inference for async-trait futures.
         let fetches: Vec<_> = listed
             .iter()
             .map(|summary| self.fetch(summary, cutoff))
             .collect();
-        let fetched: Vec<Fetched> = stream::iter(fetches)
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
+        let fetched: Vec<Fetched> = fetch_all(fetches, self.concurrency).await?;
         self.apply(listed, fetched, cutoff);
         let tracked = self.state.flows.values().map(|f| f.seen.len()).sum();
         Ok(Collected {
@@ -655,6 +630,7 @@ mod tests {
     use super::*;
     use crate::aws::appflow::RecordsPage;
     use crate::aws::Outcome;
+    use crate::collectors::fake_error;
 
     const NOW: f64 = 1_700_000_000.0;
 
@@ -690,12 +666,11 @@ mod tests {
         ) -> Result<Option<RecordsPage>, ApiError> {
             self.calls.lock().unwrap().push(format!("Records {name}"));
             if *self.fail_records.lock().unwrap() {
-                return Err(ApiError {
-                    operation: "DescribeFlowExecutionRecords",
-                    outcome: Outcome::ServerError,
-                    code: Some("InternalServerException".into()),
-                    message: "boom".into(),
-                });
+                return Err(fake_error(
+                    "DescribeFlowExecutionRecords",
+                    Outcome::ServerError,
+                    "InternalServerException",
+                ));
             }
             let records = self.records.lock().unwrap();
             let Some(all) = records.get(name) else {

@@ -12,16 +12,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, SystemTime};
 
-use futures::stream::{self, StreamExt, TryStreamExt};
 use regex::Regex;
 
-use super::{unix_seconds, Collected, Collector, Service};
+use super::{family, fetch_all, unix_seconds, Collected, Collector, Service};
 use crate::aws::customerprofiles::{
     CustomerProfilesApi, DomainSummary, Progress, WorkflowDetails, WorkflowSummary,
 };
 use crate::aws::ApiError;
 use crate::config::NameFilter;
-use crate::metrics::exposition::{Exposition, Family, Kind};
+use crate::metrics::exposition::Exposition;
 
 const STATUSES: &[&str] = &[
     "NOT_STARTED",
@@ -34,16 +33,6 @@ const STATUSES: &[&str] = &[
 ];
 /// The statuses counted by `workflows_finished_total`, in the order of `Domain::finished`.
 const TERMINAL: &[&str] = &["COMPLETE", "FAILED", "CANCELLED"];
-
-macro_rules! family {
-    ($ident:ident, $name:literal, $kind:ident, $help:literal) => {
-        static $ident: Family = Family {
-            name: $name,
-            help: $help,
-            kind: Kind::$kind,
-        };
-    };
-}
 
 family!(
     INFO,
@@ -225,10 +214,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             .iter()
             .map(|w| self.read(&domain.name, w, self.needs_details(&domain, w)))
             .collect();
-        let reads: Vec<Read> = stream::iter(reads)
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
+        let reads: Vec<Read> = fetch_all(reads, self.concurrency).await?;
         Ok(Fetched {
             summary: domain,
             workflows: Some(listed.into_iter().zip(reads).collect()),
@@ -398,16 +384,11 @@ impl<A: CustomerProfilesApi + 'static> Collector for CustomerProfilesCollector<A
             .into_iter()
             .filter(|d| self.filter.matches(&d.name) && names.insert(d.name.clone()))
             .collect();
-        // Futures built up front: a closure inside the stream trips the
-        // compiler's Send inference for async-trait futures.
         let fetches: Vec<_> = domains
             .into_iter()
             .map(|domain| self.fetch(domain, since))
             .collect();
-        let fetched: Vec<Fetched> = stream::iter(fetches)
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
+        let fetched: Vec<Fetched> = fetch_all(fetches, self.concurrency).await?;
         self.apply(fetched);
         let tracked = self.state.domains.values().map(Domain::tracked).sum();
         Ok(Collected {
@@ -424,6 +405,7 @@ mod tests {
 
     use super::*;
     use crate::aws::Outcome;
+    use crate::collectors::fake_error;
 
     const NOW: f64 = 1_700_000_000.0;
     const WEEK: f64 = 7.0 * 86400.0;
@@ -466,12 +448,11 @@ mod tests {
         ) -> Result<Option<WorkflowDetails>, ApiError> {
             self.calls.lock().unwrap().push(format!("GetWorkflow {id}"));
             if *self.fail_get.lock().unwrap() {
-                return Err(ApiError {
-                    operation: "GetWorkflow",
-                    outcome: Outcome::Throttled,
-                    code: Some("ThrottlingException".into()),
-                    message: "Rate exceeded".into(),
-                });
+                return Err(fake_error(
+                    "GetWorkflow",
+                    Outcome::Throttled,
+                    "ThrottlingException",
+                ));
             }
             let workflows = self.workflows.lock().unwrap();
             Ok(workflows

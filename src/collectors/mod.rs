@@ -12,10 +12,25 @@ pub mod customerprofiles;
 pub mod supplychain;
 pub mod transfer;
 
+use std::future::Future;
 use std::time::SystemTime;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::ApiError;
 use crate::metrics::exposition::Exposition;
+
+/// A metric family as a `static`: `family!(IDENT, "name", Gauge, "help")`.
+macro_rules! family {
+    ($ident:ident, $name:literal, $kind:ident, $help:literal) => {
+        static $ident: $crate::metrics::exposition::Family = $crate::metrics::exposition::Family {
+            name: $name,
+            help: $help,
+            kind: $crate::metrics::exposition::Kind::$kind,
+        };
+    };
+}
+pub(crate) use family;
 
 /// The AWS services the exporter collects, as the `aws_service` label names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,4 +73,42 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// Runs `fetches` at most `concurrency` at a time, results in their order; the first error
+/// aborts the lot. The futures come built: a closure inside the stream trips the compiler's
+/// Send inference for async-trait futures.
+pub async fn fetch_all<T, F>(fetches: Vec<F>, concurrency: usize) -> Result<Vec<T>, ApiError>
+where
+    F: Future<Output = Result<T, ApiError>>,
+{
+    stream::iter(fetches)
+        .buffered(concurrency)
+        .try_collect()
+        .await
+}
+
+/// The later of two optional times.
+pub fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `end - start`, when AWS gave both and they make sense.
+pub fn elapsed(start: Option<f64>, end: Option<f64>) -> Option<f64> {
+    let d = end? - start?;
+    (d >= 0.0).then_some(d)
+}
+
+/// The error a unit test's fake returns for `operation`.
+#[cfg(test)]
+pub fn fake_error(operation: &'static str, outcome: crate::aws::Outcome, code: &str) -> ApiError {
+    ApiError {
+        operation,
+        outcome,
+        code: Some(code.into()),
+        message: "boom".into(),
+    }
 }

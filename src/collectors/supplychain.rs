@@ -13,13 +13,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use futures::stream::{self, StreamExt, TryStreamExt};
-
-use super::{unix_seconds, Collected, Collector, Service};
+use super::{elapsed, family, fetch_all, max_opt, unix_seconds, Collected, Collector, Service};
 use crate::aws::supplychain::{Execution, FlowSummary, InstanceSummary, SupplyChainApi};
 use crate::aws::ApiError;
 use crate::config::NameFilter;
-use crate::metrics::exposition::{Exposition, Family, Histogram, Kind};
+use crate::metrics::exposition::{Exposition, Histogram};
 
 const INSTANCE_STATES: &[&str] = &[
     "Initializing",
@@ -38,16 +36,6 @@ const MAX_EXECUTION_PAGES: usize = 1_000;
 static DURATION_BUCKETS: [f64; 12] = [
     30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
 ];
-
-macro_rules! family {
-    ($ident:ident, $name:literal, $kind:ident, $help:literal) => {
-        static $ident: Family = Family {
-            name: $name,
-            help: $help,
-            kind: Kind::$kind,
-        };
-    };
-}
 
 family!(
     INSTANCE_STATE,
@@ -534,17 +522,9 @@ impl Flow {
     }
 }
 
-fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// endTime - startTime, when AWS gave both and they make sense.
 fn duration(e: &Execution) -> Option<f64> {
-    let d = e.end_time? - e.start_time?;
-    (d >= 0.0).then_some(d)
+    elapsed(e.start_time, e.end_time)
 }
 
 #[async_trait::async_trait]
@@ -563,13 +543,8 @@ impl<A: SupplyChainApi + 'static> Collector for SupplyChainCollector<A> {
             .into_iter()
             .filter(|i| ids.insert(i.id.clone()))
             .collect();
-        // Futures built up front: a closure inside the stream trips the
-        // compiler's Send inference for async-trait futures.
         let listings: Vec<_> = instances.into_iter().map(|i| self.list_flows(i)).collect();
-        let listed: Vec<ListedInstance> = stream::iter(listings)
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
+        let listed: Vec<ListedInstance> = fetch_all(listings, self.concurrency).await?;
         let fetches: Vec<_> = listed
             .iter()
             .filter(|l| is_active(&l.summary))
@@ -578,10 +553,7 @@ impl<A: SupplyChainApi + 'static> Collector for SupplyChainCollector<A> {
                 flows.iter().map(|f| self.fetch(&l.summary.id, f, cutoff))
             })
             .collect();
-        let fetched: Vec<Fetched> = stream::iter(fetches)
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
+        let fetched: Vec<Fetched> = fetch_all(fetches, self.concurrency).await?;
         self.apply(listed, fetched.into_iter(), cutoff);
         Ok(Collected {
             exposition: self.render(),

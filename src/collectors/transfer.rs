@@ -12,9 +12,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
-use futures::stream::{self, StreamExt, TryStreamExt};
-
-use super::{unix_seconds, Collected, Collector, Service};
+use super::{fetch_all, unix_seconds, Collected, Collector, Service};
 use crate::aws::transfer::{ExecutionDetail, ListedExecution, Phase, StepError, TransferApi};
 use crate::aws::ApiError;
 use crate::config::NameFilter;
@@ -116,13 +114,9 @@ impl<A: TransferApi> TransferCollector<A> {
         &self,
         ids: &[String],
     ) -> Result<Vec<Option<Vec<ListedExecution>>>, ApiError> {
-        // Futures built up front: a closure inside the stream trips the
-        // compiler's Send inference for async-trait futures.
         let lists: Vec<_> = ids.iter().map(|id| self.api.list_executions(id)).collect();
-        let mut listings: Vec<Option<Vec<ListedExecution>>> = stream::iter(lists)
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
+        let mut listings: Vec<Option<Vec<ListedExecution>>> =
+            fetch_all(lists, self.concurrency).await?;
         for executions in listings.iter_mut().flatten() {
             let mut seen = HashSet::new();
             executions.retain(|e| seen.insert(e.id.clone()));
@@ -142,10 +136,7 @@ impl<A: TransferApi> TransferCollector<A> {
             .flat_map(|(id, listed)| listed.iter().flatten().map(move |e| (id, e)))
             .map(|(id, e)| self.api.describe_execution(id, &e.id))
             .collect();
-        stream::iter(describes)
-            .buffered(self.concurrency)
-            .try_collect()
-            .await
+        fetch_all(describes, self.concurrency).await
     }
 
     /// Applies a fully fetched collection to the state. Cannot fail.
@@ -355,6 +346,7 @@ mod tests {
 
     use super::*;
     use crate::aws::Outcome;
+    use crate::collectors::fake_error;
 
     const NOW: f64 = 1_700_000_000.0;
 
@@ -401,12 +393,11 @@ mod tests {
                 .unwrap()
                 .push(format!("DescribeExecution {id} {execution}"));
             if *self.fail_describe.lock().unwrap() {
-                return Err(ApiError {
-                    operation: "DescribeExecution",
-                    outcome: Outcome::ServerError,
-                    code: Some("InternalServiceError".into()),
-                    message: "boom".into(),
-                });
+                return Err(fake_error(
+                    "DescribeExecution",
+                    Outcome::ServerError,
+                    "InternalServiceError",
+                ));
             }
             let workflows = self.workflows.lock().unwrap();
             let list = workflows.get(id).map(Vec::as_slice).unwrap_or_default();

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::aws::supplychain::ExecutionsPage;
 use crate::aws::Outcome;
+use crate::collectors::fake_error;
 
 const NOW: f64 = 1_700_000_000.0;
 const DAY: f64 = 86_400.0;
@@ -31,12 +32,11 @@ impl Fake {
     fn call(&self, operation: &'static str, what: String) -> Result<(), ApiError> {
         self.calls.lock().unwrap().push(what);
         if self.failing.lock().unwrap().contains(&operation) {
-            return Err(ApiError {
+            return Err(fake_error(
                 operation,
-                outcome: Outcome::ServerError,
-                code: Some("InternalServerException".into()),
-                message: "boom".into(),
-            });
+                Outcome::ServerError,
+                "InternalServerException",
+            ));
         }
         Ok(())
     }
@@ -71,6 +71,11 @@ impl Fake {
             .lock()
             .unwrap()
             .insert((instance.into(), name.into()), runs);
+    }
+
+    /// Sets the runs of flow i/f, the one most tests use.
+    fn runs(&self, runs: Vec<Execution>) {
+        self.set("i", "f", runs);
     }
 
     fn take_calls(&self) -> Vec<String> {
@@ -161,6 +166,19 @@ fn collector(fake: &Arc<Fake>) -> SupplyChainCollector<Arc<Fake>> {
     )
 }
 
+/// A fake of `page` executions a page with flow i/f holding `runs`, and a collector over it
+/// that has taken its baseline.
+async fn baselined(
+    page: usize,
+    runs: Vec<Execution>,
+) -> (Arc<Fake>, SupplyChainCollector<Arc<Fake>>) {
+    let fake = Fake::shared(page);
+    fake.runs(runs);
+    let mut c = collector(&fake);
+    collect(&mut c).await;
+    (fake, c)
+}
+
 async fn collect_at(c: &mut SupplyChainCollector<Arc<Fake>>, at: f64) -> (String, usize) {
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(at);
     let collected = c.collect(at).await.expect("collection");
@@ -196,14 +214,10 @@ fn failed() -> String {
 #[tokio::test]
 async fn baseline_counts_nothing_then_each_execution_once() {
     let fake = Fake::shared(20);
-    fake.set(
-        "i",
-        "f",
-        vec![
-            run("b", "SUCCEEDED", NOW - 100.0),
-            run("a", "FAILED", NOW - 200.0),
-        ],
-    );
+    fake.runs(vec![
+        run("b", "SUCCEEDED", NOW - 100.0),
+        run("a", "FAILED", NOW - 200.0),
+    ]);
     let mut c = collector(&fake);
     let text = collect(&mut c).await;
     assert!(text.contains("aws_supplychain_flow_info{instance_id=\"i\",flow_name=\"f\",source_type=\"DATASET,S3\",target_type=\"DATASET\",transformation_type=\"SQL\",region=\"us-east-1\"} 1"), "{text}");
@@ -236,15 +250,11 @@ async fn baseline_counts_nothing_then_each_execution_once() {
         Some(1.0)
     );
 
-    fake.set(
-        "i",
-        "f",
-        vec![
-            run("c", "FAILED", NOW - 50.0),
-            run("b", "SUCCEEDED", NOW - 100.0),
-            run("a", "FAILED", NOW - 200.0),
-        ],
-    );
+    fake.runs(vec![
+        run("c", "FAILED", NOW - 50.0),
+        run("b", "SUCCEEDED", NOW - 100.0),
+        run("a", "FAILED", NOW - 200.0),
+    ]);
     for _ in 0..3 {
         let text = collect(&mut c).await;
         assert_eq!(value(&text, &ok()), Some(0.0));
@@ -259,18 +269,11 @@ async fn baseline_counts_nothing_then_each_execution_once() {
 
 #[tokio::test]
 async fn a_buried_running_execution_is_followed_with_one_get() {
-    let fake = Fake::shared(2);
-    fake.set("i", "f", vec![run("a", "SUCCEEDED", NOW - 500.0)]);
-    let mut c = collector(&fake);
-    collect(&mut c).await;
-    fake.set(
-        "i",
-        "f",
-        vec![
-            run("b", "IN_PROGRESS", NOW - 100.0),
-            run("a", "SUCCEEDED", NOW - 500.0),
-        ],
-    );
+    let (fake, mut c) = baselined(2, vec![run("a", "SUCCEEDED", NOW - 500.0)]).await;
+    fake.runs(vec![
+        run("b", "IN_PROGRESS", NOW - 100.0),
+        run("a", "SUCCEEDED", NOW - 500.0),
+    ]);
     let text = collect(&mut c).await;
     assert_eq!(
         value(&text, &series("flow_executions_in_progress", "")),
@@ -290,7 +293,7 @@ async fn a_buried_running_execution_is_followed_with_one_get() {
         run("b", "IN_PROGRESS", NOW - 100.0),
         run("a", "SUCCEEDED", NOW - 500.0),
     ];
-    fake.set("i", "f", runs.clone());
+    fake.runs(runs.clone());
     collect(&mut c).await;
     // Two more: the pages stop at e (page 2); b, on page 3, is fetched on its own.
     runs[2] = run("b", "FAILED", NOW - 100.0);
@@ -301,7 +304,7 @@ async fn a_buried_running_execution_is_followed_with_one_get() {
             run("f2", "SUCCEEDED", NOW - 6.0),
         ],
     );
-    fake.set("i", "f", runs);
+    fake.runs(runs);
     fake.take_calls();
     let text = collect(&mut c).await;
     assert_eq!(
@@ -331,27 +334,16 @@ async fn a_buried_running_execution_is_followed_with_one_get() {
 
 #[tokio::test]
 async fn a_running_execution_aws_forgets_is_dropped_uncounted() {
-    let fake = Fake::shared(1);
-    fake.set("i", "f", vec![run("a", "SUCCEEDED", NOW - 500.0)]);
-    let mut c = collector(&fake);
+    let (fake, mut c) = baselined(1, vec![run("a", "SUCCEEDED", NOW - 500.0)]).await;
+    fake.runs(vec![
+        run("b", "IN_PROGRESS", NOW - 100.0),
+        run("a", "SUCCEEDED", NOW - 500.0),
+    ]);
     collect(&mut c).await;
-    fake.set(
-        "i",
-        "f",
-        vec![
-            run("b", "IN_PROGRESS", NOW - 100.0),
-            run("a", "SUCCEEDED", NOW - 500.0),
-        ],
-    );
-    collect(&mut c).await;
-    fake.set(
-        "i",
-        "f",
-        vec![
-            run("c", "SUCCEEDED", NOW - 10.0),
-            run("a", "SUCCEEDED", NOW - 500.0),
-        ],
-    );
+    fake.runs(vec![
+        run("c", "SUCCEEDED", NOW - 10.0),
+        run("a", "SUCCEEDED", NOW - 500.0),
+    ]);
     let text = collect(&mut c).await;
     assert!(fake.take_calls().contains(&"Get i/f/b".to_string()));
     assert_eq!(
@@ -365,18 +357,14 @@ async fn a_running_execution_aws_forgets_is_dropped_uncounted() {
 async fn steady_state_reads_one_page_per_flow_and_pages_only_when_needed() {
     let fake = Fake::shared(2);
     let old = NOW - 8.0 * DAY;
-    fake.set(
-        "i",
-        "f",
-        vec![
-            run("e", "SUCCEEDED", NOW - 10.0),
-            run("d", "SUCCEEDED", NOW - 20.0),
-            run("c", "SUCCEEDED", NOW - 30.0),
-            run("b", "SUCCEEDED", old),
-            run("a", "SUCCEEDED", old - 1.0),
-            run("z", "SUCCEEDED", old - 2.0),
-        ],
-    );
+    fake.runs(vec![
+        run("e", "SUCCEEDED", NOW - 10.0),
+        run("d", "SUCCEEDED", NOW - 20.0),
+        run("c", "SUCCEEDED", NOW - 30.0),
+        run("b", "SUCCEEDED", old),
+        run("a", "SUCCEEDED", old - 1.0),
+        run("z", "SUCCEEDED", old - 2.0),
+    ]);
     fake.set("i", "g", vec![]);
     let mut c = collector(&fake);
     let (_, tracked) = collect_at(&mut c, NOW).await;
@@ -421,7 +409,7 @@ async fn steady_state_reads_one_page_per_flow_and_pages_only_when_needed() {
 #[tokio::test]
 async fn non_active_instances_show_their_state_only() {
     let fake = Fake::shared(20);
-    fake.set("i", "f", vec![run("a", "SUCCEEDED", NOW - 100.0)]);
+    fake.runs(vec![run("a", "SUCCEEDED", NOW - 100.0)]);
     fake.instance("j", "CreateFailed");
     fake.instance("k", "Hibernating");
     let mut c = collector(&fake);
@@ -444,14 +432,10 @@ async fn non_active_instances_show_their_state_only() {
     assert!(!text.contains("flow_name"), "{text}");
     assert_eq!(value(&text, &state("i", "DeleteFailed")), Some(1.0));
     fake.instance("i", "Active");
-    fake.set(
-        "i",
-        "f",
-        vec![
-            run("b", "SUCCEEDED", NOW - 10.0),
-            run("a", "SUCCEEDED", NOW - 100.0),
-        ],
-    );
+    fake.runs(vec![
+        run("b", "SUCCEEDED", NOW - 10.0),
+        run("a", "SUCCEEDED", NOW - 100.0),
+    ]);
     let text = collect(&mut c).await;
     assert_eq!(value(&text, &ok()), Some(1.0));
 }
@@ -459,7 +443,7 @@ async fn non_active_instances_show_their_state_only() {
 #[tokio::test]
 async fn vanished_instances_and_flows_disappear_and_recreated_flows_start_again() {
     let fake = Fake::shared(20);
-    fake.set("i", "f", vec![run("a", "SUCCEEDED", NOW - 100.0)]);
+    fake.runs(vec![run("a", "SUCCEEDED", NOW - 100.0)]);
     fake.set("j", "f", vec![run("a", "SUCCEEDED", NOW - 100.0)]);
     fake.set("i", "gone", vec![run("a", "SUCCEEDED", NOW - 100.0)]);
     let mut c = collector(&fake);
@@ -500,7 +484,7 @@ async fn unknown_statuses_and_missing_fields() {
         start_time: Some(NOW - 10.0),
         ..Execution::default()
     };
-    fake.set("i", "f", vec![unknown, bare]);
+    fake.runs(vec![unknown, bare]);
     {
         let mut flows = fake.flows.lock().unwrap();
         let f = &mut flows.get_mut("i").unwrap()[0];
@@ -542,18 +526,11 @@ async fn unknown_statuses_and_missing_fields() {
 
 #[tokio::test]
 async fn a_failed_collection_applies_nothing() {
-    let fake = Fake::shared(20);
-    fake.set("i", "f", vec![run("a", "SUCCEEDED", NOW - 100.0)]);
-    let mut c = collector(&fake);
-    collect(&mut c).await;
-    fake.set(
-        "i",
-        "f",
-        vec![
-            run("b", "SUCCEEDED", NOW - 10.0),
-            run("a", "SUCCEEDED", NOW - 100.0),
-        ],
-    );
+    let (fake, mut c) = baselined(20, vec![run("a", "SUCCEEDED", NOW - 100.0)]).await;
+    fake.runs(vec![
+        run("b", "SUCCEEDED", NOW - 10.0),
+        run("a", "SUCCEEDED", NOW - 100.0),
+    ]);
     fake.failing
         .lock()
         .unwrap()
