@@ -107,10 +107,7 @@ pub fn next_token(sent: Option<&str>, received: Option<&str>) -> Option<String> 
 
 /// Every item of a paged listing. `page(token)` fetches one page and returns
 /// its items and the token AWS sent back; the first error ends the listing.
-async fn collect_pages<T, F, Fut>(
-    operation: &'static str,
-    mut page: F,
-) -> Result<Vec<T>, ApiError>
+async fn collect_pages<T, F, Fut>(operation: &'static str, mut page: F) -> Result<Vec<T>, ApiError>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: Future<Output = Result<(Vec<T>, Option<String>), ApiError>>,
