@@ -31,10 +31,13 @@ pub enum Fault {
     Drop,
     /// Wait this long, then answer normally.
     Hang(Duration),
+    /// Answer normally, but ignore the page size asked for: the whole rest of a listing in one
+    /// page, far larger than AWS's limit.
+    Oversize,
 }
 
 /// Parses `Throttle`, `ThrottleRetryAfter:5`, `ServerError`, `AccessDenied`, `NotFound`,
-/// `Malformed`, `Truncated`, `Drop` and `Hang:2s` (used by the binary's control endpoint).
+/// `Malformed`, `Truncated`, `Drop`, `Oversize` and `Hang:2s` (used by the binary's control endpoint).
 impl FromStr for Fault {
     type Err = String;
 
@@ -54,6 +57,7 @@ impl FromStr for Fault {
             ("Malformed", None) => Fault::Malformed,
             ("Truncated", None) => Fault::Truncated,
             ("Drop", None) => Fault::Drop,
+            ("Oversize", None) => Fault::Oversize,
             ("Hang", Some(d)) => Fault::Hang(parse_duration(d)?),
             _ => return Err(format!("unknown fault {s:?}")),
         };

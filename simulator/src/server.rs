@@ -177,7 +177,7 @@ async fn respond(
         Some(Fault::NotFound) => Some(errors.not_found.with("The resource does not exist")),
         Some(Fault::Malformed) => return Ok(wire::malformed()),
         Some(Fault::Drop) => return Err(DropConnection),
-        Some(Fault::Truncated | Fault::Hang(_)) | None => None,
+        Some(Fault::Truncated | Fault::Hang(_) | Fault::Oversize) | None => None,
     };
     if let Some(error) = injected {
         return Ok(service.protocol.error(&error));
@@ -189,7 +189,8 @@ async fn respond(
         query: parts.uri.query().map(str::to_owned),
         body,
     };
-    let outcome = (service.handle)(&mut lock(&world), &call);
+    let oversize = matches!(fault, Some(Fault::Oversize));
+    let outcome = wire::with_oversize(oversize, || (service.handle)(&mut lock(&world), &call));
     Ok(match (outcome, fault) {
         (Ok(body), Some(Fault::Truncated)) => wire::truncated(body),
         (Ok(body), _) => service.protocol.ok(body),

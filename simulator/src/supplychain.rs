@@ -309,7 +309,7 @@ impl Query {
     /// `maxResults` within `min..=20`; absent (or 0 where allowed) means the default.
     fn page_size(&self, min: i64) -> Result<usize, ApiError> {
         let Some(raw) = &self.max_results else {
-            return Ok(DEFAULT_PAGE_SIZE);
+            return Ok(wire::oversized(DEFAULT_PAGE_SIZE));
         };
         let n: i64 = raw.parse().map_err(|_| {
             wire::SERIALIZATION.with(format!("Cannot parse maxResults value {raw:?} as integer"))
@@ -320,11 +320,11 @@ impl Query {
                  constraint: Member must have value between {min} and {MAX_PAGE_SIZE}"
             )));
         }
-        Ok(if n == 0 {
+        Ok(wire::oversized(if n == 0 {
             DEFAULT_PAGE_SIZE
         } else {
             n as usize
-        })
+        }))
     }
 
     /// The key the previous page ended at, for a token issued in `scope`.

@@ -245,6 +245,31 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         .map_err(|e| SERIALIZATION.with(format!("Unable to parse request body: {e}")))
 }
 
+thread_local! {
+    /// Set while a call with the `Oversize` fault is handled (handlers run synchronously).
+    static OVERSIZE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A page no real listing here reaches, for the `Oversize` fault.
+const OVERSIZED_PAGE: usize = 1_000_000;
+
+/// Runs `handle` with page sizes ignored if `on` (the `Oversize` fault).
+pub(crate) fn with_oversize<R>(on: bool, handle: impl FnOnce() -> R) -> R {
+    OVERSIZE.with(|o| o.set(on));
+    let result = handle();
+    OVERSIZE.with(|o| o.set(false));
+    result
+}
+
+/// A validated page size, or a huge one under the `Oversize` fault.
+pub(crate) fn oversized(size: usize) -> usize {
+    if OVERSIZE.with(|o| o.get()) {
+        OVERSIZED_PAGE
+    } else {
+        size
+    }
+}
+
 /// Validates `maxResults` (1..=100, default 20), the limits of the restJson1 list operations.
 pub(crate) fn page_size(
     max_results: Option<i64>,
@@ -262,8 +287,8 @@ pub(crate) fn bounded_page_size(
     validation: ErrorCode,
 ) -> Result<usize, ApiError> {
     match max_results {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
+        None => Ok(oversized(default)),
+        Some(n) if (1..=max).contains(&n) => Ok(oversized(n as usize)),
         Some(n) => Err(validation.with(format!(
             "1 validation error detected: Value '{n}' at '{member}' failed to satisfy constraint: \
              Member must have value between 1 and {max}"

@@ -219,3 +219,79 @@ async fn a_flow_deleted_between_list_and_describe_is_gone_not_a_failure() {
     assert!(text.contains("flow_name=\"orders\""));
     assert!(!exporter.logs().contains(FAILED));
 }
+
+/// Counts the series of `metric` (its info series: one per resource).
+fn count(text: &str, metric: &str) -> usize {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_far_larger_than_asked_for_are_taken_whole() {
+    let sim = simulator().await;
+    let t = now();
+    sim.with(|w| {
+        for i in 0..250 {
+            let mut flow = aws_flow_simulator::appflow::Flow::new(&format!("f-{i:03}"), t - 1000.0);
+            for r in 0..3 {
+                let start = t - 900.0 + f64::from(r) * 100.0;
+                flow.executions.push(Execution::finished(
+                    &format!("r-{r}"),
+                    "Successful",
+                    start,
+                    start + 50.0,
+                ));
+            }
+            w.appflow.add_flow(flow);
+        }
+        for i in 0..1100 {
+            w.transfer
+                .add_workflow(transfer::Workflow::new(&format!("w-{i:04}")));
+        }
+        for i in 0..45 {
+            w.supplychain.add_instance(scn::Instance::new(
+                &format!("a1b2c3d4-0000-4000-8000-{i:012}"),
+                t - 86400.0,
+            ));
+        }
+        for i in 0..150 {
+            w.customerprofiles
+                .add_domain(cp::Domain::new(&format!("d-{i:03}"), t - 86400.0));
+        }
+        for op in [
+            "appflow:ListFlows",
+            "appflow:DescribeFlowExecutionRecords",
+            "transfer:ListWorkflows",
+            "supplychain:ListInstances",
+            "customerprofiles:ListDomains",
+        ] {
+            w.faults.always(op, Fault::Oversize);
+        }
+    });
+    let exporter = Exporter::start(&sim, CONFIG).await;
+    let mut text = String::new();
+    for s in SERVICES {
+        text = exporter.settle(s).await;
+        assert_eq!(up(&text, s), Some(1.0), "{s}: {}", exporter.logs());
+    }
+    assert_eq!(count(&text, "aws_appflow_flow_info"), 250);
+    assert_eq!(count(&text, "aws_transfer_workflow_info"), 1100);
+    assert_eq!(
+        count(&text, "aws_supplychain_instance_state") / 6,
+        45,
+        "six states per instance"
+    );
+    assert_eq!(
+        count(&text, "aws_customerprofiles_workflows_finished_total") / 3,
+        150,
+        "three statuses per domain"
+    );
+    // One page each, whatever was asked for.
+    sim.with(|w| {
+        w.reset_calls();
+    });
+    exporter.settle("appflow").await;
+    let calls = sim.with(|w| w.calls("appflow:ListFlows"));
+    assert!(calls <= 3, "{calls} ListFlows calls for two collections");
+}
