@@ -124,7 +124,10 @@ async fn shards_split_the_flows_with_no_overlap_and_no_gap() {
             .filter(|l| l.starts_with("aws_appflow_flow_info{"))
             .filter_map(|l| l.split('"').nth(1).map(str::to_string))
             .collect();
-        assert!(!mine.is_empty() && mine.len() < names.len(), "{shard}: {mine:?}");
+        assert!(
+            !mine.is_empty() && mine.len() < names.len(),
+            "{shard}: {mine:?}"
+        );
         seen.extend(mine);
     }
     seen.sort();

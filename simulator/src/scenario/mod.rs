@@ -2,6 +2,8 @@
 //! runs that start, succeed or fail and finish later, Glue registrations, stopped flows and
 //! short-lived ad-hoc flows. The same seed and the same sequence of `now`s give the same world.
 
+pub mod scale;
+
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
