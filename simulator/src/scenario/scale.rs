@@ -135,7 +135,7 @@ impl Scale {
             flow.trigger_type = "Scheduled".to_owned();
             flow.last_updated_at = ms(created + self.rng.between(0.0, 20.0 * DAY));
             if is_sap(i) {
-                let parallelism = (i % 20 == 0).then_some(10);
+                let parallelism = i.is_multiple_of(20).then_some(10);
                 flow = flow.with_sapodata(parallelism, Some(3000));
             }
             // Each flow has its own slot within the two-hour schedule.
@@ -223,10 +223,10 @@ impl Scale {
         };
         let mut e = Execution::finished(id, status, started, ended);
         if is_sap(flow) {
-            e.num_parallel_processes = Some(if flow % 20 == 0 { 10 } else { 1 });
+            e.num_parallel_processes = Some(if flow.is_multiple_of(20) { 10 } else { 1 });
             e.max_page_size = Some(3000);
         }
-        if flow % 3 == 0 && status == "Successful" {
+        if flow.is_multiple_of(3) && status == "Successful" {
             e.catalog.push(CatalogDetail {
                 table_name: format!("table_{flow}"),
                 table_status: Some("Successful".to_owned()),
