@@ -43,7 +43,7 @@ pub struct Prepared {
 
 impl Default for Prepared {
     fn default() -> Self {
-        Prepared::build(|_| Ok(())).unwrap_or(Prepared {
+        Prepared::build(0, |_| Ok(())).unwrap_or(Prepared {
             deflate: Bytes::new(),
             crc: crc32fast::Hasher::new(),
             len: 0,
@@ -53,24 +53,30 @@ impl Default for Prepared {
 }
 
 impl Prepared {
-    /// Runs `render`, which writes the text, and keeps its compressed form.
-    pub fn build(render: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<Prepared> {
+    /// Runs `render`, which writes about `expected` bytes of text, and keeps
+    /// its compressed form. Knowing the size up front spares building a plain
+    /// copy only to drop it at the limit, and regrowing the one kept.
+    pub fn build(
+        expected: usize,
+        render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<Prepared> {
         let mut sink = Sink {
             encoder: DeflateEncoder::new(Vec::new(), Compression::default()),
             crc: crc32fast::Hasher::new(),
             len: 0,
-            plain: Some(Vec::new()),
+            plain: (expected <= PLAIN_LIMIT).then(|| Vec::with_capacity(expected)),
         };
         render(&mut sink)?;
         // A sync flush ends on a byte boundary with no final block, so the
         // exporter's own stream can follow it.
         sink.encoder.flush()?;
-        let deflate = std::mem::take(sink.encoder.get_mut());
+        // Boxed slices: a Vec's spare capacity would be kept until the next collection.
+        let deflate = std::mem::take(sink.encoder.get_mut()).into_boxed_slice();
         Ok(Prepared {
             deflate: Bytes::from(deflate),
             crc: sink.crc,
             len: sink.len,
-            plain: sink.plain.map(Bytes::from),
+            plain: sink.plain.map(|p| Bytes::from(p.into_boxed_slice())),
         })
     }
 
@@ -243,7 +249,7 @@ mod tests {
     }
 
     fn prepared(aws: &[u8]) -> Prepared {
-        Prepared::build(|w| w.write_all(aws)).unwrap()
+        Prepared::build(aws.len(), |w| w.write_all(aws)).unwrap()
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! call for each flow whose `lastRunExecutionDetails` changed or that has an
 //! execution in progress, plus DescribeFlow for SAP OData flows that changed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use super::{elapsed, family, fetch_all, max_opt, unix_seconds, Collected, Collector, Service};
@@ -191,7 +191,8 @@ pub struct AppFlowCollector<A> {
 struct State {
     /// Set by the first successful collection: until then nothing is counted.
     baselined: bool,
-    flows: BTreeMap<String, Flow>,
+    /// Boxed: B-tree nodes are partly empty, and a flow is some 700 bytes.
+    flows: BTreeMap<String, Box<Flow>>,
 }
 
 /// What the exporter remembers of one flow.
@@ -201,18 +202,55 @@ struct Flow {
     /// From DescribeFlow, and the flow's lastUpdatedAt when it was read.
     sap: Option<SapODataLimits>,
     described: Option<Option<f64>>,
-    /// Executions within the lookback: id -> (start, latest status).
-    seen: HashMap<String, Seen>,
+    /// Executions within the lookback, by id fingerprint (see [`Seen`]).
+    seen: Vec<Seen>,
     newest_finished: Option<Record>,
     last_success: Option<f64>,
     last_failure: Option<f64>,
     counters: Counters,
 }
 
+/// One execution within the lookback: 24 bytes where the id alone (a UUID)
+/// would take 36 plus a map entry; 10,000 flows with a day of hourly runs
+/// make a quarter of a million of these.
 #[derive(Clone, Debug)]
 struct Seen {
+    /// [`fingerprint`] of the execution id: a flow has at most a few thousand
+    /// runs in the lookback, so a 64-bit hash tells them apart.
+    id: u64,
     started_at: f64,
-    status: String,
+    status: Status,
+}
+
+/// An execution status: a known one as its index in `EXECUTION_STATUSES`,
+/// anything AWS adds later as text.
+#[derive(Clone, Debug, PartialEq)]
+enum Status {
+    Known(u8),
+    Other(Box<str>),
+}
+
+impl Status {
+    fn new(status: &str) -> Status {
+        match EXECUTION_STATUSES.iter().position(|s| *s == status) {
+            Some(i) => Status::Known(i as u8),
+            None => Status::Other(status.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Status::Known(i) => EXECUTION_STATUSES[usize::from(*i)],
+            Status::Other(s) => s,
+        }
+    }
+}
+
+/// FNV-1a of an execution id.
+fn fingerprint(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -224,7 +262,8 @@ struct Counters {
     records: u64,
     put_failures: u64,
     duration: Histogram,
-    registrations: BTreeMap<(&'static str, String), u64>,
+    /// Sorted by (kind, status); a vector, since most flows have none.
+    registrations: Vec<((&'static str, String), u64)>,
 }
 
 impl Default for Counters {
@@ -236,7 +275,7 @@ impl Default for Counters {
             records: 0,
             put_failures: 0,
             duration: Histogram::new(&DURATION_BUCKETS),
-            registrations: BTreeMap::new(),
+            registrations: Vec::new(),
         }
     }
 }
@@ -283,6 +322,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
         self.state
             .flows
             .get(&summary.name)
+            .map(|f| &**f)
             .filter(|f| f.summary.created_at == summary.created_at)
     }
 
@@ -299,12 +339,12 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
                 }
             }
         }
-        let running: HashSet<&str> = known
+        let running: HashSet<u64> = known
             .map(|k| {
                 k.seen
                     .iter()
-                    .filter(|(_, s)| !is_terminal(&s.status))
-                    .map(|(id, _)| id.as_str())
+                    .filter(|s| !is_terminal(s.status.as_str()))
+                    .map(|s| s.id)
                     .collect()
             })
             .unwrap_or_default();
@@ -320,8 +360,8 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
         let frontier = known
             .and_then(|k| {
                 k.seen
-                    .values()
-                    .filter(|s| is_terminal(&s.status))
+                    .iter()
+                    .filter(|s| is_terminal(s.status.as_str()))
                     .map(|s| s.started_at)
                     .reduce(f64::max)
             })
@@ -339,7 +379,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
             let older_than_frontier = page.records.iter().all(|r| start(r) < frontier);
             let older_than_lookback = page.records.iter().all(|r| start(r) < cutoff);
             for r in &page.records {
-                pending.remove(r.id.as_str());
+                pending.remove(&fingerprint(&r.id));
             }
             records.extend(page.records);
             token = page.next_token;
@@ -362,7 +402,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
             }
             let mut flow = match self.state.flows.remove(&summary.name) {
                 Some(f) if f.summary.created_at == summary.created_at => f,
-                _ => Flow::default(),
+                _ => Box::default(),
             };
             if let Some(sap) = fetched.sap {
                 flow.sap = Some(sap);
@@ -409,17 +449,23 @@ impl Flow {
             let Some(started_at) = start(&record).filter(|s| *s >= cutoff) else {
                 continue;
             };
-            let was_terminal = self
-                .seen
-                .get(&record.id)
-                .is_some_and(|s| is_terminal(&s.status));
-            self.seen.insert(
-                record.id.clone(),
-                Seen {
-                    started_at,
-                    status: record.status.clone(),
-                },
-            );
+            let id = fingerprint(&record.id);
+            let seen = Seen {
+                id,
+                started_at,
+                status: Status::new(&record.status),
+            };
+            let was_terminal = match self.seen.iter_mut().find(|s| s.id == id) {
+                Some(known) => {
+                    let was = is_terminal(known.status.as_str());
+                    *known = seen;
+                    was
+                }
+                None => {
+                    self.seen.push(seen);
+                    false
+                }
+            };
             if !is_terminal(&record.status) {
                 continue;
             }
@@ -456,7 +502,11 @@ impl Flow {
             c.duration.observe(d);
         }
         for (kind, status) in &r.registrations {
-            *c.registrations.entry((kind, status.clone())).or_default() += 1;
+            let key = (*kind, status.clone());
+            match c.registrations.binary_search_by(|(k, _)| k.cmp(&key)) {
+                Ok(i) => c.registrations[i].1 += 1,
+                Err(i) => c.registrations.insert(i, (key, 1)),
+            }
         }
         if r.status == "Error" {
             tracing::warn!(
@@ -470,7 +520,8 @@ impl Flow {
 
     /// Executions that left the lookback are forgotten, so memory stays bounded.
     fn forget_before(&mut self, cutoff: f64) {
-        self.seen.retain(|_, s| s.started_at >= cutoff);
+        self.seen.retain(|s| s.started_at >= cutoff);
+        self.seen.shrink_to_fit();
         if self
             .newest_finished
             .as_ref()
@@ -508,21 +559,17 @@ impl Flow {
             1.0,
         );
         e.state_set(&STATUS, &flow, FLOW_STATUSES, s.status.as_deref());
-        let newest = self
-            .seen
-            .iter()
-            .max_by(|(a_id, a), (b_id, b)| {
-                (a.started_at, a_id)
-                    .partial_cmp(&(b.started_at, b_id))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            })
-            .map(|(_, s)| s);
+        let newest = self.seen.iter().max_by(|a, b| {
+            (a.started_at, a.id)
+                .partial_cmp(&(b.started_at, b.id))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         if let Some(newest) = newest {
             e.state_set(
                 &LAST_STATUS,
                 &flow,
                 EXECUTION_STATUSES,
-                Some(&newest.status),
+                Some(newest.status.as_str()),
             );
             e.sample(&LAST_START, &flow, newest.started_at);
         }
@@ -534,7 +581,7 @@ impl Flow {
         }
         let running = self
             .seen
-            .values()
+            .iter()
             .filter(|s| RUNNING.contains(&s.status.as_str()))
             .count();
         e.sample(&IN_PROGRESS, &flow, running as f64);

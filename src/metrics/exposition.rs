@@ -17,7 +17,7 @@ use flate2::write::DeflateEncoder;
 use flate2::Compression;
 
 /// Text beyond this many bytes in one family is deflated into a chunk.
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 64 * 1024;
 
 /// The three metric types the exporter emits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +51,7 @@ pub struct Exposition {
     /// `region="…",account="…"`: written after each sample's own labels.
     base: String,
     families: Vec<(&'static Family, Body)>,
+    text_len: usize,
 }
 
 /// One family's samples: complete raw-deflate chunks, then the latest text.
@@ -72,7 +73,8 @@ impl Body {
         if encoder.write_all(self.text.as_bytes()).is_ok() {
             if let Ok(chunk) = encoder.finish() {
                 self.chunks.push(chunk.into_boxed_slice());
-                self.text.clear();
+                // A fresh string: the spilled one's capacity would outlive it.
+                self.text = String::with_capacity(CHUNK + 1024);
             }
         }
     }
@@ -96,6 +98,7 @@ impl Exposition {
         Exposition {
             base: rendered,
             families: Vec::new(),
+            text_len: 0,
         }
     }
 
@@ -114,13 +117,30 @@ impl Exposition {
         &mut self.families[index].1
     }
 
+    /// Bytes of text written so far (the exposition without its headers).
+    pub fn text_len(&self) -> usize {
+        self.text_len
+    }
+
+    /// Gives back the spare capacity of the text buffers, before the
+    /// exposition is kept until the next collection.
+    pub fn shrink_to_fit(&mut self) {
+        for (_, body) in &mut self.families {
+            body.text.shrink_to_fit();
+        }
+        self.families.shrink_to_fit();
+    }
+
     /// One gauge or counter sample.
     pub fn sample(&mut self, family: &'static Family, labels: &[(&str, &str)], value: f64) {
         debug_assert!(family.kind != Kind::Histogram);
         let base = std::mem::take(&mut self.base);
         let body = self.body(family);
+        let before = body.text.len();
         write_sample(&mut body.text, family.name, "", labels, None, &base, value);
+        let added = body.text.len() - before;
         body.spill_if_large();
+        self.text_len += added;
         self.base = base;
     }
 
@@ -152,6 +172,7 @@ impl Exposition {
         debug_assert!(family.kind == Kind::Histogram);
         let base = std::mem::take(&mut self.base);
         let body = self.body(family);
+        let before = body.text.len();
         let out = &mut body.text;
         let mut cumulative = 0;
         for (bound, count) in h.bounds.iter().zip(&h.counts) {
@@ -186,7 +207,9 @@ impl Exposition {
             &base,
             h.count as f64,
         );
+        let added = body.text.len() - before;
         body.spill_if_large();
+        self.text_len += added;
         self.base = base;
     }
 }

@@ -5,6 +5,8 @@
 
 mod customerprofiles;
 
+pub mod scale;
+
 use std::time::Duration;
 
 use tokio::task::JoinHandle;

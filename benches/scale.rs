@@ -1,0 +1,710 @@
+//! Scale benchmark: `cargo bench --bench scale`. Prints figures; asserts nothing.
+//!
+//! The simulator runs in this process with the `scale` scenario; the release exporter runs as a
+//! child process pointed at it through the standard AWS variables, exactly as in production.
+//!
+//! 1. First collection: AWS calls, the time the rate budget allows (calls / requests per
+//!    second), the measured collection time and their ratio, at SCALE_FLOWS (10,000) and
+//!    SCALE_RPS (100) with SCALE_LATENCY_MS (50) of latency per call, and, at the same time, at
+//!    SCALE_LITERAL_FLOWS (1,000) and the literal 10 requests per second. 10,000 flows at
+//!    10 requests per second would take some 18 minutes: it is printed as a projection.
+//! 2. Steady state: SCALE_CYCLES times, SCALE_FRACTION (1%) of the flows start or finish a run,
+//!    exactly one collection runs, and its AWS calls are compared with the lower bound.
+//! 3. Memory: VmRSS and VmHWM from /proc and `process_resident_memory_bytes`, against 64 MiB.
+//! 4. Scrape throughput: wrk against the exporter and against nginx serving the same body as a
+//!    static file, gzip and plain, when both are installed.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_flow_simulator::scenario::scale::{list_pages, Scale};
+use aws_flow_simulator::{epoch_now, Simulator, World};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const MIB: f64 = 1024.0 * 1024.0;
+const MEMORY_TARGET_MIB: f64 = 64.0;
+const SEED: u64 = 42;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Settings {
+    flows: usize,
+    rps: f64,
+    latency: Duration,
+    concurrency: usize,
+    literal_flows: usize,
+    literal_rps: f64,
+    cycles: u32,
+    fraction: f64,
+    interval_seconds: u64,
+    wrk_seconds: u64,
+    wrk_connections: u32,
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        Settings {
+            flows: env_or("SCALE_FLOWS", 10_000),
+            rps: env_or("SCALE_RPS", 100.0),
+            latency: Duration::from_millis(env_or("SCALE_LATENCY_MS", 50)),
+            concurrency: env_or("SCALE_CONCURRENCY", 16),
+            literal_flows: env_or("SCALE_LITERAL_FLOWS", 1_000),
+            literal_rps: env_or("SCALE_LITERAL_RPS", 10.0),
+            cycles: env_or("SCALE_CYCLES", 4),
+            fraction: env_or("SCALE_FRACTION", 0.01),
+            interval_seconds: env_or("SCALE_INTERVAL_SECONDS", 20),
+            wrk_seconds: env_or("SCALE_WRK_SECONDS", 10),
+            wrk_connections: env_or("SCALE_WRK_CONNECTIONS", 32),
+        }
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(run(Settings::from_env()));
+}
+
+async fn run(s: Settings) {
+    println!(
+        "scale benchmark: {} flows, {} rps, {:?} latency, max_concurrency {}, {} cores",
+        s.flows,
+        s.rps,
+        s.latency,
+        s.concurrency,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let main = Account::start(&s, s.flows, s.rps).await;
+    let literal = if s.literal_flows > 0 {
+        Some(Account::start(&s, s.literal_flows, s.literal_rps).await)
+    } else {
+        None
+    };
+
+    println!("\n== First collection (the exporter's own collection_duration_seconds) ==");
+    println!(
+        "{:>7} {:>6} {:>7} {:>9} {:>10} {:>10} {:>6}",
+        "flows", "rps", "calls", "budget s", "measured s", "wall s", "ratio"
+    );
+    let (first, literal_first) = tokio::join!(main.first_collection(), async {
+        match &literal {
+            Some(a) => Some(a.first_collection().await),
+            None => None,
+        }
+    });
+    first.print();
+    if let Some(l) = &literal_first {
+        l.print();
+    }
+    if literal_first.is_some() {
+        // 10,000 flows at the literal rate: the calls are the same, the rate-limited time
+        // scales with calls / rps, and the work that is not rate-limited (rendering and
+        // compressing the exposition) is what the 10,000-flow run measured beyond its budget.
+        let budget = first.calls as f64 / s.literal_rps;
+        let projected = budget + (first.measured - first.budget()).max(0.0);
+        println!(
+            "{:>7} {:>6} {:>7} {:>9.1} {:>10.1} {:>10} {:>6.3}  (projected)",
+            s.flows,
+            s.literal_rps,
+            first.calls,
+            budget,
+            projected,
+            "-",
+            projected / budget
+        );
+    }
+    drop(literal);
+
+    let baseline = main.memory().await;
+    println!(
+        "\n== Steady state: {:.0}% of flows start or finish a run per cycle ==",
+        s.fraction * 100.0
+    );
+    main.steady(&s).await;
+    let steady = main.memory().await;
+
+    println!("\n== Memory (target {MEMORY_TARGET_MIB} MiB) ==");
+    println!(
+        "{:<28} {:>10} {:>10} {:>24}",
+        "", "VmRSS MiB", "VmHWM MiB", "process_resident MiB"
+    );
+    baseline.print("after the first collection");
+    steady.print("after the steady cycles");
+
+    println!(
+        "\n== Scrape throughput (wrk -t2 -c{} -d{}s) ==",
+        s.wrk_connections, s.wrk_seconds
+    );
+    main.throughput(&s).await;
+    main.memory().await.print("after the scrape benchmark");
+}
+
+/// One simulated account and the exporter collecting it.
+struct Account {
+    sim: Simulator,
+    scale: std::sync::Mutex<Scale>,
+    flows: usize,
+    rps: f64,
+    exporter: Child,
+    addr: SocketAddr,
+    started: Instant,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        let _ = self.exporter.kill();
+        let _ = self.exporter.wait();
+    }
+}
+
+struct First {
+    flows: usize,
+    rps: f64,
+    calls: u64,
+    measured: f64,
+    wall: f64,
+}
+
+impl First {
+    fn budget(&self) -> f64 {
+        self.calls as f64 / self.rps
+    }
+
+    fn ratio(&self) -> f64 {
+        self.measured / self.budget()
+    }
+
+    fn print(&self) {
+        println!(
+            "{:>7} {:>6} {:>7} {:>9.1} {:>10.1} {:>10.1} {:>6.3}",
+            self.flows,
+            self.rps,
+            self.calls,
+            self.budget(),
+            self.measured,
+            self.wall,
+            self.ratio()
+        );
+    }
+}
+
+struct Memory {
+    rss: f64,
+    hwm: f64,
+    resident: Option<f64>,
+}
+
+impl Memory {
+    fn print(&self, when: &str) {
+        // The target is the resident set between collections; VmHWM is the peak ever.
+        let verdict = if self.rss <= MEMORY_TARGET_MIB {
+            "RSS within target"
+        } else {
+            "RSS OVER target"
+        };
+        println!(
+            "{:<28} {:>10.1} {:>10.1} {:>24}  {verdict}",
+            when,
+            self.rss,
+            self.hwm,
+            self.resident
+                .map_or("-".to_string(), |r| format!("{:.1}", r / MIB))
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// AppFlow calls so far, by operation.
+fn appflow_calls(world: &World) -> BTreeMap<String, u64> {
+    world
+        .all_calls()
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix("appflow:").map(|op| (op.to_string(), v)))
+        .collect()
+}
+
+fn total(calls: &BTreeMap<String, u64>) -> u64 {
+    calls.values().sum()
+}
+
+fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+impl Account {
+    async fn start(s: &Settings, flows: usize, rps: f64) -> Account {
+        let mut world = World::default();
+        let mut scale = Scale::new(SEED, flows);
+        scale.populate(&mut world, epoch_now());
+        world.faults.set_latency("*", s.latency);
+        let sim = Simulator::start_with("127.0.0.1:0".parse().unwrap(), world)
+            .await
+            .expect("simulator starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "collection:\n  interval: {}s\n  requests_per_second: {rps}\n  max_concurrency: {}\n  timeout: 20s\n\
+                 targets:\n  - region: us-east-1\n    services:\n      appflow: {{ enabled: true }}\n      \
+                 transfer: {{ enabled: false }}\n      supplychain: {{ enabled: false }}\n      \
+                 customerprofiles: {{ enabled: false }}\n",
+                s.interval_seconds, s.concurrency
+            ),
+        )
+        .expect("config written");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aws-flow-exporter"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AWS_") {
+                cmd.env_remove(key);
+            }
+        }
+        let log = std::fs::File::create(dir.path().join("exporter.log")).expect("log file");
+        let exporter = cmd
+            .env("AWS_ENDPOINT_URL", sim.url())
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret-key")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .arg("--config.file")
+            .arg(&config)
+            .arg("--web.listen-address")
+            .arg(addr.to_string())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the exporter starts");
+        Account {
+            sim,
+            scale: std::sync::Mutex::new(scale),
+            flows,
+            rps,
+            exporter,
+            addr,
+            started: Instant::now(),
+            _dir: dir,
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("exporter.log")).unwrap_or_default()
+    }
+
+    async fn first_collection(&self) -> First {
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        loop {
+            if get(self.addr, "/readyz", false).await.map(|r| r.status) == Some(200) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never ready: {}", self.logs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let wall = self.started.elapsed().as_secs_f64();
+        // The next collection may already have begun (the first overran the interval); it
+        // starts with ListFlows pages, chained one after the other, so any ListFlows call
+        // beyond one listing is its own.
+        let calls = self.sim.with(|w| {
+            let calls = appflow_calls(w);
+            let lists = calls.get("ListFlows").copied().unwrap_or(0);
+            total(&calls) - lists.saturating_sub(list_pages(self.flows) as u64)
+        });
+        let text = self.metrics().await;
+        let count = own(&text, "aws_flow_exporter_collection_duration_seconds_count");
+        let sum = own(&text, "aws_flow_exporter_collection_duration_seconds_sum");
+        assert_eq!(count, Some(1.0), "{}", self.logs());
+        First {
+            flows: self.flows,
+            rps: self.rps,
+            calls,
+            measured: sum.unwrap_or(f64::NAN),
+            wall,
+        }
+    }
+
+    /// The exposition, asked for with gzip (as Prometheus does) and inflated here.
+    async fn metrics(&self) -> String {
+        let response = get(self.addr, "/metrics", true).await.expect("a scrape");
+        assert_eq!(response.status, 200);
+        String::from_utf8(response.body).expect("UTF-8")
+    }
+
+    async fn collections(&self) -> f64 {
+        own(
+            &self.metrics().await,
+            "aws_flow_exporter_collection_duration_seconds_count",
+        )
+        .unwrap_or(0.0)
+    }
+
+    async fn collection_seconds(&self) -> f64 {
+        own(
+            &self.metrics().await,
+            "aws_flow_exporter_collection_duration_seconds_sum",
+        )
+        .unwrap_or(0.0)
+    }
+
+    /// Waits until `count` collections have ended. Scrapes (which inflate tens of megabytes
+    /// here) only once the simulator has seen a ListFlows call after `listed` and calls stopped.
+    async fn wait_collections(&self, count: f64, listed: u64) {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut last = u64::MAX;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            assert!(Instant::now() < deadline, "no collection: {}", self.logs());
+            let (lists, all) = self.sim.with(|w| {
+                let calls = appflow_calls(w);
+                (calls.get("ListFlows").copied().unwrap_or(0), total(&calls))
+            });
+            let quiet = all == last;
+            last = all;
+            if lists > listed && quiet && self.collections().await >= count {
+                return;
+            }
+        }
+    }
+
+    async fn steady(&self, s: &Settings) {
+        // The second collection follows the first at once (the first overran the interval).
+        let listed = self
+            .sim
+            .with(|w| appflow_calls(w).get("ListFlows").copied().unwrap_or(0));
+        self.wait_collections(2.0, listed).await;
+        println!(
+            "{:>5} {:>7} {:>7} {:>6} {:>7} {:>6} {:>7}  calls by operation",
+            "cycle", "changed", "running", "calls", "bound", "excess", "time s"
+        );
+        let mut count = self.collections().await;
+        let mut spent = self.collection_seconds().await;
+        for cycle in 1..=s.cycles {
+            let before = self.sim.with(|w| appflow_calls(w));
+            let step = self.sim.with(|w| {
+                let mut scale = self.scale.lock().expect("scale");
+                scale.step(w, epoch_now(), s.fraction)
+            });
+            count += 1.0;
+            self.wait_collections(count, before.get("ListFlows").copied().unwrap_or(0))
+                .await;
+            let calls = delta(&self.sim.with(|w| appflow_calls(w)), &before);
+            let seconds = self.collection_seconds().await;
+            let took = seconds - spent;
+            spent = seconds;
+            let measured = total(&calls);
+            let bound = step.lower_bound(self.flows);
+            let pages = calls.get("ListFlows").copied().unwrap_or(0);
+            let note = if pages != list_pages(self.flows) as u64 {
+                "  (not exactly one collection: timing overlap)"
+            } else {
+                ""
+            };
+            println!(
+                "{:>5} {:>7} {:>7} {:>6} {:>7} {:>6} {:>7.2}  {:?}{note}",
+                cycle,
+                step.changed(),
+                step.was_running.len(),
+                measured,
+                bound,
+                measured as i64 - bound as i64,
+                took,
+                calls
+            );
+        }
+        println!(
+            "bound = ListFlows pages ({}) + flows whose last run changed + flows that had a run in progress",
+            list_pages(self.flows),
+        );
+    }
+
+    async fn memory(&self) -> Memory {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.exporter.id()))
+            .unwrap_or_default();
+        let kib = |key: &str| -> f64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .map_or(f64::NAN, |k| k / 1024.0)
+        };
+        let resident = own(&self.metrics().await, "process_resident_memory_bytes");
+        Memory {
+            rss: kib("VmRSS:"),
+            hwm: kib("VmHWM:"),
+            resident,
+        }
+    }
+
+    async fn throughput(&self, s: &Settings) {
+        if s.wrk_seconds == 0 {
+            println!("SKIPPED: SCALE_WRK_SECONDS=0");
+            return;
+        }
+        let (Some(wrk), Some(nginx)) = (which("wrk"), which("nginx")) else {
+            println!(
+                "SKIPPED: wrk and nginx are needed (Debian: apt-get install -y wrk nginx-light)"
+            );
+            return;
+        };
+        // Hold the next collection at its first call (no CPU used while it waits) so both servers
+        // are measured serving the same, unchanging body on a machine otherwise idle.
+        self.sim
+            .with(|w| w.faults.set_latency("ListFlows", Duration::from_secs(3600)));
+        let gzip = get(self.addr, "/metrics", true).await.expect("gzip scrape");
+        let plain = get(self.addr, "/metrics", false)
+            .await
+            .expect("plain scrape");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("metrics.gz"), &gzip.raw).expect("write gzip");
+        std::fs::write(dir.path().join("metrics.txt"), &plain.body).expect("write plain");
+        println!(
+            "body: {:.1} MiB gzip, {:.1} MiB plain",
+            gzip.raw.len() as f64 / MIB,
+            plain.body.len() as f64 / MIB
+        );
+        let Some(server) = Nginx::start(&nginx, dir.path()) else {
+            println!("SKIPPED: nginx did not start");
+            return;
+        };
+        println!(
+            "{:<6} {:>16} {:>14} {:>8}",
+            "", "exporter req/s", "nginx req/s", "ratio"
+        );
+        for (name, gzipped, nginx_path) in
+            [("gzip", true, "/metrics.gz"), ("plain", false, "/metrics")]
+        {
+            let exporter = wrk_rps(&wrk, s, &format!("http://{}/metrics", self.addr), gzipped);
+            let reference = wrk_rps(
+                &wrk,
+                s,
+                &format!("http://127.0.0.1:{}{nginx_path}", server.port),
+                gzipped,
+            );
+            println!(
+                "{:<6} {:>16.1} {:>14.1} {:>8.3}",
+                name,
+                exporter,
+                reference,
+                exporter / reference
+            );
+        }
+        drop(server);
+        self.sim
+            .with(|w| w.faults.set_latency("ListFlows", Duration::ZERO));
+    }
+}
+
+/// The value of the exporter's own series `name` (first match, for AppFlow), read from the end.
+fn own(text: &str, name: &str) -> Option<f64> {
+    text.lines().rev().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let (labels, value) = match rest.strip_prefix('{') {
+            Some(r) => r.split_once("} ")?,
+            None => ("", rest.strip_prefix(' ')?),
+        };
+        if !labels.is_empty() && !labels.contains("aws_service=\"appflow\"") {
+            return None;
+        }
+        value.trim().parse().ok()
+    })
+}
+
+struct Response {
+    status: u16,
+    /// The body as sent (gzip when asked for and given).
+    raw: Vec<u8>,
+    /// The body inflated.
+    body: Vec<u8>,
+}
+
+/// A minimal HTTP/1.1 GET; None when the connection fails.
+async fn get(addr: SocketAddr, path: &str, gzip: bool) -> Option<Response> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let accept = if gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: bench\r\n{accept}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let mut sent = raw.split_off(split + 4);
+    if head.contains("transfer-encoding: chunked") {
+        sent = dechunk(&sent)?;
+    }
+    let body = if head.contains("content-encoding: gzip") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&sent[..])
+            .read_to_end(&mut out)
+            .ok()?;
+        out
+    } else {
+        sent.clone()
+    };
+    Some(Response {
+        status,
+        raw: sent,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..line]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+fn which(program: &str) -> Option<String> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.is_file());
+    found.map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Requests per second that wrk measured; NaN when it failed or saw errors.
+fn wrk_rps(wrk: &str, s: &Settings, url: &str, gzip: bool) -> f64 {
+    let mut cmd = Command::new(wrk);
+    cmd.arg("-t2")
+        .arg(format!("-c{}", s.wrk_connections))
+        .arg(format!("-d{}s", s.wrk_seconds))
+        .arg("--timeout")
+        .arg("30s");
+    if gzip {
+        cmd.arg("-H").arg("Accept-Encoding: gzip");
+    }
+    let output = match cmd.arg(url).output() {
+        Ok(o) => o,
+        Err(e) => {
+            println!("wrk failed: {e}");
+            return f64::NAN;
+        }
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    for line in text.lines() {
+        if line.contains("Non-2xx") || line.contains("Socket errors") {
+            println!("wrk {url}: {}", line.trim());
+        }
+    }
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// nginx serving `dir`'s metrics.txt at /metrics and metrics.gz (with Content-Encoding: gzip) at
+/// /metrics.gz, the same headers the exporter sends.
+struct Nginx {
+    child: Child,
+    port: u16,
+}
+
+impl Nginx {
+    fn start(nginx: &str, dir: &Path) -> Option<Nginx> {
+        let port = free_port();
+        let d = dir.display();
+        // Workers may run as an unprivileged user: the files must be world-readable.
+        for path in [
+            dir.to_path_buf(),
+            dir.join("metrics.gz"),
+            dir.join("metrics.txt"),
+        ] {
+            let mode = if path.is_dir() { 0o755 } else { 0o644 };
+            let _ =
+                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode));
+        }
+        let config = format!(
+            "daemon off;\nworker_processes 2;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
+             \x20 client_body_temp_path {d}/client;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
+             \x20 uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  types {{ }}\n\
+             \x20 default_type \"text/plain; version=0.0.4; charset=utf-8\";\n\
+             \x20 server {{\n    listen 127.0.0.1:{port};\n\
+             \x20   location = /metrics {{ alias {d}/metrics.txt; add_header Vary Accept-Encoding; }}\n\
+             \x20   location = /metrics.gz {{ alias {d}/metrics.gz; add_header Vary Accept-Encoding; add_header Content-Encoding gzip; }}\n\
+             \x20 }}\n}}\n"
+        );
+        let path = dir.join("nginx.conf");
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(config.as_bytes()))
+            .ok()?;
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(dir)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut server = Nginx { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline || server.child.try_wait().ok().flatten().is_some() {
+                println!(
+                    "nginx: {}",
+                    std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+                );
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+}
+
+impl Drop for Nginx {
+    /// SIGTERM, so the master stops its workers too (SIGKILL would orphan them).
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
