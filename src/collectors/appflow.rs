@@ -204,6 +204,9 @@ struct Flow {
     described: Option<Option<f64>>,
     /// Executions within the lookback, by id fingerprint (see [`Seen`]).
     seen: Vec<Seen>,
+    /// (start, id) of the newest execution seen: ties between equal starts go
+    /// to the greater id, which fingerprints cannot order.
+    newest: Option<(f64, Box<str>)>,
     newest_finished: Option<Record>,
     last_success: Option<f64>,
     last_failure: Option<f64>,
@@ -449,6 +452,13 @@ impl Flow {
             let Some(started_at) = start(&record).filter(|s| *s >= cutoff) else {
                 continue;
             };
+            let is_newest = self
+                .newest
+                .as_ref()
+                .is_none_or(|(t, id)| (started_at, record.id.as_str()) >= (*t, &**id));
+            if is_newest {
+                self.newest = Some((started_at, record.id.as_str().into()));
+            }
             let id = fingerprint(&record.id);
             let seen = Seen {
                 id,
@@ -522,6 +532,10 @@ impl Flow {
     fn forget_before(&mut self, cutoff: f64) {
         self.seen.retain(|s| s.started_at >= cutoff);
         self.seen.shrink_to_fit();
+        // The newest has the latest start: when it leaves, every other one has.
+        if self.newest.as_ref().is_some_and(|(t, _)| *t < cutoff) {
+            self.newest = None;
+        }
         if self
             .newest_finished
             .as_ref()
@@ -559,10 +573,9 @@ impl Flow {
             1.0,
         );
         e.state_set(&STATUS, &flow, FLOW_STATUSES, s.status.as_deref());
-        let newest = self.seen.iter().max_by(|a, b| {
-            (a.started_at, a.id)
-                .partial_cmp(&(b.started_at, b.id))
-                .unwrap_or(std::cmp::Ordering::Equal)
+        let newest = self.newest.as_ref().and_then(|(_, id)| {
+            let id = fingerprint(id);
+            self.seen.iter().find(|s| s.id == id)
         });
         if let Some(newest) = newest {
             e.state_set(
@@ -1012,6 +1025,28 @@ mod tests {
             ),
             Some(0.0)
         );
+    }
+
+    #[tokio::test]
+    async fn equal_starts_go_to_the_greater_execution_id() {
+        for (first, second) in [("a", "b"), ("b", "a")] {
+            let fake = Fake::shared(100);
+            let status = |id: &str| if id == "b" { "Error" } else { "Successful" };
+            fake.set(
+                "f",
+                vec![
+                    run(first, status(first), NOW - 100.0),
+                    run(second, status(second), NOW - 100.0),
+                ],
+            );
+            let mut c = collector(&fake);
+            let text = collect(&mut c).await;
+            let last = |s: &str| {
+                value(&text, &format!("aws_appflow_flow_last_execution_status{{flow_name=\"f\",status=\"{s}\",region=\"us-east-1\"}}"))
+            };
+            assert_eq!(last("Error"), Some(1.0), "{first} then {second}");
+            assert_eq!(last("Successful"), Some(0.0), "{first} then {second}");
+        }
     }
 
     #[tokio::test]
