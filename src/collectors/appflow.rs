@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use super::{elapsed, family, fetch_all, max_opt, unix_seconds, Collected, Collector, Service};
+use super::{
+    elapsed, family, fetch_all, max_opt, selected, unix_seconds, Collected, Collector, Service,
+};
 use crate::aws::appflow::{AppFlowApi, FlowSummary, Record, SapODataLimits};
 use crate::aws::ApiError;
 use crate::config::NameFilter;
@@ -660,14 +662,7 @@ impl<A: AppFlowApi + 'static> Collector for AppFlowCollector<A> {
 
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
         let cutoff = unix_seconds(now) - self.lookback.as_secs_f64();
-        let mut names = HashSet::new();
-        let listed: Vec<FlowSummary> = self
-            .api
-            .list_flows()
-            .await?
-            .into_iter()
-            .filter(|f| self.filter.matches(&f.name) && names.insert(f.name.clone()))
-            .collect();
+        let listed = selected(self.api.list_flows().await?, &self.filter, |f| &f.name);
         let fetches: Vec<_> = listed
             .iter()
             .map(|summary| self.fetch(summary, cutoff))

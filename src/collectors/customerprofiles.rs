@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use super::{family, fetch_all, unix_seconds, Collected, Collector, Service};
+use super::{family, fetch_all, selected, unix_seconds, Collected, Collector, Service};
 use crate::aws::customerprofiles::{
     CustomerProfilesApi, DomainSummary, Progress, WorkflowDetails, WorkflowSummary,
 };
@@ -376,14 +376,7 @@ impl<A: CustomerProfilesApi + 'static> Collector for CustomerProfilesCollector<A
 
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
         let since = unix_seconds(now) - self.lookback.as_secs_f64();
-        let mut names = HashSet::new();
-        let domains: Vec<DomainSummary> = self
-            .api
-            .list_domains()
-            .await?
-            .into_iter()
-            .filter(|d| self.filter.matches(&d.name) && names.insert(d.name.clone()))
-            .collect();
+        let domains = selected(self.api.list_domains().await?, &self.filter, |d| &d.name);
         let fetches: Vec<_> = domains
             .into_iter()
             .map(|domain| self.fetch(domain, since))

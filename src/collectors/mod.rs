@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::ApiError;
+use crate::config::NameFilter;
 use crate::metrics::exposition::Exposition;
 
 /// A metric family as a `static`: `family!(IDENT, "name", Gauge, "help")`.
@@ -89,6 +90,16 @@ where
 }
 
 /// The later of two optional times.
+/// The listed resources `filter` selects, each name once: a listing that
+/// repeats a name across pages must not make one resource two.
+pub fn selected<T>(listed: Vec<T>, filter: &NameFilter, name: impl Fn(&T) -> &str) -> Vec<T> {
+    let mut names = std::collections::HashSet::new();
+    listed
+        .into_iter()
+        .filter(|item| filter.matches(name(item)) && names.insert(name(item).to_string()))
+        .collect()
+}
+
 pub fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),

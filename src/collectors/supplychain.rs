@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use super::{elapsed, family, fetch_all, max_opt, unix_seconds, Collected, Collector, Service};
+use super::{
+    elapsed, family, fetch_all, max_opt, selected, unix_seconds, Collected, Collector, Service,
+};
 use crate::aws::supplychain::{Execution, FlowSummary, InstanceSummary, SupplyChainApi};
 use crate::aws::ApiError;
 use crate::config::NameFilter;
@@ -215,13 +217,10 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
 
     async fn list_flows(&self, instance: InstanceSummary) -> Result<ListedInstance, ApiError> {
         let flows = if is_active(&instance) {
-            self.api.list_flows(&instance.id).await?.map(|flows| {
-                let mut names = HashSet::new();
-                flows
-                    .into_iter()
-                    .filter(|f| self.filter.matches(&f.name) && names.insert(f.name.clone()))
-                    .collect()
-            })
+            self.api
+                .list_flows(&instance.id)
+                .await?
+                .map(|flows| selected(flows, &self.filter, |f| &f.name))
         } else {
             Some(Vec::new())
         };
