@@ -1,6 +1,7 @@
 //! Soak: many short collection cycles against a scenario that keeps evolving,
-//! with random faults. After every cycle every counter must be monotonic and
-//! equal to the truth the simulator holds, and memory must stay flat.
+//! with random faults. After every cycle every execution counter of AppFlow
+//! and Supply Chain must be monotonic and equal to the truth the simulator
+//! holds, and memory must stay flat.
 //! `SOAK_CYCLES` (default 12) makes the long version: `SOAK_CYCLES=500 cargo
 //! test --test acceptance soak -- --nocapture`.
 
@@ -11,9 +12,12 @@ use aws_flow_simulator::{Fault, World};
 
 use crate::harness::*;
 
-const CONFIG: &str = "collection:\n  interval: 100ms\n  timeout: 500ms\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { enabled: false }\n      supplychain: { enabled: false }\n      customerprofiles: { enabled: false }\n";
+const CONFIG: &str = "collection:\n  interval: 100ms\n  timeout: 500ms\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { enabled: false }\n      customerprofiles: { enabled: false }\n";
+
+const SERVICES: [&str; 2] = ["appflow", "supplychain"];
 
 const TERMINAL: [&str; 3] = ["Successful", "Error", "Canceled"];
+const SC_TERMINAL: [&str; 2] = ["SUCCEEDED", "FAILED"];
 
 type Counts = BTreeMap<(String, String), f64>;
 
@@ -34,6 +38,58 @@ fn truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
         }
     }
     counts
+}
+
+/// Supply Chain's truth, keyed ("instance/flow", status): Active instances only.
+fn sc_truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
+    let mut counts = Counts::new();
+    for (id, instance) in &world.supplychain.instances {
+        if instance.state != "Active" {
+            continue;
+        }
+        for (name, flow) in &instance.flows {
+            let key = format!("{id}/{name}");
+            for status in SC_TERMINAL {
+                counts.insert((key.clone(), status.to_string()), 0.0);
+            }
+            for e in &flow.executions {
+                if SC_TERMINAL.contains(&e.status.as_str())
+                    && !baseline.contains(&(key.clone(), e.id.clone()))
+                {
+                    *counts.entry((key.clone(), e.status.clone())).or_default() += 1.0;
+                }
+            }
+        }
+    }
+    counts
+}
+
+fn sc_terminal_ids(world: &World) -> HashSet<(String, String)> {
+    let mut ids = HashSet::new();
+    for (id, instance) in &world.supplychain.instances {
+        for (name, flow) in &instance.flows {
+            for e in &flow.executions {
+                if SC_TERMINAL.contains(&e.status.as_str()) {
+                    ids.insert((format!("{id}/{name}"), e.id.clone()));
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// `aws_supplychain_flow_executions_total` as the exporter shows it.
+fn sc_counted(text: &str) -> Counts {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("aws_supplychain_flow_executions_total{instance_id=\""))
+        .filter_map(|rest| {
+            let (instance, rest) = rest.split_once('"')?;
+            let flow = rest.split("flow_name=\"").nth(1)?.split('"').next()?;
+            let status = rest.split("status=\"").nth(1)?.split('"').next()?;
+            let value = rest.rsplit(' ').next()?.parse().ok()?;
+            Some(((format!("{instance}/{flow}"), status.to_string()), value))
+        })
+        .collect()
 }
 
 fn terminal_ids(world: &World) -> HashSet<(String, String)> {
@@ -83,7 +139,12 @@ const FAULTS: [&str; 7] = [
     "Truncated",
     "Hang:800ms",
 ];
-const OPERATIONS: [&str; 2] = ["ListFlows", "DescribeFlowExecutionRecords"];
+const OPERATIONS: [&str; 4] = [
+    "appflow:ListFlows",
+    "appflow:DescribeFlowExecutionRecords",
+    "supplychain:ListDataIntegrationFlows",
+    "supplychain:ListDataIntegrationFlowExecutions",
+];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn counters_stay_exact_and_memory_flat_under_random_faults() {
@@ -96,10 +157,15 @@ async fn counters_stay_exact_and_memory_flat_under_random_faults() {
     let mut clock = now();
     sim.with(|w| scenario.populate(w, clock));
     let exporter = Exporter::start(&sim, CONFIG).await;
-    let text = exporter.settle("appflow").await;
-    assert_eq!(up(&text, "appflow"), Some(1.0));
+    let mut text = String::new();
+    for service in SERVICES {
+        text = exporter.settle(service).await;
+        assert_eq!(up(&text, service), Some(1.0), "{service}");
+    }
     let baseline = sim.with(|w| terminal_ids(w));
+    let sc_baseline = sim.with(|w| sc_terminal_ids(w));
     let mut last = counted(&text);
+    last.extend(sc_counted(&text));
     let mut rss_early = 0;
     let mut rng = fastrand::Rng::with_seed(7);
     for cycle in 0..cycles {
@@ -139,6 +205,22 @@ async fn counters_stay_exact_and_memory_flat_under_random_faults() {
         if cycle == cycles / 3 {
             rss_early = rss_kib(exporter.pid());
         }
+    }
+    // Not vacuous: both services counted runs that finished during the soak.
+    for prefix in [
+        "aws_appflow_executions_total",
+        "aws_supplychain_flow_executions_total",
+    ] {
+        let text = exporter.metrics().await;
+        let counted: f64 = text
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(
+            counted > 0.0,
+            "{prefix}: nothing counted in {cycles} cycles"
+        );
     }
     let rss_end = rss_kib(exporter.pid());
     eprintln!("soak: {cycles} cycles, RSS {rss_early} KiB after a third, {rss_end} KiB at the end");
