@@ -181,21 +181,31 @@ async fn counters_stay_exact_and_memory_flat_under_random_faults() {
         });
         exporter.collections("appflow", 2).await;
         sim.with(|w| w.faults.clear());
-        // A good collection of the world as it now stands.
-        let mut text = exporter.settle("appflow").await;
-        for _ in 0..20 {
-            if up(&text, "appflow") == Some(1.0) {
-                break;
+        // A good collection of each service of the world as it now stands.
+        let mut text = String::new();
+        for service in SERVICES {
+            text = exporter.settle(service).await;
+            for _ in 0..20 {
+                if up(&text, service) == Some(1.0) {
+                    break;
+                }
+                text = exporter.collections(service, 1).await;
             }
-            text = exporter.collections("appflow", 1).await;
+            assert_eq!(up(&text, service), Some(1.0), "cycle {cycle}: {service}");
         }
-        assert_eq!(up(&text, "appflow"), Some(1.0), "cycle {cycle}");
-        let now_counted = counted(&text);
+        let mut now_counted = counted(&text);
         let expected = sim.with(|w| truth(w, &baseline));
         assert_eq!(
             now_counted, expected,
-            "cycle {cycle}: counters differ from the truth"
+            "cycle {cycle}: AppFlow counters differ from the truth"
         );
+        let sc_now = sc_counted(&text);
+        let sc_expected = sim.with(|w| sc_truth(w, &sc_baseline));
+        assert_eq!(
+            sc_now, sc_expected,
+            "cycle {cycle}: Supply Chain counters differ from the truth"
+        );
+        now_counted.extend(sc_now);
         for (key, value) in &now_counted {
             if let Some(before) = last.get(key) {
                 assert!(value >= before, "cycle {cycle}: {key:?} went down");
