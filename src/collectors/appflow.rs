@@ -209,7 +209,7 @@ struct Flow {
     /// (start, id) of the newest execution seen: ties between equal starts go
     /// to the greater id, which fingerprints cannot order.
     newest: Option<(f64, Box<str>)>,
-    newest_finished: Option<Record>,
+    newest_finished: Option<LastRun>,
     last_success: Option<f64>,
     last_failure: Option<f64>,
     counters: Counters,
@@ -293,7 +293,114 @@ struct Fetched {
     /// Some when DescribeFlow was called.
     sap: Option<SapODataLimits>,
     /// Some when execution records were read.
-    records: Option<Vec<Record>>,
+    runs: Option<Runs>,
+}
+
+/// A flow's fetched execution records, reduced as soon as they arrive to what
+/// [`Flow::absorb`] needs: a first collection of 10,000 flows would otherwise
+/// hold well over 100,000 full records until it applies them.
+#[derive(Default)]
+struct Runs {
+    /// Every execution in the lookback, one per id.
+    seen: Vec<Seen>,
+    /// (start, id) of the newest of them.
+    newest: Option<(f64, Box<str>)>,
+    newest_finished: Option<LastRun>,
+    last_success: Option<f64>,
+    last_failure: Option<f64>,
+    /// Terminal now and not known terminal before: to be counted (none at the baseline).
+    newly_terminal: Vec<Record>,
+}
+
+impl Runs {
+    /// `known` is the flow as the state remembers it, `count` whether this
+    /// collection counts (it is not the baseline).
+    fn digest(mut records: Vec<Record>, known: Option<&Flow>, cutoff: f64, count: bool) -> Runs {
+        // AppFlow promises no order: newest first by (start, id), one per id.
+        records.sort_by(|a, b| {
+            let key = |r: &Record| (start(r).unwrap_or(f64::MIN), r.id.clone());
+            key(b)
+                .partial_cmp(&key(a))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let mut ids = HashSet::new();
+        records.retain(|r| ids.insert(r.id.clone()));
+        let mut runs = Runs::default();
+        for record in records {
+            let Some(started_at) = start(&record).filter(|s| *s >= cutoff) else {
+                continue;
+            };
+            if runs.newest.is_none() {
+                runs.newest = Some((started_at, record.id.as_str().into()));
+            }
+            let id = fingerprint(&record.id);
+            runs.seen.push(Seen {
+                id,
+                started_at,
+                status: Status::new(&record.status),
+            });
+            if !is_terminal(&record.status) {
+                continue;
+            }
+            let ended = record.last_updated_at;
+            match record.status.as_str() {
+                "Successful" => runs.last_success = max_opt(runs.last_success, ended),
+                "Error" => runs.last_failure = max_opt(runs.last_failure, ended),
+                _ => {}
+            }
+            if runs.newest_finished.is_none() {
+                runs.newest_finished = Some(LastRun::new(&record, started_at));
+            }
+            let was_terminal = known.is_some_and(|k| {
+                k.seen
+                    .iter()
+                    .any(|s| s.id == id && is_terminal(s.status.as_str()))
+            });
+            if count && !was_terminal {
+                runs.newly_terminal.push(record);
+            }
+        }
+        runs
+    }
+}
+
+/// The newest finished execution: what its gauges show, and its (start, id) to order it.
+#[derive(Clone, Debug)]
+struct LastRun {
+    id: Box<str>,
+    started_at: f64,
+    duration: Option<f64>,
+    bytes_processed: Option<i64>,
+    bytes_written: Option<i64>,
+    records_processed: Option<i64>,
+    put_failures: Option<i64>,
+    parallel_processes: Option<i64>,
+    max_page_size: Option<i64>,
+}
+
+impl LastRun {
+    fn new(r: &Record, started_at: f64) -> LastRun {
+        LastRun {
+            id: r.id.as_str().into(),
+            started_at,
+            duration: duration(r),
+            bytes_processed: r.bytes_processed,
+            bytes_written: r.bytes_written,
+            records_processed: r.records_processed,
+            put_failures: r.put_failures,
+            parallel_processes: r.parallel_processes,
+            max_page_size: r.max_page_size,
+        }
+    }
+
+    fn key(&self) -> (f64, &str) {
+        (self.started_at, &self.id)
+    }
+}
+
+/// When an execution started: startedAt, else lastUpdatedAt.
+fn start(r: &Record) -> Option<f64> {
+    r.started_at.or(r.last_updated_at)
 }
 
 fn is_terminal(status: &str) -> bool {
@@ -380,7 +487,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
                 fetched.gone = true;
                 return Ok(fetched);
             };
-            let start = |r: &Record| r.started_at.or(r.last_updated_at).unwrap_or(f64::MIN);
+            let start = |r: &Record| start(r).unwrap_or(f64::MIN);
             let older_than_frontier = page.records.iter().all(|r| start(r) < frontier);
             let older_than_lookback = page.records.iter().all(|r| start(r) < cutoff);
             for r in &page.records {
@@ -393,13 +500,12 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
                 break;
             }
         }
-        fetched.records = Some(records);
+        fetched.runs = Some(Runs::digest(records, known, cutoff, self.state.baselined));
         Ok(fetched)
     }
 
     /// Applies a fully fetched collection to the state. Cannot fail.
     fn apply(&mut self, listed: Vec<FlowSummary>, mut fetched: Vec<Fetched>, cutoff: f64) {
-        let count = self.state.baselined;
         let mut flows = BTreeMap::new();
         for (summary, fetched) in listed.into_iter().zip(fetched.drain(..)) {
             if fetched.gone {
@@ -416,8 +522,8 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
                 flow.sap = None;
                 flow.described = None;
             }
-            if let Some(records) = fetched.records {
-                flow.absorb(&summary.name, records, cutoff, count);
+            if let Some(runs) = fetched.runs {
+                flow.absorb(&summary.name, runs);
             }
             flow.forget_before(cutoff);
             flow.summary = summary;
@@ -437,66 +543,37 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
 }
 
 impl Flow {
-    /// Takes in fetched records: counts those newly terminal (when `count`),
-    /// and updates what the gauges show.
-    fn absorb(&mut self, flow_name: &str, mut records: Vec<Record>, cutoff: f64, count: bool) {
-        // AppFlow promises no order: newest first by (start, id), one per id.
-        let start = |r: &Record| r.started_at.or(r.last_updated_at);
-        records.sort_by(|a, b| {
-            let key = |r: &Record| (start(r).unwrap_or(f64::MIN), r.id.clone());
-            key(b)
-                .partial_cmp(&key(a))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        let mut ids = HashSet::new();
-        records.retain(|r| ids.insert(r.id.clone()));
-        for record in records {
-            let Some(started_at) = start(&record).filter(|s| *s >= cutoff) else {
-                continue;
-            };
-            let is_newest = self
+    /// Takes in a collection's runs: counts those newly terminal, and updates
+    /// what the gauges show.
+    fn absorb(&mut self, flow_name: &str, runs: Runs) {
+        for seen in runs.seen {
+            match self.seen.iter_mut().find(|s| s.id == seen.id) {
+                Some(known) => *known = seen,
+                None => self.seen.push(seen),
+            }
+        }
+        if let Some((t, id)) = runs.newest {
+            let newer = self
                 .newest
                 .as_ref()
-                .is_none_or(|(t, id)| (started_at, record.id.as_str()) >= (*t, &**id));
-            if is_newest {
-                self.newest = Some((started_at, record.id.as_str().into()));
-            }
-            let id = fingerprint(&record.id);
-            let seen = Seen {
-                id,
-                started_at,
-                status: Status::new(&record.status),
-            };
-            let was_terminal = match self.seen.iter_mut().find(|s| s.id == id) {
-                Some(known) => {
-                    let was = is_terminal(known.status.as_str());
-                    *known = seen;
-                    was
-                }
-                None => {
-                    self.seen.push(seen);
-                    false
-                }
-            };
-            if !is_terminal(&record.status) {
-                continue;
-            }
-            if count && !was_terminal {
-                self.count(flow_name, &record);
-            }
-            let ended = record.last_updated_at;
-            match record.status.as_str() {
-                "Successful" => self.last_success = max_opt(self.last_success, ended),
-                "Error" => self.last_failure = max_opt(self.last_failure, ended),
-                _ => {}
-            }
-            let newer = self.newest_finished.as_ref().is_none_or(|n| {
-                let n_start = n.started_at.or(n.last_updated_at).unwrap_or(f64::MIN);
-                (started_at, record.id.as_str()) >= (n_start, n.id.as_str())
-            });
+                .is_none_or(|(nt, nid)| (t, &*id) >= (*nt, &**nid));
             if newer {
-                self.newest_finished = Some(record);
+                self.newest = Some((t, id));
             }
+        }
+        if let Some(last) = runs.newest_finished {
+            let newer = self
+                .newest_finished
+                .as_ref()
+                .is_none_or(|n| last.key() >= n.key());
+            if newer {
+                self.newest_finished = Some(last);
+            }
+        }
+        self.last_success = max_opt(self.last_success, runs.last_success);
+        self.last_failure = max_opt(self.last_failure, runs.last_failure);
+        for record in &runs.newly_terminal {
+            self.count(flow_name, record);
         }
     }
 
@@ -541,7 +618,7 @@ impl Flow {
         if self
             .newest_finished
             .as_ref()
-            .is_some_and(|n| n.started_at.or(n.last_updated_at).unwrap_or(f64::MIN) < cutoff)
+            .is_some_and(|n| n.started_at < cutoff)
         {
             self.newest_finished = None;
         }
@@ -614,7 +691,7 @@ impl Flow {
                     e.sample(family, &flow, v as f64);
                 }
             }
-            if let Some(d) = duration(r) {
+            if let Some(d) = r.duration {
                 e.sample(&LAST_DURATION, &flow, d);
             }
         }
@@ -663,10 +740,8 @@ impl<A: AppFlowApi + 'static> Collector for AppFlowCollector<A> {
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
         let cutoff = unix_seconds(now) - self.lookback.as_secs_f64();
         let listed = selected(self.api.list_flows().await?, &self.filter, |f| &f.name);
-        let fetches: Vec<_> = listed
-            .iter()
-            .map(|summary| self.fetch(summary, cutoff))
-            .collect();
+        // By index: a closure taking a reference trips async-trait's Send inference.
+        let fetches = (0..listed.len()).map(|i| self.fetch(&listed[i], cutoff));
         let fetched: Vec<Fetched> = fetch_all(fetches, self.concurrency).await?;
         self.apply(listed, fetched, cutoff);
         let tracked = self.state.flows.values().map(|f| f.seen.len()).sum();

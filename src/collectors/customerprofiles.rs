@@ -210,10 +210,10 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
         };
         let mut ids = HashSet::new();
         listed.retain(|w| ids.insert(w.id.clone()));
-        let reads: Vec<_> = listed
-            .iter()
-            .map(|w| self.read(&domain.name, w, self.needs_details(&domain, w)))
-            .collect();
+        let reads = (0..listed.len()).map(|i| {
+            let w = &listed[i];
+            self.read(&domain.name, w, self.needs_details(&domain, w))
+        });
         let reads: Vec<Read> = fetch_all(reads, self.concurrency).await?;
         Ok(Fetched {
             summary: domain,
@@ -377,10 +377,7 @@ impl<A: CustomerProfilesApi + 'static> Collector for CustomerProfilesCollector<A
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
         let since = unix_seconds(now) - self.lookback.as_secs_f64();
         let domains = selected(self.api.list_domains().await?, &self.filter, |d| &d.name);
-        let fetches: Vec<_> = domains
-            .into_iter()
-            .map(|domain| self.fetch(domain, since))
-            .collect();
+        let fetches = domains.into_iter().map(|domain| self.fetch(domain, since));
         let fetched: Vec<Fetched> = fetch_all(fetches, self.concurrency).await?;
         self.apply(fetched);
         let tracked = self.state.domains.values().map(Domain::tracked).sum();

@@ -77,9 +77,12 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
 }
 
 /// Runs `fetches` at most `concurrency` at a time, results in their order; the first error
-/// aborts the lot. The futures come built: a closure inside the stream trips the compiler's
-/// Send inference for async-trait futures.
-pub async fn fetch_all<T, F>(fetches: Vec<F>, concurrency: usize) -> Result<Vec<T>, ApiError>
+/// aborts the lot. Each future is made only when its turn comes: a fetch future holds an SDK
+/// request's state (kilobytes), so making 10,000 of them up front would take tens of megabytes.
+pub async fn fetch_all<T, F>(
+    fetches: impl IntoIterator<Item = F>,
+    concurrency: usize,
+) -> Result<Vec<T>, ApiError>
 where
     F: Future<Output = Result<T, ApiError>>,
 {
@@ -89,7 +92,6 @@ where
         .await
 }
 
-/// The later of two optional times.
 /// The listed resources `filter` selects, each name once: a listing that
 /// repeats a name across pages must not make one resource two.
 pub fn selected<T>(listed: Vec<T>, filter: &NameFilter, name: impl Fn(&T) -> &str) -> Vec<T> {
@@ -100,6 +102,7 @@ pub fn selected<T>(listed: Vec<T>, filter: &NameFilter, name: impl Fn(&T) -> &st
         .collect()
 }
 
+/// The later of two optional times.
 pub fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),

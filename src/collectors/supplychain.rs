@@ -542,16 +542,22 @@ impl<A: SupplyChainApi + 'static> Collector for SupplyChainCollector<A> {
             .into_iter()
             .filter(|i| ids.insert(i.id.clone()))
             .collect();
-        let listings: Vec<_> = instances.into_iter().map(|i| self.list_flows(i)).collect();
+        let listings = instances.into_iter().map(|i| self.list_flows(i));
         let listed: Vec<ListedInstance> = fetch_all(listings, self.concurrency).await?;
-        let fetches: Vec<_> = listed
-            .iter()
-            .filter(|l| is_active(&l.summary))
-            .flat_map(|l| {
-                let flows = l.flows.as_deref().unwrap_or_default();
-                flows.iter().map(|f| self.fetch(&l.summary.id, f, cutoff))
-            })
+        // (instance, flow) indices, so that each fetch future is made only when its turn comes.
+        let flows = |l: &ListedInstance| l.flows.as_deref().unwrap_or_default().len();
+        let work: Vec<(usize, usize)> = (0..listed.len())
+            .filter(|i| is_active(&listed[*i].summary))
+            .flat_map(|i| (0..flows(&listed[i])).map(move |j| (i, j)))
             .collect();
+        let fetches = work.into_iter().map(|(i, j)| {
+            let l = &listed[i];
+            self.fetch(
+                &l.summary.id,
+                &l.flows.as_deref().unwrap_or_default()[j],
+                cutoff,
+            )
+        });
         let fetched: Vec<Fetched> = fetch_all(fetches, self.concurrency).await?;
         self.apply(listed, fetched.into_iter(), cutoff);
         Ok(Collected {

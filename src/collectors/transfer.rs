@@ -114,7 +114,7 @@ impl<A: TransferApi> TransferCollector<A> {
         &self,
         ids: &[String],
     ) -> Result<Vec<Option<Vec<ListedExecution>>>, ApiError> {
-        let lists: Vec<_> = ids.iter().map(|id| self.api.list_executions(id)).collect();
+        let lists = (0..ids.len()).map(|i| self.api.list_executions(&ids[i]));
         let mut listings: Vec<Option<Vec<ListedExecution>>> =
             fetch_all(lists, self.concurrency).await?;
         for executions in listings.iter_mut().flatten() {
@@ -130,12 +130,14 @@ impl<A: TransferApi> TransferCollector<A> {
         ids: &[String],
         listings: &[Option<Vec<ListedExecution>>],
     ) -> Result<Vec<Option<ExecutionDetail>>, ApiError> {
-        let describes: Vec<_> = ids
-            .iter()
-            .zip(listings)
-            .flat_map(|(id, listed)| listed.iter().flatten().map(move |e| (id, e)))
-            .map(|(id, e)| self.api.describe_execution(id, &e.id))
+        // (workflow, execution) indices, so that each request future is made only when its turn comes.
+        let work: Vec<(usize, usize)> = (0..ids.len())
+            .flat_map(|i| (0..listings[i].as_deref().map_or(0, <[_]>::len)).map(move |j| (i, j)))
             .collect();
+        let describes = work.into_iter().map(|(i, j)| {
+            let executions = listings[i].as_deref().unwrap_or_default();
+            self.api.describe_execution(&ids[i], &executions[j].id)
+        });
         fetch_all(describes, self.concurrency).await
     }
 
