@@ -70,7 +70,7 @@ async fn connection(stream: tokio::net::TcpStream, site: Arc<Site>, watcher: Wat
     let service_site = site.clone();
     let service = hyper::service::service_fn(move |req| {
         let site = service_site.clone();
-        async move { Ok::<_, Infallible>(handle(&site, &req)) }
+        async move { Ok::<_, Infallible>(handle(&site, &req).await) }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -106,7 +106,7 @@ async fn connection(stream: tokio::net::TcpStream, site: Arc<Site>, watcher: Wat
 
 /// Routes one request; every path and method has an answer. Basic auth, when
 /// configured, guards everything but the health probes, which reveal nothing.
-pub fn handle(site: &Site, req: &Request<Incoming>) -> Response<ScrapeBody> {
+pub async fn handle(site: &Site, req: &Request<Incoming>) -> Response<ScrapeBody> {
     let path = req.uri().path();
     if let Some(web) = &site.web {
         let probe = matches!(path, "/healthz" | "/readyz");
@@ -123,10 +123,10 @@ pub fn handle(site: &Site, req: &Request<Incoming>) -> Response<ScrapeBody> {
             return response;
         }
     }
-    route(site, req.method(), path, req.headers())
+    route(site, req.method(), path, req.headers()).await
 }
 
-fn route(
+async fn route(
     site: &Site,
     method: &Method,
     path: &str,
@@ -144,7 +144,7 @@ fn route(
         return response;
     }
     if path == site.telemetry_path {
-        return metrics(site, headers);
+        return metrics(site, headers).await;
     }
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -164,17 +164,17 @@ fn route(
     }
 }
 
-fn metrics(site: &Site, headers: &hyper::HeaderMap) -> Response<ScrapeBody> {
+async fn metrics(site: &Site, headers: &hyper::HeaderMap) -> Response<ScrapeBody> {
     let (body, gzipped) = if accepts_gzip(headers) {
         match site.hub.gzip() {
             Ok(body) => (body, true),
             Err(error) => {
                 tracing::warn!(%error, "gzip failed; answering uncompressed");
-                (site.hub.plain(), false)
+                (site.hub.plain().await, false)
             }
         }
     } else {
-        (site.hub.plain(), false)
+        (site.hub.plain().await, false)
     };
     let mut response = Response::new(body);
     let h = response.headers_mut();

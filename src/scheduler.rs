@@ -8,13 +8,17 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
 use crate::collectors::{unix_seconds, Collector, Service};
 use crate::metrics::exporter::{ExporterMetrics, ServiceMetrics};
 use crate::metrics::exposition::{self, Exposition};
-use crate::scrape::{Prepared, ScrapeBody};
+use crate::scrape::{inflating_permits, Prepared, ScrapeBody};
+
+/// How long a plain scrape waits for its turn to inflate.
+const PERMIT_WAIT: Duration = Duration::from_secs(2);
 
 /// What the HTTP side reads: the latest good exposition of every (target,
 /// service), prepared for serving, the exporter's own metrics, and readiness.
@@ -28,6 +32,7 @@ pub struct Hub {
     exporter: ExporterMetrics,
     units: usize,
     first_done: AtomicUsize,
+    inflating: Arc<Semaphore>,
 }
 
 impl Hub {
@@ -40,6 +45,7 @@ impl Hub {
             exporter,
             units,
             first_done: AtomicUsize::new(0),
+            inflating: inflating_permits(),
         }
     }
 
@@ -66,14 +72,25 @@ impl Hub {
         self.current().gzip(&self.exporter_text())
     }
 
-    /// The whole exposition as text.
-    pub fn plain(&self) -> ScrapeBody {
-        self.current().plain(self.exporter_text())
+    /// The whole exposition as text. A large one is inflated while it is
+    /// sent, a few scrapes at a time; one that waited [`PERMIT_WAIT`] goes
+    /// ahead anyway, so clients that stop reading cannot hold up the rest.
+    pub async fn plain(&self) -> ScrapeBody {
+        let prepared = self.current();
+        let mut permit = None;
+        if prepared.inflates() {
+            let wait = self.inflating.clone().acquire_owned();
+            permit = tokio::time::timeout(PERMIT_WAIT, wait)
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        prepared.plain(self.exporter_text(), permit)
     }
 
     /// Stores a collection's series and prepares the body scrapes will get.
     async fn publish(self: &Arc<Self>, key: (usize, Service), mut snapshot: Exposition) {
-        snapshot.shrink_to_fit();
+        snapshot.finish();
         {
             let mut snapshots = match self.snapshots.write() {
                 Ok(s) => s,
@@ -103,11 +120,8 @@ impl Hub {
             Ok(s) => s.values().cloned().collect(),
             Err(poisoned) => poisoned.into_inner().values().cloned().collect(),
         };
-        // The families' headers come on top of their samples' text.
-        let expected = snapshots.iter().map(|s| s.text_len()).sum::<usize>() + 16 * 1024;
-        let write =
-            |out: &mut dyn Write| exposition::write(snapshots.iter().map(|s| s.as_ref()), out);
-        match Prepared::build(expected, write) {
+        let pieces = exposition::pieces(snapshots.iter().map(|s| s.as_ref()));
+        match Prepared::join(&pieces) {
             Ok(prepared) => {
                 let prepared = Arc::new(prepared);
                 match self.prepared.write() {
@@ -253,6 +267,6 @@ pub async fn collect_all_once(
             .map(|mut unit| async move { unit.collect_once(hub).await }),
     )
     .await;
-    out.write_all(&hub.plain().collect()?)?;
+    out.write_all(&hub.plain().await.collect()?)?;
     Ok(results.into_iter().all(|up| up))
 }

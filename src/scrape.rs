@@ -1,20 +1,21 @@
 //! What a scrape serves, prepared once per collection so that a scrape only
 //! sends bytes.
 //!
-//! The AWS series are rendered into [`Prepared`] whenever a collection
-//! publishes: a raw deflate stream left open with a sync flush (so another
-//! stream can follow it), its CRC and length, and the plain text too while it
-//! is small. The exporter's own series (a few kilobytes, and process metrics
-//! that should be fresh) are rendered per scrape and appended: as a second
-//! deflate stream for gzip, which with the combined CRC makes one ordinary
-//! single-member gzip file, or as text. At 10,000 flows the plain text is
-//! some 60 MB, more than the memory budget, so beyond [`PLAIN_LIMIT`] only
-//! the gzip form is kept and a plain scrape is inflated while it is sent:
-//! Prometheus asks for gzip.
+//! Whenever a collection publishes, the compressed pieces of every (target,
+//! service) exposition are joined into [`Prepared`]: one raw deflate stream
+//! left open (so another stream can follow it), its CRC and length, and the
+//! plain text too while it is small. The text is never compressed twice. The
+//! exporter's own series (a few kilobytes, and process metrics that should be
+//! fresh) are rendered per scrape and appended: as a second deflate stream for
+//! gzip, which with the combined CRC makes one ordinary single-member gzip
+//! file, or as text. At 10,000 flows the plain text is some 50 MB, more than
+//! the memory budget, so beyond [`PLAIN_LIMIT`] only the gzip form is kept and
+//! a plain scrape is inflated while it is sent: Prometheus asks for gzip.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -22,15 +23,19 @@ use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use hyper::body::{Frame, SizeHint};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::metrics::exposition::{Piece, FINAL_BLOCK};
 
 /// The plain text is kept beside the gzip form up to this size.
 pub const PLAIN_LIMIT: usize = 8 * 1024 * 1024;
 /// Inflated plain bodies are sent in pieces of this size.
-const PIECE: usize = 64 * 1024;
+const PIECE: usize = 32 * 1024;
+/// Plain scrapes inflating at once; more wait their turn. Each holds an
+/// inflater and a piece in flight, and two cores gain nothing from more.
+pub const INFLATING: usize = 4;
 /// gzip header: deflate, no name, no mtime, unknown OS.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-/// An empty final fixed-Huffman block: ends the sync-flushed stream for inflating.
-const FINAL_BLOCK: &[u8] = &[0x03, 0x00];
 
 /// The AWS part of the exposition, ready to serve.
 pub struct Prepared {
@@ -43,7 +48,7 @@ pub struct Prepared {
 
 impl Default for Prepared {
     fn default() -> Self {
-        Prepared::build(0, |_| Ok(())).unwrap_or(Prepared {
+        Prepared::join(&[]).unwrap_or(Prepared {
             deflate: Bytes::new(),
             crc: crc32fast::Hasher::new(),
             len: 0,
@@ -53,36 +58,43 @@ impl Default for Prepared {
 }
 
 impl Prepared {
-    /// Runs `render`, which writes about `expected` bytes of text, and keeps
-    /// its compressed form. Knowing the size up front spares building a plain
-    /// copy only to drop it at the limit, and regrowing the one kept.
-    pub fn build(
-        expected: usize,
-        render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-    ) -> io::Result<Prepared> {
-        let mut sink = Sink {
-            encoder: DeflateEncoder::new(Vec::new(), Compression::default()),
-            crc: crc32fast::Hasher::new(),
-            len: 0,
-            plain: (expected <= PLAIN_LIMIT).then(|| Vec::with_capacity(expected)),
+    /// Joins compressed pieces, in order, into one stream; inflates it back
+    /// to keep the text when that is small.
+    pub fn join(pieces: &[Piece]) -> io::Result<Prepared> {
+        let mut deflate = Vec::with_capacity(pieces.iter().map(|p| p.deflate.len()).sum());
+        let mut crc = crc32fast::Hasher::new();
+        let mut len = 0;
+        for piece in pieces {
+            deflate.extend_from_slice(&piece.deflate);
+            crc.combine(&crc32fast::Hasher::new_with_initial_len(
+                piece.crc, piece.len,
+            ));
+            len += piece.len;
+        }
+        let deflate = Bytes::from(deflate);
+        let plain = if len <= PLAIN_LIMIT as u64 {
+            let mut text = Vec::with_capacity(len as usize);
+            inflater(deflate.clone()).read_to_end(&mut text)?;
+            Some(Bytes::from(text))
+        } else {
+            None
         };
-        render(&mut sink)?;
-        // A sync flush ends on a byte boundary with no final block, so the
-        // exporter's own stream can follow it.
-        sink.encoder.flush()?;
-        // Boxed slices: a Vec's spare capacity would be kept until the next collection.
-        let deflate = std::mem::take(sink.encoder.get_mut()).into_boxed_slice();
         Ok(Prepared {
-            deflate: Bytes::from(deflate),
-            crc: sink.crc,
-            len: sink.len,
-            plain: sink.plain.map(|p| Bytes::from(p.into_boxed_slice())),
+            deflate,
+            crc,
+            len,
+            plain,
         })
     }
 
     /// Bytes held (for tests and the memory benchmark).
     pub fn held_bytes(&self) -> usize {
         self.deflate.len() + self.plain.as_ref().map_or(0, Bytes::len)
+    }
+
+    /// Whether a plain scrape inflates (and so should wait for a permit).
+    pub fn inflates(&self) -> bool {
+        self.plain.is_none()
     }
 
     /// The whole exposition as one gzip file: this part, then `tail`.
@@ -106,50 +118,38 @@ impl Prepared {
         ]))
     }
 
-    /// The whole exposition as text: this part, then `tail`.
-    pub fn plain(&self, tail: Vec<u8>) -> ScrapeBody {
+    /// The whole exposition as text: this part, then `tail`. `permit` is
+    /// held while the body inflates (see [`INFLATING`]).
+    pub fn plain(&self, tail: Vec<u8>, permit: Option<OwnedSemaphorePermit>) -> ScrapeBody {
         let head = match &self.plain {
             Some(text) => Part::Bytes(text.clone()),
-            None => Part::Inflate(Box::new(DeflateDecoder::new(
-                io::Cursor::new(self.deflate.clone()).chain(FINAL_BLOCK),
-            ))),
+            None => Part::Inflate {
+                decoder: Box::new(inflater(self.deflate.clone())),
+                _permit: permit,
+            },
         };
         ScrapeBody::from_parts([head, Part::Bytes(Bytes::from(tail))])
     }
 }
 
-/// Where the AWS text is written: compressed, checksummed, and kept as text
-/// while it stays under [`PLAIN_LIMIT`].
-struct Sink {
-    encoder: DeflateEncoder<Vec<u8>>,
-    crc: crc32fast::Hasher,
-    len: u64,
-    plain: Option<Vec<u8>>,
+/// The permits of [`INFLATING`].
+pub fn inflating_permits() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(INFLATING))
 }
 
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.encoder.write_all(buf)?;
-        self.crc.update(buf);
-        self.len += buf.len() as u64;
-        if let Some(plain) = &mut self.plain {
-            if plain.len() + buf.len() > PLAIN_LIMIT {
-                self.plain = None;
-            } else {
-                plain.extend_from_slice(buf);
-            }
-        }
-        Ok(buf.len())
-    }
+type Inflater = DeflateDecoder<io::Chain<io::Cursor<Bytes>, &'static [u8]>>;
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+fn inflater(deflate: Bytes) -> Inflater {
+    DeflateDecoder::new(io::Cursor::new(deflate).chain(FINAL_BLOCK))
 }
 
 enum Part {
     Bytes(Bytes),
-    Inflate(Box<DeflateDecoder<io::Chain<io::Cursor<Bytes>, &'static [u8]>>>),
+    Inflate {
+        decoder: Box<Inflater>,
+        /// Given back when the part is done.
+        _permit: Option<OwnedSemaphorePermit>,
+    },
 }
 
 /// A response body sent from shared bytes, inflating where needed.
@@ -174,8 +174,8 @@ impl ScrapeBody {
         for part in self.parts {
             match part {
                 Part::Bytes(b) => out.extend_from_slice(&b),
-                Part::Inflate(mut d) => {
-                    d.read_to_end(&mut out)?;
+                Part::Inflate { mut decoder, .. } => {
+                    decoder.read_to_end(&mut out)?;
                 }
             }
         }
@@ -201,7 +201,7 @@ impl hyper::body::Body for ScrapeBody {
                         return Poll::Ready(Some(Ok(Frame::data(bytes))));
                     }
                 }
-                Part::Inflate(decoder) => {
+                Part::Inflate { decoder, .. } => {
                     // Inflating 64 KiB takes well under a millisecond: done inline.
                     let mut piece = vec![0; PIECE];
                     let n = match decoder.read(&mut piece) {
@@ -229,7 +229,7 @@ impl hyper::body::Body for ScrapeBody {
         for part in &self.parts {
             match part {
                 Part::Bytes(b) => exact += b.len() as u64,
-                Part::Inflate(_) => return SizeHint::default(),
+                Part::Inflate { .. } => return SizeHint::default(),
             }
         }
         SizeHint::with_exact(exact)
@@ -248,8 +248,10 @@ mod tests {
             .into_bytes()
     }
 
+    /// `aws` compressed in pieces of 7,000 bytes, then joined.
     fn prepared(aws: &[u8]) -> Prepared {
-        Prepared::build(aws.len(), |w| w.write_all(aws)).unwrap()
+        let pieces: Vec<Piece> = aws.chunks(7_000).map(Piece::compress).collect();
+        Prepared::join(&pieces).unwrap()
     }
 
     #[test]
@@ -282,7 +284,7 @@ mod tests {
         let large = prepared(&large_text);
         assert!(large.plain.is_none());
         assert!(large.held_bytes() < large_text.len() / 4);
-        let body = large.plain(b"tail\n".to_vec()).collect().unwrap();
+        let body = large.plain(b"tail\n".to_vec(), None).collect().unwrap();
         assert_eq!(body, [large_text.as_slice(), b"tail\n"].concat());
     }
 }

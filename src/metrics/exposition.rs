@@ -4,20 +4,60 @@
 //! successful collection; the [`Hub`](crate::scheduler::Hub) merges those
 //! into the body scrapes are served from. Families are kept apart so that the
 //! same metric from several targets is written under one `# HELP`/`# TYPE`
-//! header, as the text format requires. A family's text is deflated in chunks
-//! as it grows: 10,000 flows make some 60 MB of text, which must not sit in
-//! memory.
+//! header, as the text format requires. A family's text is compressed into
+//! [`Piece`]s as it grows: 10,000 flows make some 50 MB of text, which must
+//! not sit in memory, and the pieces are joined as they are into the gzip body
+//! scrapes get, so the text is compressed once.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
+use bytes::Bytes;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 
-/// Text beyond this many bytes in one family is deflated into a chunk.
+/// Text beyond this many bytes in one family is compressed into a piece.
 const CHUNK: usize = 64 * 1024;
+/// An empty final fixed-Huffman block: ends a run of pieces for inflating.
+pub const FINAL_BLOCK: &[u8] = &[0x03, 0x00];
+
+/// Deflated text ending on a byte boundary with no final block (a sync
+/// flush). Pieces compressed apart join into one valid deflate stream, since
+/// none refers back into another; the CRC and length combine the same way.
+#[derive(Clone, Debug)]
+pub struct Piece {
+    pub deflate: Bytes,
+    pub crc: u32,
+    pub len: u64,
+}
+
+impl Piece {
+    pub fn compress(text: &[u8]) -> Piece {
+        let mut encoder =
+            DeflateEncoder::new(Vec::with_capacity(text.len() / 8), Compression::default());
+        // Writing into a Vec cannot fail.
+        let _ = encoder.write_all(text);
+        let _ = encoder.flush();
+        // Taken before the encoder is dropped, which would end the stream.
+        let deflate = std::mem::take(encoder.get_mut()).into_boxed_slice();
+        Piece {
+            deflate: Bytes::from(deflate),
+            crc: crc32fast::hash(text),
+            len: text.len() as u64,
+        }
+    }
+
+    /// The text back, inflated into `out`.
+    fn inflate_to(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+        io::copy(
+            &mut DeflateDecoder::new((&self.deflate[..]).chain(FINAL_BLOCK)),
+            out,
+        )?;
+        Ok(())
+    }
+}
 
 /// The three metric types the exporter emits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,40 +91,43 @@ pub struct Exposition {
     /// `region="…",account="…"`: written after each sample's own labels.
     base: String,
     families: Vec<(&'static Family, Body)>,
-    text_len: usize,
 }
 
-/// One family's samples: complete raw-deflate chunks, then the latest text.
+/// One family's samples: compressed pieces, then the latest text.
 #[derive(Debug, Default)]
 struct Body {
-    chunks: Vec<Box<[u8]>>,
+    pieces: Vec<Piece>,
     text: String,
 }
 
 impl Body {
-    /// Deflates the text once it is large; each chunk is a complete stream.
+    /// Compresses the text once it is large.
     fn spill_if_large(&mut self) {
-        if self.text.len() < CHUNK {
-            return;
-        }
-        let mut encoder =
-            DeflateEncoder::new(Vec::with_capacity(self.text.len() / 8), Compression::fast());
-        // Writing into a Vec cannot fail.
-        if encoder.write_all(self.text.as_bytes()).is_ok() {
-            if let Ok(chunk) = encoder.finish() {
-                self.chunks.push(chunk.into_boxed_slice());
-                // A fresh string: the spilled one's capacity would outlive it.
-                self.text = String::with_capacity(CHUNK + 1024);
-            }
+        if self.text.len() >= CHUNK {
+            self.spill();
         }
     }
 
-    /// Copies the family's text to `out`, inflating chunk by chunk.
+    fn spill(&mut self) {
+        if !self.text.is_empty() {
+            self.pieces.push(Piece::compress(self.text.as_bytes()));
+            // A fresh string: the spilled one's capacity would outlive it.
+            self.text = String::new();
+        }
+    }
+
+    /// Copies the family's text to `out`, inflating piece by piece.
     fn write_to(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
-        for chunk in &self.chunks {
-            io::copy(&mut DeflateDecoder::new(&chunk[..]), out)?;
+        for piece in &self.pieces {
+            piece.inflate_to(out)?;
         }
         out.write_all(self.text.as_bytes())
+    }
+
+    /// The family's pieces, its text compressed too.
+    fn all_pieces(&self) -> impl Iterator<Item = Piece> + '_ {
+        let rest = (!self.text.is_empty()).then(|| Piece::compress(self.text.as_bytes()));
+        self.pieces.iter().cloned().chain(rest)
     }
 }
 
@@ -98,7 +141,6 @@ impl Exposition {
         Exposition {
             base: rendered,
             families: Vec::new(),
-            text_len: 0,
         }
     }
 
@@ -117,16 +159,11 @@ impl Exposition {
         &mut self.families[index].1
     }
 
-    /// Bytes of text written so far (the exposition without its headers).
-    pub fn text_len(&self) -> usize {
-        self.text_len
-    }
-
-    /// Gives back the spare capacity of the text buffers, before the
-    /// exposition is kept until the next collection.
-    pub fn shrink_to_fit(&mut self) {
+    /// Compresses what text is left, before the exposition is kept until the
+    /// next collection.
+    pub fn finish(&mut self) {
         for (_, body) in &mut self.families {
-            body.text.shrink_to_fit();
+            body.spill();
         }
         self.families.shrink_to_fit();
     }
@@ -136,11 +173,8 @@ impl Exposition {
         debug_assert!(family.kind != Kind::Histogram);
         let base = std::mem::take(&mut self.base);
         let body = self.body(family);
-        let before = body.text.len();
         write_sample(&mut body.text, family.name, "", labels, None, &base, value);
-        let added = body.text.len() - before;
         body.spill_if_large();
-        self.text_len += added;
         self.base = base;
     }
 
@@ -172,7 +206,6 @@ impl Exposition {
         debug_assert!(family.kind == Kind::Histogram);
         let base = std::mem::take(&mut self.base);
         let body = self.body(family);
-        let before = body.text.len();
         let out = &mut body.text;
         let mut cumulative = 0;
         for (bound, count) in h.bounds.iter().zip(&h.counts) {
@@ -207,18 +240,15 @@ impl Exposition {
             &base,
             h.count as f64,
         );
-        let added = body.text.len() - before;
         body.spill_if_large();
-        self.text_len += added;
         self.base = base;
     }
 }
 
-/// Writes the families of several expositions, merged by name, sorted by name.
-pub fn write<'a>(
+/// The families of several expositions, merged by name, sorted by name.
+fn merged<'a>(
     parts: impl IntoIterator<Item = &'a Exposition>,
-    out: &mut (impl Write + ?Sized),
-) -> io::Result<()> {
+) -> BTreeMap<&'static str, (&'static Family, Vec<&'a Body>)> {
     let mut merged: BTreeMap<&'static str, (&'static Family, Vec<&'a Body>)> = BTreeMap::new();
     for part in parts {
         for (family, body) in &part.families {
@@ -229,21 +259,46 @@ pub fn write<'a>(
                 .push(body);
         }
     }
-    for (family, bodies) in merged.values() {
-        let mut header = String::new();
-        let _ = writeln!(
-            header,
-            "# HELP {} {}",
-            family.name,
-            escape_help(family.help)
-        );
-        let _ = writeln!(header, "# TYPE {} {}", family.name, family.kind.as_str());
-        out.write_all(header.as_bytes())?;
+    merged
+}
+
+fn header(family: &Family) -> String {
+    let mut header = String::new();
+    let _ = writeln!(
+        header,
+        "# HELP {} {}",
+        family.name,
+        escape_help(family.help)
+    );
+    let _ = writeln!(header, "# TYPE {} {}", family.name, family.kind.as_str());
+    header
+}
+
+/// The text of several expositions, merged by family, written to `out`.
+pub fn write<'a>(
+    parts: impl IntoIterator<Item = &'a Exposition>,
+    out: &mut (impl Write + ?Sized),
+) -> io::Result<()> {
+    for (family, bodies) in merged(parts).values() {
+        out.write_all(header(family).as_bytes())?;
         for body in bodies {
             body.write_to(out)?;
         }
     }
     Ok(())
+}
+
+/// The same text as [`write`], as compressed pieces to be joined: the
+/// samples' pieces are shared, only the families' headers are compressed here.
+pub fn pieces<'a>(parts: impl IntoIterator<Item = &'a Exposition>) -> Vec<Piece> {
+    let mut out = Vec::new();
+    for (family, bodies) in merged(parts).values() {
+        out.push(Piece::compress(header(family).as_bytes()));
+        for body in bodies {
+            out.extend(body.all_pieces());
+        }
+    }
+    out
 }
 
 /// [`write`] into a string, for `--once` and tests.
@@ -428,13 +483,48 @@ mod tests {
             ));
         }
         let body = &e.families[0].1;
-        assert!(body.chunks.len() > 1, "text was not deflated");
-        assert!(body.chunks.iter().map(|c| c.len()).sum::<usize>() < expected.len() / 4);
+        assert!(body.pieces.len() > 1, "text was not compressed");
+        let compressed: usize = body.pieces.iter().map(|p| p.deflate.len()).sum();
+        assert!(compressed < expected.len() / 4);
         let mut out = String::new();
         render([&e], &mut out);
         assert_eq!(
             out,
             format!("# HELP x_status A state.\n# TYPE x_status gauge\n{expected}")
+        );
+    }
+
+    #[test]
+    fn pieces_join_into_one_stream_of_the_merged_text() {
+        let mut a = Exposition::new(&[("region".into(), "r1".into())]);
+        let mut b = Exposition::new(&[("region".into(), "r2".into())]);
+        for i in 0..5_000 {
+            a.sample(&G, &[("flow_name", &format!("flow-{i}"))], i as f64);
+        }
+        b.sample(&G, &[], 1.0);
+        b.histogram(&H, &[], &Histogram::new(&[1.0]));
+        // b keeps its text: pieces() compresses it on the way.
+        a.finish();
+        let mut expected = String::new();
+        render([&a, &b], &mut expected);
+        let pieces = pieces([&a, &b]);
+        assert!(pieces.len() > 4);
+        let mut joined = Vec::new();
+        let mut crc = crc32fast::Hasher::new();
+        for p in &pieces {
+            joined.extend_from_slice(&p.deflate);
+            crc.combine(&crc32fast::Hasher::new_with_initial_len(p.crc, p.len));
+        }
+        joined.extend_from_slice(FINAL_BLOCK);
+        let mut text = String::new();
+        DeflateDecoder::new(&joined[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, expected);
+        assert_eq!(crc.finalize(), crc32fast::hash(expected.as_bytes()));
+        assert_eq!(
+            pieces.iter().map(|p| p.len).sum::<u64>(),
+            expected.len() as u64
         );
     }
 
