@@ -270,3 +270,48 @@ pub async fn collect_all_once(
     out.write_all(&hub.plain().await.collect()?)?;
     Ok(results.into_iter().all(|up| up))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::exposition::Piece;
+    use crate::scrape::{INFLATING, PLAIN_LIMIT};
+
+    fn hub_serving(text: &[u8]) -> Hub {
+        let hub = Hub::new(ExporterMetrics::new(Vec::new()).unwrap(), 1);
+        let pieces: Vec<Piece> = text.chunks(1 << 20).map(Piece::compress).collect();
+        *hub.prepared.write().unwrap() = Arc::new(Prepared::join(&pieces).unwrap());
+        hub
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn plain_scrapes_that_inflate_take_turns_but_never_wait_forever() {
+        let hub = hub_serving(&vec![b'#'; PLAIN_LIMIT + 1]);
+        let mut bodies = Vec::new();
+        for _ in 0..INFLATING {
+            bodies.push(hub.plain().await);
+        }
+        assert_eq!(hub.inflating.available_permits(), 0);
+        // The next one waits its turn, up to PERMIT_WAIT (virtual time here).
+        let waited = tokio::time::Instant::now();
+        let late = hub.plain().await;
+        assert_eq!(waited.elapsed(), PERMIT_WAIT);
+        assert_eq!(
+            late.collect().unwrap().len(),
+            PLAIN_LIMIT + 1 + hub.exporter_text().len()
+        );
+        // A finished body gives its turn back.
+        drop(bodies.pop());
+        let waited = tokio::time::Instant::now();
+        let _next = hub.plain().await;
+        assert_eq!(waited.elapsed(), Duration::ZERO);
+        assert_eq!(hub.inflating.available_permits(), 0);
+    }
+
+    #[tokio::test]
+    async fn small_plain_scrapes_are_kept_text_and_take_no_turn() {
+        let hub = hub_serving(b"x 1\n");
+        let _body = hub.plain().await;
+        assert_eq!(hub.inflating.available_permits(), INFLATING);
+    }
+}
