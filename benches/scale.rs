@@ -7,10 +7,12 @@
 //!    second), the measured collection time and their ratio, at SCALE_FLOWS (10,000) and
 //!    SCALE_RPS (100) with SCALE_LATENCY_MS (50) of latency per call, and, at the same time, at
 //!    SCALE_LITERAL_FLOWS (1,000) and the literal 10 requests per second. 10,000 flows at
-//!    10 requests per second would take some 18 minutes: it is printed as a projection.
+//!    10 requests per second take some 19 minutes: by default that row is a projection, and
+//!    `SCALE_RPS=10 SCALE_LITERAL_FLOWS=0 SCALE_WRK_SECONDS=0` measures it.
 //! 2. Steady state: SCALE_CYCLES times, SCALE_FRACTION (1%) of the flows start or finish a run,
 //!    exactly one collection runs, and its AWS calls are compared with the lower bound.
-//! 3. Memory: VmRSS and VmHWM from /proc and `process_resident_memory_bytes`, against 64 MiB.
+//! 3. Memory: VmRSS and VmHWM (the peak) from /proc and `process_resident_memory_bytes`, against
+//!    64 MiB.
 //! 4. Scrape throughput: wrk against the exporter and against nginx serving the same body as a
 //!    static file, gzip and plain, when both are installed.
 
@@ -209,9 +211,11 @@ struct Memory {
 
 impl Memory {
     fn print(&self, when: &str) {
-        // The target is the resident set between collections; VmHWM is the peak ever.
-        let verdict = if self.rss <= MEMORY_TARGET_MIB {
-            "RSS within target"
+        // VmHWM is the peak so far, collections and scrapes included: the target holds for it too.
+        let verdict = if self.hwm <= MEMORY_TARGET_MIB {
+            "peak within target"
+        } else if self.rss <= MEMORY_TARGET_MIB {
+            "RSS within target, peak OVER"
         } else {
             "RSS OVER target"
         };
