@@ -17,6 +17,11 @@ use crate::appflow::{CatalogDetail, Execution, Flow};
 use crate::scenario::{ms, Rng};
 use crate::World;
 
+// The same kind of account for the other services, for the same benchmark.
+pub mod customerprofiles;
+pub mod supplychain;
+pub mod transfer;
+
 const MINUTE: f64 = 60.0;
 const HOUR: f64 = 3600.0;
 const DAY: f64 = 86_400.0;
@@ -76,7 +81,93 @@ impl Step {
 
 /// ListFlows pages for `flows` flows (one, even when there are none).
 pub fn list_pages(flows: usize) -> usize {
-    flows.div_ceil(LIST_PAGE).max(1)
+    pages(flows, LIST_PAGE)
+}
+
+/// Pages a listing of `items` takes at `page` a page: one, even when there are none.
+pub fn pages(items: usize, page: usize) -> usize {
+    items.div_ceil(page).max(1)
+}
+
+/// What one step of the other services' scale scenarios changed, by resource name.
+/// `started`, `progressed` and `finished` are disjoint; the last two are subsets of
+/// `was_running`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Changed {
+    /// Resources that started a run.
+    pub started: Vec<String>,
+    /// Resources whose run in progress moved on and is still in progress.
+    pub progressed: Vec<String>,
+    /// Resources whose run finished.
+    pub finished: Vec<String>,
+    /// Resources that had a run in progress before the step (the exporter last saw them so).
+    pub was_running: Vec<String>,
+}
+
+impl Changed {
+    /// Resources the step changed.
+    pub fn count(&self) -> usize {
+        self.started.len() + self.progressed.len() + self.finished.len()
+    }
+}
+
+/// How a step splits its changes among runs to finish, runs to move on and runs to start.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Split {
+    pub finish: usize,
+    pub progress: usize,
+    pub start: usize,
+}
+
+impl Split {
+    /// `fraction` of `total` resources (rounded, at least one; none of none), of which `running`
+    /// have a run in progress. Without `progress`, about half finish the oldest runs and the rest
+    /// start; with it, a third move on instead. As many finish as are needed for the starts to
+    /// fit on idle resources.
+    pub(crate) fn new(fraction: f64, total: usize, running: usize, progress: bool) -> Split {
+        if total == 0 {
+            return Split {
+                finish: 0,
+                progress: 0,
+                start: 0,
+            };
+        }
+        let wanted = ((fraction * total as f64).round() as usize).clamp(1, total);
+        let idle = total - running;
+        let moving = if progress { wanted / 3 } else { 0 };
+        let finish = ((wanted - moving) / 2)
+            .max(wanted.saturating_sub(moving + idle))
+            .min(running);
+        let progress = moving.min(running - finish);
+        Split {
+            finish,
+            progress,
+            start: wanted - finish - progress,
+        }
+    }
+}
+
+/// `count` (at most as many as there are) of the resources `0..total` not `busy`, chosen at
+/// random with a partial Fisher-Yates shuffle. A step passes the resources that were running
+/// before it, so none finishes and starts again in the same step.
+pub(crate) fn pick_idle(
+    rng: &mut Rng,
+    total: usize,
+    busy: impl IntoIterator<Item = usize>,
+    count: usize,
+) -> Vec<usize> {
+    let mut idle = vec![true; total];
+    for i in busy {
+        idle[i] = false;
+    }
+    let mut idle: Vec<usize> = (0..total).filter(|i| idle[*i]).collect();
+    let count = count.min(idle.len());
+    for k in 0..count {
+        let pick = k + rng.below((idle.len() - k) as u64) as usize;
+        idle.swap(k, pick);
+    }
+    idle.truncate(count);
+    idle
 }
 
 /// See the module docs. [`Scale::populate`] once, then [`Scale::step`].
@@ -388,6 +479,40 @@ mod tests {
         assert_eq!(step.lower_bound(101), 2 + 4);
         assert_eq!(list_pages(0), 1);
         assert_eq!(list_pages(100), 1);
+    }
+
+    #[test]
+    fn split_changes_exactly_the_fraction_and_starts_only_on_idle_resources() {
+        let split = |running, progress| {
+            let s = Split::new(0.01, 1_000, running, progress);
+            (s.finish, s.progress, s.start)
+        };
+        assert_eq!(split(0, false), (0, 0, 10));
+        assert_eq!(split(10, false), (5, 0, 5));
+        assert_eq!(split(0, true), (0, 0, 10));
+        assert_eq!(split(10, true), (3, 3, 4));
+        assert_eq!(split(2, true), (2, 0, 8));
+        // Every resource busy: the starts need as many finishes.
+        let s = Split::new(0.5, 4, 4, true);
+        assert_eq!((s.finish, s.progress, s.start), (2, 0, 0));
+        let s = Split::new(0.5, 4, 3, false);
+        assert_eq!((s.finish, s.progress, s.start), (1, 0, 1));
+        let s = Split::new(0.01, 0, 0, true);
+        assert_eq!(s.finish + s.progress + s.start, 0);
+    }
+
+    #[test]
+    fn pick_idle_picks_distinct_idle_resources() {
+        let mut rng = Rng::new(1);
+        let busy = [0, 3];
+        let mut picked = pick_idle(&mut rng, 5, busy, 2);
+        assert_eq!(picked.len(), 2);
+        assert!(picked.iter().all(|i| !busy.contains(i)));
+        picked.dedup();
+        assert_eq!(picked.len(), 2);
+        let mut all = pick_idle(&mut rng, 5, busy, 9);
+        all.sort_unstable();
+        assert_eq!(all, vec![1, 2, 4]);
     }
 
     #[test]

@@ -1,0 +1,266 @@
+//! A deterministic Transfer Family account at benchmark scale: `N` managed workflows and the
+//! uploads that run them. As in AWS, only executions in progress exist; a finished one vanishes.
+//! [`TransferScale::step`] makes an exact number of workflows start an execution, move one on
+//! by a step (one in ten fails it and goes HANDLING_EXCEPTION) or finish it, and its [`Step`]
+//! says how few AWS calls the next collection can make.
+//!
+//! ```
+//! use aws_flow_simulator::scenario::scale::transfer::TransferScale;
+//! use aws_flow_simulator::World;
+//! let mut world = World::default();
+//! let mut scale = TransferScale::new(1, 2_000);
+//! scale.populate(&mut world);
+//! let step = scale.step(&mut world, 0.01);
+//! assert_eq!(step.changed.count(), 20);
+//! // 2 ListWorkflows pages, 2,000 ListExecutions, 20 DescribeExecution.
+//! assert_eq!(step.lower_bound(), 2 + 2_000 + 20);
+//! ```
+
+use super::{pages, pick_idle, Changed, Split};
+use crate::scenario::Rng;
+use crate::transfer::{Execution, StepResult, Workflow};
+use crate::World;
+
+/// Transfer's largest ListWorkflows and ListExecutions page, which the exporter asks for.
+pub const LIST_PAGE: usize = 1000;
+
+/// (nominal steps, exception handler), cycled over the workflows.
+const SHAPES: [(&[&str], &[&str]); 3] = [
+    (&["COPY", "TAG"], &["TAG"]),
+    (&["DECRYPT", "COPY", "DELETE"], &["CUSTOM"]),
+    (&["CUSTOM", "COPY", "DELETE"], &["TAG", "CUSTOM"]),
+];
+
+/// An execution in progress: which workflow, its id.
+struct Running {
+    workflow: usize,
+    id: String,
+}
+
+/// What one [`TransferScale::step`] did, and what the next collection must at least call.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Step {
+    /// By workflow id.
+    pub changed: Changed,
+    pub workflows: usize,
+    /// Executions in progress after the step: what ListExecutions lists.
+    pub listed: usize,
+}
+
+impl Step {
+    /// The fewest Transfer calls one collection after this step can make, for an exporter that
+    /// remembers the previous collection: every ListWorkflows page, one ListExecutions per
+    /// workflow, and one DescribeExecution per listed execution.
+    ///
+    /// Nothing in a listing tells which workflows have executions, so each must be listed, even
+    /// the 99% with none. ListExecutions gives an execution's id and status only: its step
+    /// results (and so its step errors) are in DescribeExecution alone, and with no timestamp
+    /// nor step count in the listing, nothing says whether a listed execution moved on since
+    /// the last collection; each listed execution is described. (An exporter trusting that a
+    /// step error always changes the status could skip unchanged IN_PROGRESS executions, but
+    /// AWS documents no such rule, and HANDLING_EXCEPTION executions can fail a handler step
+    /// without a change of status.) A finished execution needs no call: it is no longer listed.
+    pub fn lower_bound(&self) -> u64 {
+        (pages(self.workflows, LIST_PAGE) + self.workflows + self.listed) as u64
+    }
+}
+
+/// See the module docs. [`TransferScale::populate`] once, then [`TransferScale::step`].
+pub struct TransferScale {
+    rng: Rng,
+    ids: Vec<String>,
+    /// Oldest first: `step` finishes the oldest executions.
+    running: Vec<Running>,
+}
+
+impl TransferScale {
+    pub fn new(seed: u64, workflows: usize) -> TransferScale {
+        TransferScale {
+            rng: Rng::new(seed ^ 0x7472_616e_7366_6572),
+            // AWS ids are `w-` and 17 lowercase letters or digits.
+            ids: (0..workflows).map(|i| format!("w-{i:017x}")).collect(),
+            running: Vec::new(),
+        }
+    }
+
+    pub fn workflow_ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// Adds the workflows, with no execution in progress (finished ones are not kept by AWS).
+    pub fn populate(&mut self, world: &mut World) {
+        for (i, id) in self.ids.iter().enumerate() {
+            let (steps, on_exception) = SHAPES[i % SHAPES.len()];
+            let mut workflow = Workflow::new(id);
+            workflow.description = Some(format!("Scale workflow {i}"));
+            for (k, step_type) in steps.iter().enumerate() {
+                workflow = workflow.step(step_type, &format!("step-{k}"));
+            }
+            for (k, step_type) in on_exception.iter().enumerate() {
+                workflow = workflow.on_exception(step_type, &format!("handler-{k}"));
+            }
+            world.transfer.add_workflow(workflow);
+        }
+    }
+
+    /// Makes exactly `fraction` of the workflows (rounded, at least one) change: see
+    /// [`Split`](super::Split) for how many executions finish (the oldest), move on (the next
+    /// oldest) and start (on workflows chosen at random among those with none in progress).
+    pub fn step(&mut self, world: &mut World, fraction: f64) -> Step {
+        let busy: Vec<usize> = self.running.iter().map(|r| r.workflow).collect();
+        let split = Split::new(fraction, self.ids.len(), self.running.len(), true);
+        let mut changed = Changed {
+            was_running: self.names(&self.running),
+            ..Changed::default()
+        };
+        for run in self.running.drain(..split.finish).collect::<Vec<_>>() {
+            let id = &self.ids[run.workflow];
+            world.transfer.finish_execution(id, &run.id);
+            changed.finished.push(id.clone());
+        }
+        for k in 0..split.progress {
+            let run = &self.running[k];
+            let id = &self.ids[run.workflow];
+            let fails = self.rng.percent(10);
+            if let Some(e) = world.transfer.execution_mut(id, &run.id) {
+                next_step(e, run.workflow, fails);
+            }
+            changed.progressed.push(id.clone());
+        }
+        for workflow in pick_idle(&mut self.rng, self.ids.len(), busy, split.start) {
+            let run = Running {
+                workflow,
+                id: self.rng.uuid(),
+            };
+            let id = &self.ids[workflow];
+            world
+                .transfer
+                .upsert_execution(id, Execution::new(&run.id, "IN_PROGRESS"));
+            changed.started.push(id.clone());
+            self.running.push(run);
+        }
+        Step {
+            changed,
+            workflows: self.ids.len(),
+            listed: self.running.len(),
+        }
+    }
+
+    fn names(&self, runs: &[Running]) -> Vec<String> {
+        runs.iter().map(|r| self.ids[r.workflow].clone()).collect()
+    }
+}
+
+/// Ends the execution's next step: a failed nominal step starts the exception handler.
+fn next_step(e: &mut Execution, workflow: usize, fails: bool) {
+    let (steps, on_exception) = SHAPES[workflow % SHAPES.len()];
+    if e.status == "HANDLING_EXCEPTION" {
+        let step_type = on_exception[e.on_exception_steps.len() % on_exception.len()];
+        e.on_exception_steps.push(result(step_type, fails));
+    } else {
+        let step_type = steps[e.steps.len() % steps.len()];
+        e.steps.push(result(step_type, fails));
+        if fails {
+            e.status = "HANDLING_EXCEPTION".to_owned();
+        }
+    }
+}
+
+fn result(step_type: &str, fails: bool) -> StepResult {
+    if fails {
+        StepResult::failed(
+            step_type,
+            "PERMISSION_DENIED",
+            "Access Denied (Service: Amazon S3; Status Code: 403)",
+        )
+    } else {
+        StepResult::ok(step_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn digest(world: &World) -> Vec<String> {
+        let workflows = world.transfer.workflows.values();
+        workflows
+            .flat_map(|w| w.executions.values().map(move |e| (w, e)))
+            .map(|(w, e)| {
+                let errors = e.steps.iter().chain(&e.on_exception_steps);
+                let errors = errors.filter(|s| s.error.is_some()).count();
+                let done = (e.steps.len(), e.on_exception_steps.len());
+                format!("{} {} {} {done:?} {errors}", w.id, e.id, e.status)
+            })
+            .collect()
+    }
+
+    fn run(seed: u64) -> (Vec<String>, Vec<Step>) {
+        let mut world = World::default();
+        let mut scale = TransferScale::new(seed, 300);
+        scale.populate(&mut world);
+        let steps = (0..30).map(|_| scale.step(&mut world, 0.1)).collect();
+        (digest(&world), steps)
+    }
+
+    #[test]
+    fn same_seed_same_world_and_steps() {
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7).0, run(8).0);
+    }
+
+    #[test]
+    fn each_step_changes_exactly_the_fraction_and_lists_what_runs() {
+        let mut world = World::default();
+        let mut scale = TransferScale::new(3, 1_000);
+        scale.populate(&mut world);
+        assert_eq!(world.transfer.workflows.len(), 1_000);
+        assert!(digest(&world).is_empty());
+        let mut handling = false;
+        for i in 1..=20 {
+            let before = digest(&world);
+            let step = scale.step(&mut world, 0.01);
+            let c = &step.changed;
+            assert_eq!(c.count(), 10, "step {i}");
+            let was: BTreeSet<&String> = c.was_running.iter().collect();
+            assert!(c
+                .finished
+                .iter()
+                .chain(&c.progressed)
+                .all(|w| was.contains(w)));
+            assert!(c.started.iter().all(|w| !was.contains(w)));
+            // Exactly the changed workflows differ.
+            let after = digest(&world);
+            let differs = |line: &String, other: &[String]| !other.contains(line);
+            let mut touched: BTreeSet<String> = before
+                .iter()
+                .filter(|l| differs(l, &after))
+                .chain(after.iter().filter(|l| differs(l, &before)))
+                .map(|l| l.split(' ').next().unwrap().to_owned())
+                .collect();
+            for w in c.started.iter().chain(&c.progressed).chain(&c.finished) {
+                assert!(touched.remove(w), "step {i}: {w} unchanged");
+            }
+            assert!(touched.is_empty(), "step {i}: {touched:?}");
+            assert_eq!(step.listed, after.len());
+            assert_eq!(step.lower_bound(), (1 + 1_000 + after.len()) as u64);
+            handling |= after.iter().any(|l| l.contains("HANDLING_EXCEPTION"));
+        }
+        assert!(handling, "some execution failed a step");
+    }
+
+    #[test]
+    fn tiny_and_empty_accounts_work() {
+        let mut world = World::default();
+        let mut scale = TransferScale::new(4, 1);
+        scale.populate(&mut world);
+        for _ in 0..5 {
+            assert_eq!(scale.step(&mut world, 0.01).changed.count(), 1);
+        }
+        let mut scale = TransferScale::new(4, 0);
+        let step = scale.step(&mut World::default(), 0.01);
+        assert_eq!((step.changed.count(), step.lower_bound()), (0, 1));
+    }
+}
