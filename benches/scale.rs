@@ -15,6 +15,12 @@
 //!    64 MiB.
 //! 4. Scrape throughput: wrk against the exporter and against nginx serving the same body as a
 //!    static file, gzip and plain, when both are installed.
+//! 5. Steady state, the other services: for Transfer, Supply Chain and Customer Profiles in turn,
+//!    an exporter with only that service enabled, SCALE_OTHER_RESOURCES (10,000) workflows or
+//!    flows, no latency and the highest `requests_per_second` (only call counts matter), a
+//!    collection every SCALE_OTHER_INTERVAL_SECONDS (6); then the steady cycles as in 2.
+//!
+//! SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -23,13 +29,18 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_flow_simulator::scenario::scale::{list_pages, Scale};
+use aws_flow_simulator::scenario::scale::customerprofiles::{self, CustomerProfilesScale};
+use aws_flow_simulator::scenario::scale::supplychain::{self, SupplyChainScale};
+use aws_flow_simulator::scenario::scale::transfer::{self, TransferScale};
+use aws_flow_simulator::scenario::scale::{list_pages, pages, Changed, Scale};
 use aws_flow_simulator::{epoch_now, Simulator, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: f64 = 1024.0 * 1024.0;
 const MEMORY_TARGET_MIB: f64 = 64.0;
 const SEED: u64 = 42;
+/// The highest `requests_per_second` the exporter accepts (src/config.rs).
+const MAX_RPS: f64 = 10_000.0;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -50,6 +61,9 @@ struct Settings {
     interval_seconds: u64,
     wrk_seconds: u64,
     wrk_connections: u32,
+    only: String,
+    other_resources: usize,
+    other_interval_seconds: u64,
 }
 
 impl Settings {
@@ -66,6 +80,9 @@ impl Settings {
             interval_seconds: env_or("SCALE_INTERVAL_SECONDS", 20),
             wrk_seconds: env_or("SCALE_WRK_SECONDS", 10),
             wrk_connections: env_or("SCALE_WRK_CONNECTIONS", 32),
+            only: env_or("SCALE_ONLY", String::new()),
+            other_resources: env_or("SCALE_OTHER_RESOURCES", 10_000),
+            other_interval_seconds: env_or("SCALE_OTHER_INTERVAL_SECONDS", 6),
         }
     }
 }
@@ -80,6 +97,15 @@ fn main() {
 }
 
 async fn run(s: Settings) {
+    if s.only != "others" {
+        appflow(&s).await;
+    }
+    if s.only != "appflow" {
+        others(&s).await;
+    }
+}
+
+async fn appflow(s: &Settings) {
     println!(
         "scale benchmark: {} flows, {} rps, {:?} latency, max_concurrency {}, {} cores",
         s.flows,
@@ -88,9 +114,9 @@ async fn run(s: Settings) {
         s.concurrency,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let main = Account::start(&s, s.flows, s.rps).await;
+    let main = Account::start(s, Svc::AppFlow, s.flows, s.rps).await;
     let literal = if s.literal_flows > 0 {
-        Some(Account::start(&s, s.literal_flows, s.literal_rps).await)
+        Some(Account::start(s, Svc::AppFlow, s.literal_flows, s.literal_rps).await)
     } else {
         None
     };
@@ -134,7 +160,7 @@ async fn run(s: Settings) {
         "\n== Steady state: {:.0}% of flows start or finish a run per cycle ==",
         s.fraction * 100.0
     );
-    main.steady(&s).await;
+    main.steady(s).await;
     let steady = main.memory().await;
 
     println!("\n== Memory (target {MEMORY_TARGET_MIB} MiB) ==");
@@ -149,14 +175,185 @@ async fn run(s: Settings) {
         "\n== Scrape throughput (wrk -t2 -c{} -d{}s) ==",
         s.wrk_connections, s.wrk_seconds
     );
-    main.throughput(&s).await;
+    main.throughput(s).await;
     main.memory().await.print("after the scrape benchmark");
 }
 
-/// One simulated account and the exporter collecting it.
+/// Section 5: the steady state of each other service, one exporter at a time.
+async fn others(s: &Settings) {
+    println!(
+        "\n== Steady state, the other services: {} resources each, {:.0}% change per cycle, \
+         no latency, {MAX_RPS} rps, a collection every {} s ==",
+        s.other_resources,
+        s.fraction * 100.0,
+        s.other_interval_seconds
+    );
+    let began = Instant::now();
+    for service in [Svc::Transfer, Svc::SupplyChain, Svc::CustomerProfiles] {
+        println!("\n-- {} --", service.label());
+        let account = Account::start(s, service, s.other_resources, MAX_RPS).await;
+        account.ready().await;
+        account.steady(s).await;
+    }
+    println!("\n(section 5 took {:.0} s)", began.elapsed().as_secs_f64());
+}
+
+/// The services, as the exporter's configuration, its `aws_service` label and the simulator's
+/// call counts name them.
+#[derive(Clone, Copy, PartialEq)]
+enum Svc {
+    AppFlow,
+    Transfer,
+    SupplyChain,
+    CustomerProfiles,
+}
+
+impl Svc {
+    const ALL: [Svc; 4] = [
+        Svc::AppFlow,
+        Svc::Transfer,
+        Svc::SupplyChain,
+        Svc::CustomerProfiles,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Svc::AppFlow => "appflow",
+            Svc::Transfer => "transfer",
+            Svc::SupplyChain => "supplychain",
+            Svc::CustomerProfiles => "customerprofiles",
+        }
+    }
+
+    /// The listing each collection starts with.
+    fn listing(self) -> &'static str {
+        match self {
+            Svc::AppFlow => "ListFlows",
+            Svc::Transfer => "ListWorkflows",
+            Svc::SupplyChain => "ListInstances",
+            Svc::CustomerProfiles => "ListDomains",
+        }
+    }
+}
+
+/// A service's scale scenario, stepped the same way whatever the service.
+enum Load {
+    AppFlow(Scale),
+    Transfer(TransferScale),
+    SupplyChain(SupplyChainScale),
+    CustomerProfiles(CustomerProfilesScale),
+}
+
+/// What a step did, whatever the service.
+struct Stepped {
+    changed: usize,
+    /// Resources with a run in progress before the step.
+    running: usize,
+    bound: u64,
+}
+
+impl Load {
+    /// The scenario of `service` with `resources` flows or workflows, populated into `world`.
+    fn populated(service: Svc, resources: usize, world: &mut World) -> Load {
+        let now = epoch_now();
+        match service {
+            Svc::AppFlow => {
+                let mut scale = Scale::new(SEED, resources);
+                scale.populate(world, now);
+                Load::AppFlow(scale)
+            }
+            Svc::Transfer => {
+                let mut scale = TransferScale::new(SEED, resources);
+                scale.populate(world);
+                Load::Transfer(scale)
+            }
+            Svc::SupplyChain => {
+                let mut scale = SupplyChainScale::new(SEED, resources);
+                scale.populate(world, now);
+                Load::SupplyChain(scale)
+            }
+            Svc::CustomerProfiles => {
+                let mut scale = CustomerProfilesScale::new(SEED, resources);
+                scale.populate(world, now);
+                Load::CustomerProfiles(scale)
+            }
+        }
+    }
+
+    fn step(&mut self, world: &mut World, fraction: f64) -> Stepped {
+        let now = epoch_now();
+        match self {
+            Load::AppFlow(scale) => {
+                let step = scale.step(world, now, fraction);
+                Stepped {
+                    changed: step.changed(),
+                    running: step.was_running.len(),
+                    bound: step.lower_bound(scale.flow_names().len()),
+                }
+            }
+            Load::Transfer(scale) => {
+                let step = scale.step(world, fraction);
+                Stepped::of(&step.changed, step.lower_bound())
+            }
+            Load::SupplyChain(scale) => {
+                let step = scale.step(world, now, fraction);
+                Stepped::of(&step.changed, step.lower_bound())
+            }
+            Load::CustomerProfiles(scale) => {
+                let step = scale.step(world, now, fraction);
+                Stepped::of(&step.changed, step.lower_bound())
+            }
+        }
+    }
+
+    /// Calls of the listing each collection starts with, in one collection.
+    fn listing_pages(&self) -> u64 {
+        (match self {
+            Load::AppFlow(scale) => list_pages(scale.flow_names().len()),
+            Load::Transfer(scale) => pages(scale.workflow_ids().len(), transfer::LIST_PAGE),
+            Load::SupplyChain(scale) => pages(scale.instances(), supplychain::LIST_PAGE),
+            Load::CustomerProfiles(scale) => {
+                pages(scale.domain_names().len(), customerprofiles::LIST_PAGE)
+            }
+        }) as u64
+    }
+
+    fn bound_text(&self) -> &'static str {
+        match self {
+            Load::AppFlow(_) => {
+                "ListFlows pages + flows whose last run changed + flows that had a run in progress"
+            }
+            Load::Transfer(_) => {
+                "ListWorkflows pages + one ListExecutions per workflow + one DescribeExecution \
+                 per execution in progress after the step"
+            }
+            Load::SupplyChain(_) => {
+                "ListInstances pages + ListDataIntegrationFlows pages per Active instance + one \
+                 ListDataIntegrationFlowExecutions page per flow (+ Get per buried run: none)"
+            }
+            Load::CustomerProfiles(_) => {
+                "ListDomains pages + ListWorkflows pages per domain + one GetWorkflow per workflow \
+                 started or in progress before the step"
+            }
+        }
+    }
+}
+
+impl Stepped {
+    fn of(changed: &Changed, bound: u64) -> Stepped {
+        Stepped {
+            changed: changed.count(),
+            running: changed.was_running.len(),
+            bound,
+        }
+    }
+}
+
+/// One simulated account and the exporter collecting it, for one service.
 struct Account {
     sim: Simulator,
-    scale: std::sync::Mutex<Scale>,
+    service: Svc,
+    load: std::sync::Mutex<Load>,
     flows: usize,
     rps: f64,
     exporter: Child,
@@ -237,12 +434,13 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// AppFlow calls so far, by operation.
-fn appflow_calls(world: &World) -> BTreeMap<String, u64> {
+/// The calls to `service` so far, by operation.
+fn service_calls(world: &World, service: Svc) -> BTreeMap<String, u64> {
+    let prefix = format!("{}:", service.label());
     world
         .all_calls()
         .into_iter()
-        .filter_map(|(k, v)| k.strip_prefix("appflow:").map(|op| (op.to_string(), v)))
+        .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|op| (op.to_string(), v)))
         .collect()
 }
 
@@ -259,24 +457,34 @@ fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTree
 }
 
 impl Account {
-    async fn start(s: &Settings, flows: usize, rps: f64) -> Account {
+    /// The exporter collecting `service` alone, over `flows` flows or workflows. AppFlow gets
+    /// the latency and interval of sections 1-4, the other services those of section 5.
+    async fn start(s: &Settings, service: Svc, flows: usize, rps: f64) -> Account {
         let mut world = World::default();
-        let mut scale = Scale::new(SEED, flows);
-        scale.populate(&mut world, epoch_now());
-        world.faults.set_latency("*", s.latency);
+        let load = Load::populated(service, flows, &mut world);
+        let (latency, interval) = match service {
+            Svc::AppFlow => (s.latency, s.interval_seconds),
+            _ => (Duration::ZERO, s.other_interval_seconds),
+        };
+        world.faults.set_latency("*", latency);
         let sim = Simulator::start_with("127.0.0.1:0".parse().unwrap(), world)
             .await
             .expect("simulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("config.yaml");
+        let services: String = Svc::ALL
+            .iter()
+            .map(|&other| {
+                let enabled = other == service;
+                format!("      {}: {{ enabled: {enabled} }}\n", other.label())
+            })
+            .collect();
         std::fs::write(
             &config,
             format!(
-                "collection:\n  interval: {}s\n  requests_per_second: {rps}\n  max_concurrency: {}\n  timeout: 20s\n\
-                 targets:\n  - region: us-east-1\n    services:\n      appflow: {{ enabled: true }}\n      \
-                 transfer: {{ enabled: false }}\n      supplychain: {{ enabled: false }}\n      \
-                 customerprofiles: {{ enabled: false }}\n",
-                s.interval_seconds, s.concurrency
+                "collection:\n  interval: {interval}s\n  requests_per_second: {rps}\n  max_concurrency: {}\n  timeout: 20s\n\
+                 targets:\n  - region: us-east-1\n    services:\n{services}",
+                s.concurrency
             ),
         )
         .expect("config written");
@@ -307,7 +515,8 @@ impl Account {
             .expect("the exporter starts");
         Account {
             sim,
-            scale: std::sync::Mutex::new(scale),
+            service,
+            load: std::sync::Mutex::new(load),
             flows,
             rps,
             exporter,
@@ -321,27 +530,41 @@ impl Account {
         std::fs::read_to_string(self._dir.path().join("exporter.log")).unwrap_or_default()
     }
 
-    async fn first_collection(&self) -> First {
+    /// The calls to this account's service so far, by operation.
+    fn calls(&self) -> BTreeMap<String, u64> {
+        self.sim.with(|w| service_calls(w, self.service))
+    }
+
+    /// Calls of the listing each collection starts with, so far.
+    fn listed(&self) -> u64 {
+        let listing = self.service.listing();
+        self.calls().get(listing).copied().unwrap_or(0)
+    }
+
+    /// Waits until the first collection has ended (the exporter is ready).
+    async fn ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(3600);
         loop {
             if get(self.addr, "/readyz", false).await.map(|r| r.status) == Some(200) {
-                break;
+                return;
             }
             assert!(Instant::now() < deadline, "never ready: {}", self.logs());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    async fn first_collection(&self) -> First {
+        self.ready().await;
         let wall = self.started.elapsed().as_secs_f64();
         // The next collection may already have begun (the first overran the interval); it
         // starts with ListFlows pages, chained one after the other, so any ListFlows call
         // beyond one listing is its own.
-        let calls = self.sim.with(|w| {
-            let calls = appflow_calls(w);
-            let lists = calls.get("ListFlows").copied().unwrap_or(0);
-            total(&calls) - lists.saturating_sub(list_pages(self.flows) as u64)
-        });
+        let calls = self.calls();
+        let lists = calls.get("ListFlows").copied().unwrap_or(0);
+        let calls = total(&calls) - lists.saturating_sub(list_pages(self.flows) as u64);
         let text = self.metrics().await;
-        let count = own(&text, "aws_flow_exporter_collection_duration_seconds_count");
-        let sum = own(&text, "aws_flow_exporter_collection_duration_seconds_sum");
+        let count = self.own(&text, "aws_flow_exporter_collection_duration_seconds_count");
+        let sum = self.own(&text, "aws_flow_exporter_collection_duration_seconds_sum");
         assert_eq!(count, Some(1.0), "{}", self.logs());
         First {
             flows: self.flows,
@@ -359,34 +582,37 @@ impl Account {
         String::from_utf8(response.body).expect("UTF-8")
     }
 
+    /// The value of the exporter's own series `name` for this account's service.
+    fn own(&self, text: &str, name: &str) -> Option<f64> {
+        own(text, name, self.service)
+    }
+
     async fn collections(&self) -> f64 {
-        own(
-            &self.metrics().await,
-            "aws_flow_exporter_collection_duration_seconds_count",
-        )
-        .unwrap_or(0.0)
+        let text = self.metrics().await;
+        self.own(&text, "aws_flow_exporter_collection_duration_seconds_count")
+            .unwrap_or(0.0)
     }
 
     async fn collection_seconds(&self) -> f64 {
-        own(
-            &self.metrics().await,
-            "aws_flow_exporter_collection_duration_seconds_sum",
-        )
-        .unwrap_or(0.0)
+        let text = self.metrics().await;
+        self.own(&text, "aws_flow_exporter_collection_duration_seconds_sum")
+            .unwrap_or(0.0)
     }
 
     /// Waits until `count` collections have ended. Scrapes (which inflate tens of megabytes
-    /// here) only once the simulator has seen a ListFlows call after `listed` and calls stopped.
+    /// here) only once the simulator has seen a call of the service's first listing after
+    /// `listed` and calls stopped.
     async fn wait_collections(&self, count: f64, listed: u64) {
         let deadline = Instant::now() + Duration::from_secs(600);
         let mut last = u64::MAX;
         loop {
             tokio::time::sleep(Duration::from_millis(250)).await;
             assert!(Instant::now() < deadline, "no collection: {}", self.logs());
-            let (lists, all) = self.sim.with(|w| {
-                let calls = appflow_calls(w);
-                (calls.get("ListFlows").copied().unwrap_or(0), total(&calls))
-            });
+            let calls = self.calls();
+            let (lists, all) = (
+                calls.get(self.service.listing()).copied().unwrap_or(0),
+                total(&calls),
+            );
             let quiet = all == last;
             last = all;
             if lists > listed && quiet && self.collections().await >= count {
@@ -396,34 +622,34 @@ impl Account {
     }
 
     async fn steady(&self, s: &Settings) {
-        // The second collection follows the first at once (the first overran the interval).
-        let listed = self
-            .sim
-            .with(|w| appflow_calls(w).get("ListFlows").copied().unwrap_or(0));
-        self.wait_collections(2.0, listed).await;
+        // For AppFlow the second collection follows the first at once (the first overran the
+        // interval).
+        self.wait_collections(2.0, self.listed()).await;
         println!(
             "{:>5} {:>7} {:>7} {:>6} {:>7} {:>6} {:>7}  calls by operation",
             "cycle", "changed", "running", "calls", "bound", "excess", "time s"
         );
         let mut count = self.collections().await;
         let mut spent = self.collection_seconds().await;
+        let listing = self.service.listing();
         for cycle in 1..=s.cycles {
-            let before = self.sim.with(|w| appflow_calls(w));
+            let before = self.calls();
             let step = self.sim.with(|w| {
-                let mut scale = self.scale.lock().expect("scale");
-                scale.step(w, epoch_now(), s.fraction)
+                let mut load = self.load.lock().expect("load");
+                load.step(w, s.fraction)
             });
             count += 1.0;
-            self.wait_collections(count, before.get("ListFlows").copied().unwrap_or(0))
+            self.wait_collections(count, before.get(listing).copied().unwrap_or(0))
                 .await;
-            let calls = delta(&self.sim.with(|w| appflow_calls(w)), &before);
+            let calls = delta(&self.calls(), &before);
             let seconds = self.collection_seconds().await;
             let took = seconds - spent;
             spent = seconds;
             let measured = total(&calls);
-            let bound = step.lower_bound(self.flows);
-            let pages = calls.get("ListFlows").copied().unwrap_or(0);
-            let note = if pages != list_pages(self.flows) as u64 {
+            let bound = step.bound;
+            let pages = calls.get(listing).copied().unwrap_or(0);
+            let expected = self.load.lock().expect("load").listing_pages();
+            let note = if pages != expected {
                 "  (not exactly one collection: timing overlap)"
             } else {
                 ""
@@ -431,8 +657,8 @@ impl Account {
             println!(
                 "{:>5} {:>7} {:>7} {:>6} {:>7} {:>6} {:>7.2}  {:?}{note}",
                 cycle,
-                step.changed(),
-                step.was_running.len(),
+                step.changed,
+                step.running,
                 measured,
                 bound,
                 measured as i64 - bound as i64,
@@ -440,9 +666,11 @@ impl Account {
                 calls
             );
         }
+        let load = self.load.lock().expect("load");
         println!(
-            "bound = ListFlows pages ({}) + flows whose last run changed + flows that had a run in progress",
-            list_pages(self.flows),
+            "bound = {} ({} {listing} pages)",
+            load.bound_text(),
+            load.listing_pages()
         );
     }
 
@@ -457,7 +685,7 @@ impl Account {
                 .and_then(|v| v.parse::<f64>().ok())
                 .map_or(f64::NAN, |k| k / 1024.0)
         };
-        let resident = own(&self.metrics().await, "process_resident_memory_bytes");
+        let resident = self.own(&self.metrics().await, "process_resident_memory_bytes");
         Memory {
             rss: kib("VmRSS:"),
             hwm: kib("VmHWM:"),
@@ -524,15 +752,16 @@ impl Account {
     }
 }
 
-/// The value of the exporter's own series `name` (first match, for AppFlow), read from the end.
-fn own(text: &str, name: &str) -> Option<f64> {
+/// The value of the exporter's own series `name` (first match, for `service`), read from the end.
+fn own(text: &str, name: &str, service: Svc) -> Option<f64> {
+    let label = format!("aws_service=\"{}\"", service.label());
     text.lines().rev().find_map(|line| {
         let rest = line.strip_prefix(name)?;
         let (labels, value) = match rest.strip_prefix('{') {
             Some(r) => r.split_once("} ")?,
             None => ("", rest.strip_prefix(' ')?),
         };
-        if !labels.is_empty() && !labels.contains("aws_service=\"appflow\"") {
+        if !labels.is_empty() && !labels.contains(&label) {
             return None;
         }
         value.trim().parse().ok()

@@ -92,6 +92,10 @@ impl CustomerProfilesScale {
         }
     }
 
+    pub fn domain_names(&self) -> &[String] {
+        &self.domains
+    }
+
     /// Adds the domains and one finished workflow per slot, started within the last day.
     pub fn populate(&mut self, world: &mut World, now: f64) {
         for name in &self.domains {

@@ -95,6 +95,11 @@ impl SupplyChainScale {
         &self.names
     }
 
+    /// Instances ListInstances lists: the Active ones and the one whose creation failed.
+    pub fn instances(&self) -> usize {
+        self.instances.len() + 1
+    }
+
     /// Adds the instances and flows, each flow with the finished runs of the last 24 hours.
     pub fn populate(&mut self, world: &mut World, now: f64) {
         let failed = Instance::new(&self.rng.uuid(), ms(now - 3.0 * 86_400.0));
@@ -176,7 +181,7 @@ impl SupplyChainScale {
             .collect();
         Step {
             changed,
-            instances: self.instances.len() + 1,
+            instances: self.instances(),
             active,
             buried: 0,
         }
