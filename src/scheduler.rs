@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::collectors::{unix_seconds, Collector, Service};
 use crate::metrics::exporter::{ExporterMetrics, ServiceMetrics};
 use crate::metrics::exposition::{self, Exposition};
-use crate::scrape::{inflating_permits, Prepared, ScrapeBody};
+use crate::scrape::{Prepared, ScrapeBody, INFLATING};
 
 /// How long a plain scrape waits for its turn to inflate.
 const PERMIT_WAIT: Duration = Duration::from_secs(2);
@@ -45,7 +45,7 @@ impl Hub {
             exporter,
             units,
             first_done: AtomicUsize::new(0),
-            inflating: inflating_permits(),
+            inflating: Arc::new(Semaphore::new(INFLATING)),
         }
     }
 
@@ -275,7 +275,7 @@ pub async fn collect_all_once(
 mod tests {
     use super::*;
     use crate::metrics::exposition::Piece;
-    use crate::scrape::{INFLATING, PLAIN_LIMIT};
+    use crate::scrape::PLAIN_LIMIT;
 
     fn hub_serving(text: &[u8]) -> Hub {
         let hub = Hub::new(ExporterMetrics::new(Vec::new()).unwrap(), 1);

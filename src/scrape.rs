@@ -15,7 +15,6 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -23,14 +22,14 @@ use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use hyper::body::{Frame, SizeHint};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::metrics::exposition::{Piece, FINAL_BLOCK};
 
 /// The plain text is kept beside the gzip form up to this size.
 pub const PLAIN_LIMIT: usize = 8 * 1024 * 1024;
 /// Inflated plain bodies are sent in pieces of this size.
-const PIECE: usize = 32 * 1024;
+const PIECE: usize = 128 * 1024;
 /// Plain scrapes inflating at once; more wait their turn. Each holds an
 /// inflater and a piece in flight, and two cores gain nothing from more.
 pub const INFLATING: usize = 4;
@@ -130,11 +129,6 @@ impl Prepared {
         };
         ScrapeBody::from_parts([head, Part::Bytes(Bytes::from(tail))])
     }
-}
-
-/// The permits of [`INFLATING`].
-pub fn inflating_permits() -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(INFLATING))
 }
 
 type Inflater = DeflateDecoder<io::Chain<io::Cursor<Bytes>, &'static [u8]>>;
