@@ -325,3 +325,58 @@ async fn huge_and_slow_requests_do_not_tie_up_the_server() {
     assert!(read.is_ok(), "the slow connection was never closed");
     assert_eq!(get(exporter.addr, "/healthz").await.unwrap().status, 200);
 }
+
+/// Past 8 MiB the plain text is not kept but inflated while it is sent, from
+/// the same joined pieces the gzip body is made of: both must read the same.
+/// HTTP/1.0, so that the plain body (of no known length) ends with the connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_exposition_reads_the_same_plain_and_gzipped() {
+    use aws_flow_simulator::scenario::scale::Scale;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let sim = simulator().await;
+    // 2,000 flows with a day of runs make some 10 MB of text.
+    sim.with(|w| Scale::new(7, 2_000).populate(w, now()));
+    let only_appflow = "targets:\n  - region: us-east-1\n    services:\n      \
+        transfer: { enabled: false }\n      supplychain: { enabled: false }\n      \
+        customerprofiles: { enabled: false }\n";
+    let exporter = Exporter::start(&sim, &format!("{FAST}{only_appflow}")).await;
+    exporter.collections("appflow", 1).await;
+    let fetch = |gzip: bool| async move {
+        let mut stream = tokio::net::TcpStream::connect(exporter.addr).await.unwrap();
+        let accept = if gzip {
+            "Accept-Encoding: gzip\r\n"
+        } else {
+            ""
+        };
+        let req = format!("GET /metrics HTTP/1.0\r\nHost: test\r\n{accept}\r\n");
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let mut text = String::new();
+        if gzip {
+            flate2::read::GzDecoder::new(&raw[split + 4..])
+                .read_to_string(&mut text)
+                .unwrap();
+        } else {
+            text = String::from_utf8(raw[split + 4..].to_vec()).unwrap();
+        }
+        text
+    };
+    let (plain, gzipped) = (fetch(false).await, fetch(true).await);
+    assert!(plain.len() > 8 * 1024 * 1024, "{} bytes", plain.len());
+    // The AWS series come first; the exporter's own, which change per scrape, follow.
+    let aws = |text: &str| {
+        let end = text.find("# HELP aws_flow_exporter_").expect("own series");
+        text[..end].to_string()
+    };
+    assert_eq!(aws(&plain), aws(&gzipped));
+    assert_eq!(
+        aws(&plain)
+            .lines()
+            .filter(|l| l.starts_with("aws_appflow_flow_info{"))
+            .count(),
+        2_000
+    );
+}
