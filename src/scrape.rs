@@ -86,8 +86,9 @@ impl Prepared {
         })
     }
 
-    /// Bytes held (for tests and the memory benchmark).
-    pub fn held_bytes(&self) -> usize {
+    /// Bytes held.
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
         self.deflate.len() + self.plain.as_ref().map_or(0, Bytes::len)
     }
 
