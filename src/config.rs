@@ -103,6 +103,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::Regex;
+
+pub use crate::filter::NameFilter;
+pub use crate::shard::Shard;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 // ---------------------------------------------------------------------------
@@ -291,97 +294,6 @@ impl Default for CustomerProfilesConfig {
             domains: Vec::new(),
             shard: None,
         }
-    }
-}
-
-/// Selects names by regular expressions.
-///
-/// A name is selected when it matches some `include` expression (or `include` is empty)
-/// and no `exclude` expression. Expressions are unanchored: they are searched for
-/// anywhere in the name ([`Regex::is_match`]); write `^...$` to match a whole name.
-/// The default selects every name.
-#[derive(Clone, Debug, Default)]
-pub struct NameFilter {
-    include: Vec<Regex>,
-    exclude: Vec<Regex>,
-    /// `--shard`: only the names this replica owns.
-    shard: Option<Shard>,
-}
-
-impl NameFilter {
-    /// A filter from include and exclude expressions.
-    pub fn new(include: Vec<Regex>, exclude: Vec<Regex>) -> Self {
-        NameFilter {
-            include,
-            exclude,
-            shard: None,
-        }
-    }
-
-    /// Whether `name` matches some include expression (or there is none) and no
-    /// exclude expression, and belongs to this replica's shard.
-    pub fn matches(&self, name: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|re| re.is_match(name)))
-            && !self.exclude.iter().any(|re| re.is_match(name))
-            && self.shard.is_none_or(|s| s.owns(name))
-    }
-
-    /// The same filter, restricted to a shard (or to none).
-    pub fn with_shard(mut self, shard: Option<Shard>) -> Self {
-        self.shard = shard;
-        self
-    }
-
-    /// The include expressions.
-    pub fn include(&self) -> &[Regex] {
-        &self.include
-    }
-
-    /// The exclude expressions.
-    pub fn exclude(&self) -> &[Regex] {
-        &self.exclude
-    }
-}
-
-/// `--shard I/N`: replica I of N (0-based, as kube-state-metrics counts) owns
-/// the names whose stable hash is I modulo N, so N replicas split one
-/// account's flows and workflows with no overlap and no gap.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    index: u64,
-    total: u64,
-}
-
-impl Shard {
-    /// Whether this replica collects `name`. FNV-1a: the same in every build
-    /// and process, unlike the standard library's randomly seeded hasher.
-    pub fn owns(&self, name: &str) -> bool {
-        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-        for byte in name.bytes() {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        hash % self.total == self.index
-    }
-}
-
-impl std::fmt::Display for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.total)
-    }
-}
-
-impl std::str::FromStr for Shard {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Shard, String> {
-        let bad = || format!("{s:?}: expected I/N with 0 <= I < N, e.g. 0/3");
-        let (index, total) = s.split_once('/').ok_or_else(bad)?;
-        let index: u64 = index.trim().parse().map_err(|_| bad())?;
-        let total: u64 = total.trim().parse().map_err(|_| bad())?;
-        if total == 0 || index >= total {
-            return Err(bad());
-        }
-        Ok(Shard { index, total })
     }
 }
 
