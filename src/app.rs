@@ -1,4 +1,5 @@
-//! Start-up: from a validated configuration to running collectors.
+//! Start-up: from a validated configuration to running collectors, by
+//! walking the services registry.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -6,23 +7,17 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use tokio::sync::Semaphore;
 
-use crate::aws::appflow::SdkAppFlow;
-use crate::aws::customerprofiles::SdkCustomerProfiles;
-use crate::aws::supplychain::SdkSupplyChain;
-use crate::aws::transfer::SdkTransfer;
-use crate::aws::{sdk_config, Caller, Overrides};
-use crate::collectors::appflow::AppFlowCollector;
-use crate::collectors::customerprofiles::{domain_filter, CustomerProfilesCollector};
-use crate::collectors::supplychain::SupplyChainCollector;
-use crate::collectors::transfer::TransferCollector;
-use crate::collectors::{Collector, Service};
+use crate::aws::{sdk_config, Access, Caller, Overrides};
 use crate::config::Config;
-use crate::metrics::exporter::ExporterMetrics;
-use crate::scheduler::{Hub, Unit};
+use crate::scheduler::Unit;
+use crate::self_metrics::ExporterMetrics;
+use crate::services::{Build, SERVICES};
+use crate::store::Store;
 
 /// Everything the exporter runs, ready to start.
 pub struct Plan {
-    pub hub: Arc<Hub>,
+    pub store: Arc<Store>,
+    pub exporter: Arc<ExporterMetrics>,
     pub units: Vec<Unit>,
     /// (region, labels) of each target, for the landing page.
     pub targets: Vec<(String, Vec<(String, String)>)>,
@@ -41,7 +36,13 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
     let mut units = Vec::new();
     let mut targets = Vec::new();
     for (index, target) in config.targets.iter().enumerate() {
-        let sdk = sdk_config(target, collection, overrides).await;
+        let access = Access {
+            region: target.region.as_deref(),
+            role_arn: target.role_arn.as_deref(),
+            external_id: target.external_id.as_deref(),
+            timeout: collection.timeout,
+        };
+        let sdk = sdk_config(&access, overrides).await;
         let Some(region) = target
             .region
             .clone()
@@ -53,67 +54,42 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
         base_labels.extend(target.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         targets.push((region.clone(), base_labels[1..].to_vec()));
         let concurrency = Arc::new(Semaphore::new(collection.max_concurrency));
-        let services = &target.services;
-        // One unit per enabled service: its metrics, its Caller, and the collector around it.
-        let unit = |service: Service, collector: &dyn Fn(Caller) -> Box<dyn Collector>| {
-            let metrics = exporter.for_service(service, &region, &target.labels);
-            let caller = Caller::new(collection, concurrency.clone(), metrics.clone());
-            Unit::new(index, region.clone(), collector(caller), metrics)
-        };
-        if services.appflow.enabled {
-            units.push(unit(Service::AppFlow, &|caller| {
-                Box::new(AppFlowCollector::new(
-                    SdkAppFlow::new(&sdk, caller),
-                    services.appflow.filter.clone(),
-                    collection.lookback,
-                    collection.max_concurrency,
-                    base_labels.clone(),
-                ))
-            }));
-        }
-        if services.transfer.enabled {
-            units.push(unit(Service::Transfer, &|caller| {
-                Box::new(TransferCollector::new(
-                    SdkTransfer::new(&sdk, caller),
-                    services.transfer.filter.clone(),
-                    collection.max_concurrency,
-                    base_labels.clone(),
-                ))
-            }));
-        }
-        if services.supplychain.enabled {
-            units.push(unit(Service::SupplyChain, &|caller| {
-                Box::new(SupplyChainCollector::new(
-                    SdkSupplyChain::new(&sdk, caller),
-                    services.supplychain.filter.clone(),
-                    collection.lookback,
-                    collection.max_concurrency,
-                    base_labels.clone(),
-                ))
-            }));
-        }
-        if services.customerprofiles.enabled {
-            let filter = domain_filter(&services.customerprofiles.domains)
-                .with_context(|| {
-                    format!(
-                        "targets[{index}].services.customerprofiles.domains: invalid domain name"
-                    )
-                })?
-                .with_shard(services.customerprofiles.shard);
-            units.push(unit(Service::CustomerProfiles, &|caller| {
-                Box::new(CustomerProfilesCollector::new(
-                    SdkCustomerProfiles::new(&sdk, caller),
-                    filter.clone(),
-                    collection.lookback,
-                    collection.max_concurrency,
-                    base_labels.clone(),
-                ))
-            }));
+        for service in SERVICES {
+            let Some(settings) = target.service(service.name) else {
+                continue;
+            };
+            if !settings.enabled {
+                continue;
+            }
+            let metrics = exporter.for_service(service.name, &region, &target.labels);
+            metrics.known_operations(&(service.operations)(&settings));
+            let caller = Caller::new(
+                collection.requests_per_second,
+                collection.timeout,
+                concurrency.clone(),
+                Arc::new(metrics.clone()),
+            );
+            let collector = (service.build)(Build {
+                sdk: &sdk,
+                caller,
+                settings: &settings,
+                lookback: collection.lookback,
+                max_concurrency: collection.max_concurrency,
+                base_labels: base_labels.clone(),
+            })
+            .with_context(|| format!("targets[{index}].services.{}", service.name))?;
+            units.push(Unit::new(
+                (index, service.name),
+                region.clone(),
+                collector,
+                metrics,
+            ));
         }
     }
-    let hub = Arc::new(Hub::new(exporter, units.len()));
+    let store = Arc::new(Store::new(units.iter().map(|u| u.key).collect()));
     Ok(Plan {
-        hub,
+        store,
+        exporter: Arc::new(exporter),
         units,
         targets,
     })

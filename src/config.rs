@@ -105,6 +105,7 @@ use std::time::Duration;
 use regex::Regex;
 
 pub use crate::filter::NameFilter;
+pub use crate::services::{LogGroups, ServiceSettings};
 pub use crate::shard::Shard;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -241,6 +242,31 @@ pub struct Target {
     pub labels: BTreeMap<String, String>,
     /// Which services to collect and how to filter them.
     pub services: Services,
+}
+
+impl Target {
+    /// The settings of the service named `name` (interim: until the
+    /// configuration iterates the registry).
+    pub fn service(&self, name: &'static str) -> Option<ServiceSettings> {
+        let s = &self.services;
+        let filtered = |c: &ServiceConfig| ServiceSettings {
+            enabled: c.enabled,
+            filter: c.filter.clone(),
+            ..ServiceSettings::default_for(name)
+        };
+        match name {
+            "appflow" => Some(filtered(&s.appflow)),
+            "transfer" => Some(filtered(&s.transfer)),
+            "supplychain" => Some(filtered(&s.supplychain)),
+            "customerprofiles" => Some(ServiceSettings {
+                enabled: s.customerprofiles.enabled,
+                filter: NameFilter::default().with_shard(s.customerprofiles.shard),
+                domains: s.customerprofiles.domains.clone(),
+                ..ServiceSettings::default_for(name)
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Per-service settings of a target. The default enables every service with no filter.

@@ -1,5 +1,5 @@
 //! The HTTP side: `/metrics` (or the telemetry path), `/`, `/healthz`,
-//! `/readyz`. Scrapes never touch AWS: they read the [`Hub`].
+//! `/readyz`. Scrapes never touch AWS: they read the [`Store`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,8 +14,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::Watcher;
 use tokio::net::TcpListener;
 
-use crate::scheduler::Hub;
-use crate::scrape::ScrapeBody;
+use crate::exposition::body::{ScrapeBody, Turns};
+use crate::self_metrics::ExporterMetrics;
+use crate::store::Store;
 use crate::web_config::LiveWebConfig;
 
 const EXPOSITION_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -27,7 +28,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// What the server serves.
 pub struct Site {
     pub telemetry_path: String,
-    pub hub: Arc<Hub>,
+    pub store: Arc<Store>,
+    /// The exporter's own series, rendered per scrape after the AWS part.
+    pub exporter: Arc<ExporterMetrics>,
+    /// Plain scrapes that inflate take turns.
+    pub turns: Turns,
     /// The landing page, rendered once at start.
     pub index_html: String,
     /// `--web.config.file`: TLS and basic auth.
@@ -148,7 +153,7 @@ async fn route(
     }
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" if site.hub.ready() => text(StatusCode::OK, "ready\n"),
+        "/readyz" if site.store.ready() => text(StatusCode::OK, "ready\n"),
         "/readyz" => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "first collection not finished\n",
@@ -165,16 +170,19 @@ async fn route(
 }
 
 async fn metrics(site: &Site, headers: &hyper::HeaderMap) -> Response<ScrapeBody> {
+    let prepared = site.store.current();
+    let mut tail = Vec::new();
+    site.exporter.render(&mut tail);
     let (body, gzipped) = if accepts_gzip(headers) {
-        match site.hub.gzip() {
+        match prepared.gzip(&tail) {
             Ok(body) => (body, true),
             Err(error) => {
                 tracing::warn!(%error, "gzip failed; answering uncompressed");
-                (site.hub.plain().await, false)
+                (site.turns.plain(&prepared, tail).await, false)
             }
         }
     } else {
-        (site.hub.plain().await, false)
+        (site.turns.plain(&prepared, tail).await, false)
     };
     let mut response = Response::new(body);
     let h = response.headers_mut();

@@ -25,13 +25,15 @@
 
 pub mod app;
 pub mod aws;
-pub mod collectors;
+pub mod collector;
 pub mod config;
+pub mod exposition;
 pub mod filter;
 pub mod http;
-pub mod metrics;
 pub mod scheduler;
-pub mod scrape;
+pub mod self_metrics;
 pub mod services;
 pub mod shard;
+pub mod store;
+pub mod sync;
 pub mod web_config;

@@ -117,6 +117,7 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     }
     init_logging(flags.log_level, flags.log_format);
+    scheduler::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -167,7 +168,9 @@ async fn run(
     };
     if flags.once {
         let mut stdout = std::io::stdout().lock();
-        let all_up = scheduler::collect_all_once(plan.units, &plan.hub, &mut stdout).await?;
+        let all_up =
+            scheduler::collect_all_once(plan.units, &plan.store, &plan.exporter, &mut stdout)
+                .await?;
         return Ok(if all_up {
             ExitCode::SUCCESS
         } else {
@@ -179,7 +182,7 @@ async fn run(
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, version = env!("CARGO_PKG_VERSION"), "listening");
     for unit in plan.units {
-        tokio::spawn(unit.run(plan.hub.clone(), config.collection.interval));
+        tokio::spawn(unit.run(plan.store.clone(), config.collection.interval));
     }
     if let Some(web) = &web {
         tokio::spawn(web.clone().watch());
@@ -187,7 +190,9 @@ async fn run(
     let site = Arc::new(http::Site {
         index_html: http::index_html(&flags.telemetry_path, &plan.targets),
         telemetry_path: flags.telemetry_path,
-        hub: plan.hub,
+        store: plan.store,
+        exporter: plan.exporter,
+        turns: Default::default(),
         web,
     });
     http::serve(listener, site, shutdown_signal()).await;

@@ -1,142 +1,207 @@
-//! Runs the collectors: one background loop per (target, service), each
-//! collection swapped into the [`Hub`] when it succeeds, the exporter's own
-//! series recorded either way.
+//! Runs the collectors: one supervised background loop per (target,
+//! service). A successful collection is published to the [`Store`]; the
+//! exporter's own series are recorded either way.
 
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::Semaphore;
+use futures::FutureExt;
 use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
-use crate::collectors::{unix_seconds, Collector, Service};
-use crate::metrics::exporter::{ExporterMetrics, ServiceMetrics};
-use crate::metrics::exposition::{self, Exposition};
-use crate::scrape::{Prepared, ScrapeBody, INFLATING};
+use crate::collector::{unix_seconds, Collected, Collector};
+use crate::self_metrics::{ExporterMetrics, ServiceMetrics};
+use crate::store::{Key, Store};
 
-/// How long a plain scrape waits for its turn to inflate.
-const PERMIT_WAIT: Duration = Duration::from_secs(2);
-
-/// What the HTTP side reads: the latest good exposition of every (target,
-/// service), prepared for serving, the exporter's own metrics, and readiness.
-pub struct Hub {
-    snapshots: RwLock<BTreeMap<(usize, Service), Arc<Exposition>>>,
-    prepared: RwLock<Arc<Prepared>>,
-    /// Bumped by every publish; the last generation prepared, under the lock
-    /// that keeps two preparations from running at once.
-    published: AtomicU64,
-    prepared_generation: Mutex<u64>,
-    exporter: ExporterMetrics,
-    units: usize,
-    first_done: AtomicUsize,
-    inflating: Arc<Semaphore>,
+/// One (target, service) and its collector.
+pub struct Unit {
+    pub key: Key,
+    pub region: String,
+    pub collector: Box<dyn Collector>,
+    pub metrics: ServiceMetrics,
+    failing: bool,
+    attempted: bool,
 }
 
-impl Hub {
-    pub fn new(exporter: ExporterMetrics, units: usize) -> Self {
-        Hub {
-            snapshots: RwLock::new(BTreeMap::new()),
-            prepared: RwLock::new(Arc::new(Prepared::default())),
-            published: AtomicU64::new(0),
-            prepared_generation: Mutex::new(0),
-            exporter,
-            units,
-            first_done: AtomicUsize::new(0),
-            inflating: Arc::new(Semaphore::new(INFLATING)),
+/// How one collection ended.
+enum Ended {
+    Collected(Collected),
+    Failed(String),
+    Panicked(String),
+}
+
+impl Unit {
+    pub fn new(
+        key: Key,
+        region: String,
+        collector: Box<dyn Collector>,
+        metrics: ServiceMetrics,
+    ) -> Self {
+        Unit {
+            key,
+            region,
+            collector,
+            metrics,
+            failing: false,
+            attempted: false,
         }
     }
 
-    /// Every (target, service) has finished its first collection, good or bad.
-    pub fn ready(&self) -> bool {
-        self.first_done.load(Ordering::Acquire) >= self.units
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "collect",
+            target = %format!("targets[{}]", self.key.0),
+            region = %self.region,
+            aws_service = self.key.1
+        )
     }
 
-    fn current(&self) -> Arc<Prepared> {
-        match self.prepared.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+    /// One collection; returns whether it succeeded.
+    pub async fn collect_once(&mut self, store: &Arc<Store>) -> bool {
+        let span = self.span();
+        self.collect_inner(store).instrument(span).await
+    }
+
+    /// A panic inside the collection is a failed collection: nothing of it
+    /// is published, and the next one runs at the next interval.
+    async fn supervised(&mut self) -> Ended {
+        let collection = Supervised(self.collector.collect(SystemTime::now()));
+        match AssertUnwindSafe(collection).catch_unwind().await {
+            Ok(Ok(collected)) => Ended::Collected(collected),
+            Ok(Err(error)) => Ended::Failed(error.to_string()),
+            Err(payload) => Ended::Panicked(panic_message(payload.as_ref())),
         }
     }
 
-    fn exporter_text(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.exporter.render(&mut out);
-        out
-    }
-
-    /// The whole exposition, gzip-compressed: AWS series, then the exporter's own.
-    pub fn gzip(&self) -> std::io::Result<ScrapeBody> {
-        self.current().gzip(&self.exporter_text())
-    }
-
-    /// The whole exposition as text. A large one is inflated while it is
-    /// sent, a few scrapes at a time; one that waited [`PERMIT_WAIT`] goes
-    /// ahead anyway, so clients that stop reading cannot hold up the rest.
-    pub async fn plain(&self) -> ScrapeBody {
-        let prepared = self.current();
-        let mut permit = None;
-        if prepared.inflates() {
-            let wait = self.inflating.clone().acquire_owned();
-            permit = tokio::time::timeout(PERMIT_WAIT, wait)
-                .await
-                .ok()
-                .and_then(Result::ok);
-        }
-        prepared.plain(self.exporter_text(), permit)
-    }
-
-    /// Stores a collection's series and prepares the body scrapes will get.
-    async fn publish(self: &Arc<Self>, key: (usize, Service), mut snapshot: Exposition) {
-        snapshot.finish();
-        {
-            let mut snapshots = match self.snapshots.write() {
-                Ok(s) => s,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            snapshots.insert(key, Arc::new(snapshot));
-        }
-        let generation = self.published.fetch_add(1, Ordering::AcqRel) + 1;
-        // Compressing tens of megabytes is CPU work: off the async workers.
-        let hub = self.clone();
-        if let Err(error) = tokio::task::spawn_blocking(move || hub.prepare(generation)).await {
-            tracing::error!(%error, "preparing the exposition failed");
-        }
-    }
-
-    /// Prepares the AWS part unless a later preparation already covered `generation`.
-    fn prepare(&self, generation: u64) {
-        let mut done = match self.prepared_generation.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if *done >= generation {
-            return;
-        }
-        let latest = self.published.load(Ordering::Acquire);
-        let snapshots: Vec<Arc<Exposition>> = match self.snapshots.read() {
-            Ok(s) => s.values().cloned().collect(),
-            Err(poisoned) => poisoned.into_inner().values().cloned().collect(),
-        };
-        let pieces = exposition::pieces(snapshots.iter().map(|s| s.as_ref()));
-        match Prepared::join(&pieces) {
-            Ok(prepared) => {
-                let prepared = Arc::new(prepared);
-                match self.prepared.write() {
-                    Ok(mut p) => *p = prepared,
-                    Err(poisoned) => *poisoned.into_inner() = prepared,
+    async fn collect_inner(&mut self, store: &Arc<Store>) -> bool {
+        let started = Instant::now();
+        let up = match self.supervised().await {
+            Ended::Collected(collected) => {
+                store.publish(self.key, collected.exposition).await;
+                release_free_memory();
+                self.metrics.set_tracked(collected.tracked);
+                if self.failing {
+                    tracing::info!("collection recovered");
                 }
-                *done = latest;
+                self.failing = false;
+                true
             }
-            Err(error) => tracing::error!(%error, "cannot prepare the exposition"),
+            Ended::Failed(error) => {
+                // Once per streak of failures, not once per collection.
+                if !self.failing {
+                    tracing::warn!(%error, "collection failed; keeping the last good values");
+                } else {
+                    tracing::debug!(%error, "collection still failing");
+                }
+                self.failing = true;
+                false
+            }
+            Ended::Panicked(panic) => {
+                tracing::error!(%panic, "collection panicked; keeping the last good values");
+                self.failing = true;
+                false
+            }
+        };
+        let elapsed = started.elapsed();
+        tracing::debug!(
+            up,
+            elapsed_seconds = elapsed.as_secs_f64(),
+            "collection ended"
+        );
+        self.metrics
+            .collection_ended(up, elapsed, unix_seconds(SystemTime::now()));
+        if !self.attempted {
+            self.attempted = true;
+            store.attempted(self.key);
         }
-        release_free_memory();
+        up
     }
 
-    pub fn exporter(&self) -> &ExporterMetrics {
-        &self.exporter
+    /// Collects every `interval` until the task is dropped. A collection that
+    /// overruns the interval is followed at once by the next; they never overlap.
+    pub async fn run(mut self, store: Arc<Store>, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.collect_once(&store).await;
+        }
+    }
+}
+
+/// `--once`: every unit collected once, concurrently; the exposition goes to `out`.
+pub async fn collect_all_once(
+    units: Vec<Unit>,
+    store: &Arc<Store>,
+    exporter: &ExporterMetrics,
+    out: &mut impl Write,
+) -> std::io::Result<bool> {
+    let results = futures::future::join_all(
+        units
+            .into_iter()
+            .map(|mut unit| async move { unit.collect_once(store).await }),
+    )
+    .await;
+    let mut tail = Vec::new();
+    exporter.render(&mut tail);
+    let body = store.current().plain(tail, None);
+    out.write_all(&body.collect()?)?;
+    Ok(results.into_iter().all(|up| up))
+}
+
+thread_local! {
+    /// Set while a collection is being polled on this thread: its panics are
+    /// reported by the supervisor, in one ERROR line, not by the panic hook.
+    static SUPERVISING: Cell<bool> = const { Cell::new(false) };
+    /// Where the last supervised panic on this thread happened.
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Polls a collection with [`SUPERVISING`] set.
+struct Supervised<F>(F);
+
+impl<F: Future + Unpin> Future for Supervised<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let outer = SUPERVISING.replace(true);
+        let result = Pin::new(&mut self.0).poll(cx);
+        SUPERVISING.set(outer);
+        result
+    }
+}
+
+/// Keeps the default panic report for panics outside collections; inside one
+/// only its location is kept, for the supervisor's log line.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if SUPERVISING.get() {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
+            PANIC_LOCATION.set(location);
+        } else {
+            default(info);
+        }
+    }));
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string());
+    match PANIC_LOCATION.take() {
+        Some(location) => format!("{message} (at {location})"),
+        None => message,
     }
 }
 
@@ -158,160 +223,64 @@ fn release_free_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn release_free_memory() {}
 
-/// One (target, service) and its collector.
-pub struct Unit {
-    pub target: usize,
-    pub region: String,
-    pub collector: Box<dyn Collector>,
-    pub metrics: ServiceMetrics,
-    failing: bool,
-    attempted: bool,
-}
-
-impl Unit {
-    pub fn new(
-        target: usize,
-        region: String,
-        collector: Box<dyn Collector>,
-        metrics: ServiceMetrics,
-    ) -> Self {
-        Unit {
-            target,
-            region,
-            collector,
-            metrics,
-            failing: false,
-            attempted: false,
-        }
-    }
-
-    fn span(&self) -> tracing::Span {
-        tracing::info_span!(
-            "collect",
-            target = %format!("targets[{}]", self.target),
-            region = %self.region,
-            aws_service = self.collector.service().label()
-        )
-    }
-
-    /// One collection; returns whether it succeeded.
-    pub async fn collect_once(&mut self, hub: &Arc<Hub>) -> bool {
-        let span = self.span();
-        self.collect_inner(hub).instrument(span).await
-    }
-
-    async fn collect_inner(&mut self, hub: &Arc<Hub>) -> bool {
-        let started = Instant::now();
-        let result = self.collector.collect(SystemTime::now()).await;
-        let up = match result {
-            Ok(collected) => {
-                hub.publish(
-                    (self.target, self.collector.service()),
-                    collected.exposition,
-                )
-                .await;
-                self.metrics.set_tracked(collected.tracked);
-                if self.failing {
-                    tracing::info!("collection recovered");
-                }
-                self.failing = false;
-                true
-            }
-            Err(error) => {
-                // Once per streak of failures, not once per collection.
-                if !self.failing {
-                    tracing::warn!(%error, "collection failed; keeping the last good values");
-                } else {
-                    tracing::debug!(%error, "collection still failing");
-                }
-                self.failing = true;
-                false
-            }
-        };
-        let elapsed = started.elapsed();
-        tracing::debug!(
-            up,
-            elapsed_seconds = elapsed.as_secs_f64(),
-            "collection ended"
-        );
-        self.metrics
-            .collection_ended(up, elapsed, unix_seconds(SystemTime::now()));
-        if !self.attempted {
-            self.attempted = true;
-            hub.first_done.fetch_add(1, Ordering::AcqRel);
-        }
-        up
-    }
-
-    /// Collects every `interval` until the task is dropped. A collection that
-    /// overruns the interval is followed at once by the next; they never overlap.
-    pub async fn run(mut self, hub: Arc<Hub>, interval: Duration) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            self.collect_once(&hub).await;
-        }
-    }
-}
-
-/// `--once`: every unit collected once, concurrently; the exposition goes to `out`.
-pub async fn collect_all_once(
-    units: Vec<Unit>,
-    hub: &Arc<Hub>,
-    out: &mut impl Write,
-) -> std::io::Result<bool> {
-    let results = futures::future::join_all(
-        units
-            .into_iter()
-            .map(|mut unit| async move { unit.collect_once(hub).await }),
-    )
-    .await;
-    out.write_all(&hub.plain().await.collect()?)?;
-    Ok(results.into_iter().all(|up| up))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::exposition::Piece;
-    use crate::scrape::PLAIN_LIMIT;
+    use crate::aws::ApiError;
+    use crate::exposition::Exposition;
 
-    fn hub_serving(text: &[u8]) -> Hub {
-        let hub = Hub::new(ExporterMetrics::new(Vec::new()).unwrap(), 1);
-        let pieces: Vec<Piece> = text.chunks(1 << 20).map(Piece::compress).collect();
-        *hub.prepared.write().unwrap() = Arc::new(Prepared::join(&pieces).unwrap());
-        hub
+    /// Panics in its second collection, then works again.
+    struct Flaky {
+        calls: u32,
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn plain_scrapes_that_inflate_take_turns_but_never_wait_forever() {
-        let hub = hub_serving(&vec![b'#'; PLAIN_LIMIT + 1]);
-        let mut bodies = Vec::new();
-        for _ in 0..INFLATING {
-            bodies.push(hub.plain().await);
+    #[async_trait::async_trait]
+    impl Collector for Flaky {
+        async fn collect(&mut self, _now: SystemTime) -> Result<Collected, ApiError> {
+            self.calls += 1;
+            tokio::task::yield_now().await;
+            if self.calls == 2 {
+                panic!("flaky collector broke");
+            }
+            Ok(Collected {
+                exposition: Exposition::new(&[]),
+                tracked: self.calls as usize,
+            })
         }
-        assert_eq!(hub.inflating.available_permits(), 0);
-        // The next one waits its turn, up to PERMIT_WAIT (virtual time here).
-        let waited = tokio::time::Instant::now();
-        let late = hub.plain().await;
-        assert_eq!(waited.elapsed(), PERMIT_WAIT);
-        assert_eq!(
-            late.collect().unwrap().len(),
-            PLAIN_LIMIT + 1 + hub.exporter_text().len()
-        );
-        // A finished body gives its turn back.
-        drop(bodies.pop());
-        let waited = tokio::time::Instant::now();
-        let _next = hub.plain().await;
-        assert_eq!(waited.elapsed(), Duration::ZERO);
-        assert_eq!(hub.inflating.available_permits(), 0);
     }
 
     #[tokio::test]
-    async fn small_plain_scrapes_are_kept_text_and_take_no_turn() {
-        let hub = hub_serving(b"x 1\n");
-        let _body = hub.plain().await;
-        assert_eq!(hub.inflating.available_permits(), INFLATING);
+    async fn a_panic_is_a_failed_collection_and_the_next_one_runs() {
+        install_panic_hook();
+        let exporter = ExporterMetrics::new(Vec::new()).unwrap();
+        let metrics = exporter.for_service("appflow", "us-east-1", &Default::default());
+        let store = Arc::new(Store::new(vec![(0, "appflow")]));
+        let mut unit = Unit::new(
+            (0, "appflow"),
+            "us-east-1".into(),
+            Box::new(Flaky { calls: 0 }),
+            metrics,
+        );
+        assert!(unit.collect_once(&store).await);
+        assert!(!unit.collect_once(&store).await, "the panic is a failure");
+        assert!(unit.failing);
+        let mut text = Vec::new();
+        exporter.render(&mut text);
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains(
+                "aws_flow_exporter_collector_up{aws_service=\"appflow\",region=\"us-east-1\"} 0"
+            ),
+            "{text}"
+        );
+        assert!(unit.collect_once(&store).await, "the next collection runs");
+        assert!(store.ready());
+    }
+
+    #[test]
+    fn panic_messages_of_both_payload_kinds() {
+        assert_eq!(panic_message(&"static"), "static");
+        assert_eq!(panic_message(&String::from("owned")), "owned");
+        assert_eq!(panic_message(&42_u8), "(no message)");
     }
 }

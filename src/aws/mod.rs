@@ -2,14 +2,11 @@
 //! every request goes so that rate limits, concurrency, timeouts, retries and
 //! the per-attempt metrics apply the same way to every service.
 //!
-//! Each service has a narrow client trait next to this file listing only the
-//! calls its collector uses, with the SDK adapter behind it, so collectors
-//! are tested against small fakes.
-
-pub mod appflow;
-pub mod customerprofiles;
-pub mod supplychain;
-pub mod transfer;
+//! Each service has a narrow client trait in its own folder
+//! (`services/<name>/api.rs`) listing only the calls its collector uses,
+//! with the SDK adapter behind it, so collectors are tested against small
+//! fakes. This module knows nothing of Prometheus: attempts are reported to
+//! an [`AttemptObserver`].
 
 use std::future::Future;
 use std::num::NonZeroU32;
@@ -26,8 +23,10 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
-use crate::config::{Collection, Target};
-use crate::metrics::exporter::ServiceMetrics;
+/// Told of every attempt AWS answered (or that timed out), retries included.
+pub trait AttemptObserver: Send + Sync {
+    fn attempt(&self, operation: &'static str, outcome: Outcome, elapsed: Duration);
+}
 
 /// How an AWS API attempt ended, as `aws_flow_exporter_api_requests_total` counts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +40,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Success,
+        Outcome::Throttled,
+        Outcome::ClientError,
+        Outcome::ServerError,
+        Outcome::Timeout,
+        Outcome::TransportError,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Success => "success",
@@ -190,22 +198,23 @@ pub struct Caller {
     concurrency: Arc<Semaphore>,
     timeout: Duration,
     max_attempts: u32,
-    metrics: ServiceMetrics,
+    observer: Arc<dyn AttemptObserver>,
 }
 
 impl Caller {
     /// `concurrency` is shared by the services of a target; the rate limit is this service's own.
     pub fn new(
-        collection: &Collection,
+        requests_per_second: f64,
+        timeout: Duration,
         concurrency: Arc<Semaphore>,
-        metrics: ServiceMetrics,
+        observer: Arc<dyn AttemptObserver>,
     ) -> Self {
         Caller {
-            limiter: Arc::new(RateLimiter::direct(quota(collection.requests_per_second))),
+            limiter: Arc::new(RateLimiter::direct(quota(requests_per_second))),
             concurrency,
-            timeout: collection.timeout,
+            timeout,
             max_attempts: 3,
-            metrics,
+            observer,
         }
     }
 
@@ -217,24 +226,16 @@ impl Caller {
     ) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'static,
+        T: Send + 'static,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let mut tries = 0;
         loop {
             tries += 1;
-            let permit = self.concurrency.acquire().await;
-            self.limiter.until_ready().await;
-            let started = Instant::now();
-            let result = tokio::time::timeout(self.timeout, attempt()).await;
-            let elapsed = started.elapsed();
-            drop(permit);
+            let result = self.attempt(operation, attempt()).await;
             let (outcome, code, message, wait_hint) = match result {
-                Ok(Ok(value)) => {
-                    self.metrics
-                        .api_attempt(operation, Outcome::Success, elapsed);
-                    return Ok(value);
-                }
+                Ok(Ok(value)) => return Ok(value),
                 Err(_) => (
                     Outcome::Timeout,
                     None,
@@ -248,7 +249,6 @@ impl Caller {
                     retry_after(&error),
                 ),
             };
-            self.metrics.api_attempt(operation, outcome, elapsed);
             if !outcome.retryable() || tries >= self.max_attempts {
                 return Err(ApiError {
                     operation,
@@ -263,6 +263,45 @@ impl Caller {
 }
 
 impl Caller {
+    /// One attempt, within the concurrency bound, the rate limit and the
+    /// timeout. It runs as a task of its own and is counted there: when a
+    /// collection fails and drops its other requests, those already sent
+    /// still end (within the timeout) and are counted, so the attempts
+    /// counter agrees with what AWS answered.
+    async fn attempt<T, E, Fut>(
+        &self,
+        operation: &'static str,
+        request: Fut,
+    ) -> Result<Result<T, SdkError<E, HttpResponse>>, tokio::time::error::Elapsed>
+    where
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'static,
+        T: Send + 'static,
+        E: ProvideErrorMetadata + Send + Sync + 'static,
+    {
+        let permit = self.concurrency.clone().acquire_owned().await;
+        self.limiter.until_ready().await;
+        let (timeout, observer) = (self.timeout, self.observer.clone());
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let result = tokio::time::timeout(timeout, request).await;
+            let elapsed = started.elapsed();
+            drop(permit);
+            let outcome = match &result {
+                Ok(Ok(_)) => Outcome::Success,
+                Ok(Err(error)) => classify(error),
+                Err(_) => Outcome::Timeout,
+            };
+            observer.attempt(operation, outcome, elapsed);
+            result
+        });
+        match task.await {
+            Ok(ended) => ended,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            // Only a runtime shutting down cancels it.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
     /// Every item of a paged listing through [`Caller::call`]: `request(token)` builds and
     /// sends one page's request, `split` takes its items and the token AWS sent back.
     pub async fn pages<T, O, E, R, Fut>(
@@ -273,7 +312,8 @@ impl Caller {
     ) -> Result<Vec<T>, ApiError>
     where
         R: Fn(Option<String>) -> Fut,
-        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>> + Send + 'static,
+        O: Send + 'static,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let (request, split) = (&request, &split);
@@ -330,23 +370,29 @@ pub struct Overrides {
     pub static_credentials: bool,
 }
 
+/// How a target reaches AWS.
+pub struct Access<'a> {
+    /// `None`: the standard chain decides.
+    pub region: Option<&'a str>,
+    pub role_arn: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    /// Of each attempt, connecting included.
+    pub timeout: Duration,
+}
+
 /// The SDK configuration of a target: the standard chain, the target's
 /// region, an assumed role, and no SDK retries (ours count every attempt).
-pub async fn sdk_config(
-    target: &Target,
-    collection: &Collection,
-    overrides: &Overrides,
-) -> SdkConfig {
+pub async fn sdk_config(access: &Access<'_>, overrides: &Overrides) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(collection.timeout)
-                .operation_attempt_timeout(collection.timeout)
+                .connect_timeout(access.timeout)
+                .operation_attempt_timeout(access.timeout)
                 .build(),
         );
-    if let Some(region) = &target.region {
-        loader = loader.region(Region::new(region.clone()));
+    if let Some(region) = access.region {
+        loader = loader.region(Region::new(region.to_string()));
     }
     if let Some(url) = &overrides.endpoint_url {
         loader = loader.endpoint_url(url);
@@ -357,14 +403,14 @@ pub async fn sdk_config(
         ));
     }
     let base = loader.load().await;
-    let Some(role_arn) = &target.role_arn else {
+    let Some(role_arn) = access.role_arn else {
         return base;
     };
-    let mut role = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
+    let mut role = aws_config::sts::AssumeRoleProvider::builder(role_arn)
         .session_name("aws-flow-exporter")
         .configure(&base);
-    if let Some(external_id) = &target.external_id {
-        role = role.external_id(external_id.clone());
+    if let Some(external_id) = access.external_id {
+        role = role.external_id(external_id);
     }
     let provider = role.build().await;
     base.into_builder()

@@ -1,14 +1,99 @@
 //! The registry of AWS services: one entry per service, and nothing outside
-//! a service's own module names it. Configuration, start-up, sharding and the
-//! scheduler iterate [`SERVICES`].
+//! a service's own folder names it. Configuration, start-up, sharding and
+//! the scheduler iterate [`SERVICES`].
+//!
+//! A service is a folder: `api.rs` (the narrow trait of the calls it makes
+//! and its SDK adapter), `collector.rs` (its state, its metric families and
+//! how it counts) and `mod.rs` (its [`ServiceDef`]). Adding one is that
+//! folder, one line in [`SERVICES`], a simulator module and its docs
+//! (README, "Adding a service").
+
+pub mod appflow;
+pub mod customerprofiles;
+pub mod supplychain;
+pub mod transfer;
+
+use std::time::Duration;
+
+use crate::aws::Caller;
+use crate::collector::Collector;
+use crate::exposition::Family;
+use crate::filter::NameFilter;
+
+/// Every service, in the order their series are written.
+pub static SERVICES: &[&ServiceDef] = &[
+    &appflow::SERVICE,
+    &transfer::SERVICE,
+    &supplychain::SERVICE,
+    &customerprofiles::SERVICE,
+];
 
 /// One AWS service, as the rest of the exporter sees it.
 pub struct ServiceDef {
     /// The `aws_service` label value and the key of its block under
     /// `targets[].services`.
     pub name: &'static str,
+    /// The heading of its section in the README and in the metric contract.
+    pub title: &'static str,
     /// The keys its configuration block accepts besides `enabled`.
     pub config_keys: &'static [ConfigKey],
+    /// Every metric family it writes.
+    pub families: &'static [&'static Family],
+    /// The AWS operations it calls with these settings (their
+    /// `api_requests_total` series exist from the start, at 0).
+    pub operations: fn(&ServiceSettings) -> Vec<&'static str>,
+    /// Its collector for one target.
+    pub build: fn(Build<'_>) -> anyhow::Result<Box<dyn Collector>>,
+}
+
+/// What a service's collector is built from.
+pub struct Build<'a> {
+    pub sdk: &'a aws_config::SdkConfig,
+    /// Sends every request: rate limit, concurrency, timeout, retries, metrics.
+    pub caller: Caller,
+    pub settings: &'a ServiceSettings,
+    pub lookback: Duration,
+    /// Requests in flight per target.
+    pub max_concurrency: usize,
+    /// `region` and the target's labels, carried by every series.
+    pub base_labels: Vec<(String, String)>,
+}
+
+/// A service's settings in one target, as validated from its block.
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    /// The service's registry name.
+    pub name: &'static str,
+    /// Whether the service is collected (default true).
+    pub enabled: bool,
+    /// Which resources are collected: `include`/`exclude` and the shard.
+    pub filter: NameFilter,
+    /// `domains` (Customer Profiles): empty means every domain.
+    pub domains: Vec<String>,
+    /// `log_groups` (Transfer): where the workflow logs are read, if anywhere.
+    pub log_groups: Option<LogGroups>,
+}
+
+impl ServiceSettings {
+    /// Enabled, no filter: a service the file leaves out.
+    pub fn default_for(name: &'static str) -> Self {
+        ServiceSettings {
+            name,
+            enabled: true,
+            filter: NameFilter::default(),
+            domains: Vec::new(),
+            log_groups: None,
+        }
+    }
+}
+
+/// `services.transfer.log_groups`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogGroups {
+    /// `/aws/transfer/<ServerId>` of every server ListServers returns.
+    Auto,
+    /// These log groups.
+    Names(Vec<String>),
 }
 
 /// A key of a service's configuration block.
@@ -35,29 +120,47 @@ impl ConfigKey {
     }
 }
 
-const FILTERED: &[ConfigKey] = &[ConfigKey::Include, ConfigKey::Exclude];
-
-/// Every service, in the order their series are written.
-pub static SERVICES: &[&ServiceDef] = &[
-    &ServiceDef {
-        name: "appflow",
-        config_keys: FILTERED,
-    },
-    &ServiceDef {
-        name: "transfer",
-        config_keys: &[ConfigKey::Include, ConfigKey::Exclude, ConfigKey::LogGroups],
-    },
-    &ServiceDef {
-        name: "supplychain",
-        config_keys: FILTERED,
-    },
-    &ServiceDef {
-        name: "customerprofiles",
-        config_keys: &[ConfigKey::Domains],
-    },
-];
+/// The keys of a service filtered by resource name.
+pub const FILTERED: &[ConfigKey] = &[ConfigKey::Include, ConfigKey::Exclude];
 
 /// The registry entry named `name`.
 pub fn find(name: &str) -> Option<&'static ServiceDef> {
     SERVICES.iter().copied().find(|s| s.name == name)
+}
+
+/// Every label name a series of some service uses: a target's `labels`
+/// must not take one of these.
+pub fn label_names() -> impl Iterator<Item = &'static str> {
+    SERVICES
+        .iter()
+        .flat_map(|s| s.families.iter())
+        .flat_map(|f| f.labels.iter().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn the_registry_walk() {
+        let mut names = HashSet::new();
+        let mut families = HashSet::new();
+        for service in SERVICES {
+            assert!(names.insert(service.name), "{} twice", service.name);
+            assert!(
+                !service.families.is_empty(),
+                "{} has no family",
+                service.name
+            );
+            let prefix = format!("aws_{}_", service.name);
+            for family in service.families {
+                assert!(family.name.starts_with(&prefix), "{}", family.name);
+                assert!(families.insert(family.name), "{} twice", family.name);
+            }
+            let settings = ServiceSettings::default_for(service.name);
+            assert!(!(service.operations)(&settings).is_empty());
+        }
+    }
 }

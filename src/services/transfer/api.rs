@@ -9,7 +9,7 @@ use std::future::Future;
 
 use aws_sdk_transfer::types::{DescribedExecution, ExecutionStepResult};
 
-use super::{ApiError, Caller, Found};
+use crate::aws::{ApiError, Caller, Found};
 
 /// Transfer allows 1..=1000 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 1000;

@@ -13,13 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use super::{
-    elapsed, family, fetch_all, max_opt, selected, unix_seconds, Collected, Collector, Service,
-};
-use crate::aws::supplychain::{Execution, FlowSummary, InstanceSummary, SupplyChainApi};
+use super::api::{Execution, FlowSummary, InstanceSummary, SupplyChainApi};
 use crate::aws::ApiError;
-use crate::config::NameFilter;
-use crate::metrics::exposition::{Exposition, Histogram};
+use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Collected, Collector};
+use crate::exposition::{Exposition, Histogram};
+use crate::family;
+use crate::filter::NameFilter;
 
 const INSTANCE_STATES: &[&str] = &[
     "Initializing",
@@ -43,60 +42,76 @@ family!(
     INSTANCE_STATE,
     "aws_supplychain_instance_state",
     Gauge,
+    ["instance_id", "status"],
     "The Supply Chain instance's state, one series per state (1 = current)."
 );
 family!(
     INFO,
     "aws_supplychain_flow_info",
     Gauge,
+    [
+        "instance_id",
+        "flow_name",
+        "source_type",
+        "target_type",
+        "transformation_type"
+    ],
     "Information about a data integration flow; always 1."
 );
 family!(
     LAST_STATUS,
     "aws_supplychain_flow_last_execution_status",
     Gauge,
+    ["instance_id", "flow_name", "status"],
     "Status of the flow's newest execution, one series per state (1 = current)."
 );
 family!(
     LAST_START,
     "aws_supplychain_flow_last_execution_start_timestamp_seconds",
     Gauge,
+    ["instance_id", "flow_name"],
     "Start time of the flow's newest execution."
 );
 family!(
     LAST_SUCCESS,
     "aws_supplychain_flow_last_success_timestamp_seconds",
     Gauge,
+    ["instance_id", "flow_name"],
     "endTime of the newest SUCCEEDED execution seen."
 );
 family!(
     LAST_FAILURE,
     "aws_supplychain_flow_last_failure_timestamp_seconds",
     Gauge,
+    ["instance_id", "flow_name"],
     "endTime of the newest FAILED execution seen."
 );
 family!(
     IN_PROGRESS,
     "aws_supplychain_flow_executions_in_progress",
     Gauge,
+    ["instance_id", "flow_name"],
     "Executions in IN_PROGRESS."
 );
 family!(
     LAST_DURATION,
     "aws_supplychain_last_execution_duration_seconds",
     Gauge,
+    ["instance_id", "flow_name"],
     "endTime - startTime of the newest finished execution."
 );
 family!(
     EXECUTIONS,
     "aws_supplychain_flow_executions_total",
     Counter,
+    ["instance_id", "flow_name", "status"],
     "Executions seen reaching a terminal status."
 );
 family!(
     DURATION,
     "aws_supplychain_flow_execution_duration_seconds",
     Histogram,
+    ["instance_id", "flow_name"],
     "Durations (endTime - startTime) of counted executions."
 );
 
@@ -528,10 +543,6 @@ fn duration(e: &Execution) -> Option<f64> {
 
 #[async_trait::async_trait]
 impl<A: SupplyChainApi + 'static> Collector for SupplyChainCollector<A> {
-    fn service(&self) -> Service {
-        Service::SupplyChain
-    }
-
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
         let cutoff = unix_seconds(now) - self.lookback.as_secs_f64();
         let mut ids = HashSet::new();

@@ -1,7 +1,7 @@
 //! The text exposition of the AWS-derived series.
 //!
 //! Collectors render their committed state into an [`Exposition`] once per
-//! successful collection; the [`Hub`](crate::scheduler::Hub) merges those
+//! successful collection; the [`Store`](crate::store::Store) merges those
 //! into the body scrapes are served from. Families are kept apart so that the
 //! same metric from several targets is written under one `# HELP`/`# TYPE`
 //! header, as the text format requires. A family's text is compressed into
@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
+
+pub mod body;
 
 use bytes::Bytes;
 use flate2::read::DeflateDecoder;
@@ -77,12 +79,41 @@ impl Kind {
     }
 }
 
-/// A metric family: declared once as a `static` next to the code that fills it.
+/// A metric family: declared once as a `static` next to the code that fills
+/// it (see [`family!`](crate::family)), and listed in its service's registry
+/// entry, from which the documentation and the dashboards' contract are checked.
 #[derive(Debug)]
 pub struct Family {
     pub name: &'static str,
     pub help: &'static str,
     pub kind: Kind,
+    /// The labels of its series, in order, before the target's (`region` and
+    /// the target's `labels`); a histogram's `le` is implied.
+    pub labels: &'static [&'static str],
+}
+
+impl Family {
+    /// Whether `labels` are exactly this family's label names, in order.
+    /// Every sample is checked in debug builds, so each collector's unit
+    /// tests catch a series rendered with the wrong labels.
+    fn fits(&self, labels: &[(&str, &str)]) -> bool {
+        labels.len() == self.labels.len()
+            && labels.iter().zip(self.labels).all(|((l, _), n)| l == n)
+    }
+}
+
+/// Declares a metric family as a `static`:
+/// `family!(IDENT, "name", Gauge, ["label", ...], "help")`.
+#[macro_export]
+macro_rules! family {
+    ($ident:ident, $name:literal, $kind:ident, [$($label:literal),* $(,)?], $help:literal $(,)?) => {
+        pub(crate) static $ident: $crate::exposition::Family = $crate::exposition::Family {
+            name: $name,
+            help: $help,
+            kind: $crate::exposition::Kind::$kind,
+            labels: &[$($label),*],
+        };
+    };
 }
 
 /// Samples of one (target, service), grouped by family, in the order first written.
@@ -171,6 +202,7 @@ impl Exposition {
     /// One gauge or counter sample.
     pub fn sample(&mut self, family: &'static Family, labels: &[(&str, &str)], value: f64) {
         debug_assert!(family.kind != Kind::Histogram);
+        debug_assert!(family.fits(labels), "{}: labels {labels:?}", family.name);
         let base = std::mem::take(&mut self.base);
         let body = self.body(family);
         write_sample(&mut body.text, family.name, "", labels, None, &base, value);
@@ -204,6 +236,7 @@ impl Exposition {
     /// A histogram's `_bucket`, `_sum` and `_count` series.
     pub fn histogram(&mut self, family: &'static Family, labels: &[(&str, &str)], h: &Histogram) {
         debug_assert!(family.kind == Kind::Histogram);
+        debug_assert!(family.fits(labels), "{}: labels {labels:?}", family.name);
         let base = std::mem::take(&mut self.base);
         let body = self.body(family);
         let out = &mut body.text;
@@ -411,12 +444,21 @@ mod tests {
         name: "x_status",
         help: "A state.",
         kind: Kind::Gauge,
+        labels: &["flow_name", "status"],
     };
     static H: Family = Family {
         name: "x_seconds",
         help: "Durations.",
         kind: Kind::Histogram,
+        labels: &["flow_name"],
     };
+    // The same families as written with fewer labels (merged by name).
+    static G0: Family = Family { labels: &[], ..G };
+    static G1: Family = Family {
+        labels: &["flow_name"],
+        ..G
+    };
+    static H0: Family = Family { labels: &[], ..H };
 
     fn base() -> Vec<(String, String)> {
         vec![
@@ -444,8 +486,8 @@ mod tests {
     fn families_of_several_parts_share_one_header() {
         let mut a = Exposition::new(&[("region".into(), "r1".into())]);
         let mut b = Exposition::new(&[("region".into(), "r2".into())]);
-        a.sample(&G, &[], 1.0);
-        b.sample(&G, &[], 2.5);
+        a.sample(&G0, &[], 1.0);
+        b.sample(&G0, &[], 2.5);
         let mut out = String::new();
         render([&a, &b], &mut out);
         assert_eq!(out.matches("# TYPE x_status").count(), 1);
@@ -477,7 +519,7 @@ mod tests {
         let mut expected = String::new();
         for i in 0..20_000 {
             let flow = format!("flow-{i}");
-            e.sample(&G, &[("flow_name", &flow)], i as f64);
+            e.sample(&G1, &[("flow_name", &flow)], i as f64);
             expected.push_str(&format!(
                 "x_status{{flow_name=\"{flow}\",region=\"r\"}} {i}\n"
             ));
@@ -499,10 +541,10 @@ mod tests {
         let mut a = Exposition::new(&[("region".into(), "r1".into())]);
         let mut b = Exposition::new(&[("region".into(), "r2".into())]);
         for i in 0..5_000 {
-            a.sample(&G, &[("flow_name", &format!("flow-{i}"))], i as f64);
+            a.sample(&G1, &[("flow_name", &format!("flow-{i}"))], i as f64);
         }
-        b.sample(&G, &[], 1.0);
-        b.histogram(&H, &[], &Histogram::new(&[1.0]));
+        b.sample(&G0, &[], 1.0);
+        b.histogram(&H0, &[], &Histogram::new(&[1.0]));
         // b keeps its text: pieces() compresses it on the way.
         a.finish();
         let mut expected = String::new();
@@ -531,7 +573,7 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         let mut e = Exposition::new(&[]);
-        e.sample(&G, &[("flow_name", "a\\b\nc")], 1.0);
+        e.sample(&G1, &[("flow_name", "a\\b\nc")], 1.0);
         let mut out = String::new();
         render([&e], &mut out);
         assert!(out.contains("x_status{flow_name=\"a\\\\b\\nc\"} 1\n"));

@@ -2,9 +2,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::aws::supplychain::ExecutionsPage;
 use crate::aws::Outcome;
-use crate::collectors::fake_error;
+use crate::collector::fake_error;
+use crate::services::supplychain::api::ExecutionsPage;
 
 const NOW: f64 = 1_700_000_000.0;
 const DAY: f64 = 86_400.0;
@@ -183,7 +183,7 @@ async fn collect_at(c: &mut SupplyChainCollector<Arc<Fake>>, at: f64) -> (String
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(at);
     let collected = c.collect(at).await.expect("collection");
     let mut out = String::new();
-    crate::metrics::exposition::render([&collected.exposition], &mut out);
+    crate::exposition::render([&collected.exposition], &mut out);
     (out, collected.tracked)
 }
 

@@ -12,8 +12,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::aws::Outcome;
-use crate::collectors::Service;
+use crate::aws::{AttemptObserver, Outcome};
 
 const API_DURATION_BUCKETS: &[f64] = &[0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0];
 const COLLECTION_DURATION_BUCKETS: &[f64] = &[
@@ -136,7 +135,7 @@ impl ExporterMetrics {
     /// The handle a (target, service) uses to record its own series.
     pub fn for_service(
         &self,
-        service: Service,
+        service: &'static str,
         region: &str,
         labels: &std::collections::BTreeMap<String, String>,
     ) -> ServiceMetrics {
@@ -181,7 +180,7 @@ impl ExporterMetrics {
 /// Records the exporter's own series for one (target, service).
 #[derive(Clone)]
 pub struct ServiceMetrics {
-    service: Service,
+    service: &'static str,
     /// region, then the target label values in the registry's order.
     target_values: Vec<String>,
     collector_up: GaugeVec,
@@ -200,13 +199,25 @@ impl ServiceMetrics {
             .collect()
     }
 
-    pub fn service(&self) -> Service {
+    pub fn service(&self) -> &'static str {
         self.service
+    }
+
+    /// The `api_requests_total` series of `operations` at 0, every outcome,
+    /// so that dashboards show 0 rather than "No data".
+    pub fn known_operations(&self, operations: &[&'static str]) {
+        for operation in operations {
+            for outcome in Outcome::ALL {
+                self.api_requests
+                    .with_label_values(&self.values(&[self.service, operation, outcome.label()]))
+                    .inc_by(0);
+            }
+        }
     }
 
     /// One AWS API attempt and how it ended.
     pub fn api_attempt(&self, operation: &str, outcome: Outcome, elapsed: Duration) {
-        let service = self.service.label();
+        let service = self.service;
         self.api_requests
             .with_label_values(&self.values(&[service, operation, outcome.label()]))
             .inc();
@@ -217,7 +228,7 @@ impl ServiceMetrics {
 
     /// The end of a collection, successful or not.
     pub fn collection_ended(&self, up: bool, elapsed: Duration, end_unix: f64) {
-        let values = self.values(&[self.service.label()]);
+        let values = self.values(&[self.service]);
         self.collector_up
             .with_label_values(&values)
             .set(if up { 1.0 } else { 0.0 });
@@ -231,7 +242,13 @@ impl ServiceMetrics {
 
     pub fn set_tracked(&self, tracked: usize) {
         self.executions_tracked
-            .with_label_values(&self.values(&[self.service.label()]))
+            .with_label_values(&self.values(&[self.service]))
             .set(tracked as i64);
+    }
+}
+
+impl AttemptObserver for ServiceMetrics {
+    fn attempt(&self, operation: &'static str, outcome: Outcome, elapsed: Duration) {
+        self.api_attempt(operation, outcome, elapsed);
     }
 }

@@ -7,13 +7,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use super::{
-    elapsed, family, fetch_all, max_opt, selected, unix_seconds, Collected, Collector, Service,
-};
-use crate::aws::appflow::{AppFlowApi, FlowSummary, Record, SapODataLimits};
+use super::api::{AppFlowApi, FlowSummary, Record, SapODataLimits};
 use crate::aws::ApiError;
-use crate::config::NameFilter;
-use crate::metrics::exposition::{Exposition, Histogram};
+use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Collected, Collector};
+use crate::exposition::{Exposition, Histogram};
+use crate::family;
+use crate::filter::NameFilter;
 
 const FLOW_STATUSES: &[&str] = &[
     "Active",
@@ -44,138 +43,168 @@ family!(
     INFO,
     "aws_appflow_flow_info",
     Gauge,
+    [
+        "flow_name",
+        "source_connector",
+        "source_connector_label",
+        "destination_connector",
+        "destination_connector_label",
+        "trigger_type"
+    ],
     "Information about an AppFlow flow; always 1."
 );
 family!(
     STATUS,
     "aws_appflow_flow_status",
     Gauge,
+    ["flow_name", "status"],
     "The flow's status, one series per state (1 = current)."
 );
 family!(
     LAST_STATUS,
     "aws_appflow_flow_last_execution_status",
     Gauge,
+    ["flow_name", "status"],
     "Status of the flow's newest execution, one series per state (1 = current)."
 );
 family!(
     LAST_START,
     "aws_appflow_flow_last_execution_start_timestamp_seconds",
     Gauge,
+    ["flow_name"],
     "Start time of the flow's newest execution."
 );
 family!(
     LAST_SUCCESS,
     "aws_appflow_flow_last_success_timestamp_seconds",
     Gauge,
+    ["flow_name"],
     "lastUpdatedAt of the newest Successful execution seen."
 );
 family!(
     LAST_FAILURE,
     "aws_appflow_flow_last_failure_timestamp_seconds",
     Gauge,
+    ["flow_name"],
     "lastUpdatedAt of the newest Error execution seen."
 );
 family!(
     IN_PROGRESS,
     "aws_appflow_flow_executions_in_progress",
     Gauge,
+    ["flow_name"],
     "Executions in InProgress or CancelStarted."
 );
 family!(
     LAST_BYTES,
     "aws_appflow_last_execution_processed_bytes",
     Gauge,
+    ["flow_name"],
     "Bytes processed by the newest finished execution."
 );
 family!(
     LAST_WRITTEN,
     "aws_appflow_last_execution_written_bytes",
     Gauge,
+    ["flow_name"],
     "Bytes written by the newest finished execution."
 );
 family!(
     LAST_RECORDS,
     "aws_appflow_last_execution_processed_records",
     Gauge,
+    ["flow_name"],
     "Records processed by the newest finished execution."
 );
 family!(
     LAST_PUT_FAILURES,
     "aws_appflow_last_execution_put_failures",
     Gauge,
+    ["flow_name"],
     "Put failures of the newest finished execution (0 without errorInfo)."
 );
 family!(
     LAST_PARALLEL,
     "aws_appflow_last_execution_parallel_processes",
     Gauge,
+    ["flow_name"],
     "Parallel processes used by the newest finished execution."
 );
 family!(
     LAST_PAGE_SIZE,
     "aws_appflow_last_execution_max_page_size",
     Gauge,
+    ["flow_name"],
     "Maximum page size used by the newest finished execution."
 );
 family!(
     LAST_DURATION,
     "aws_appflow_last_execution_duration_seconds",
     Gauge,
+    ["flow_name"],
     "lastUpdatedAt - startedAt of the newest finished execution."
 );
 family!(
     EXECUTIONS,
     "aws_appflow_executions_total",
     Counter,
+    ["flow_name", "status"],
     "Executions seen reaching a terminal status."
 );
 family!(
     BYTES,
     "aws_appflow_processed_bytes_total",
     Counter,
+    ["flow_name"],
     "Bytes processed by counted executions."
 );
 family!(
     WRITTEN,
     "aws_appflow_written_bytes_total",
     Counter,
+    ["flow_name"],
     "Bytes written by counted executions."
 );
 family!(
     RECORDS,
     "aws_appflow_processed_records_total",
     Counter,
+    ["flow_name"],
     "Records processed by counted executions."
 );
 family!(
     PUT_FAILURES,
     "aws_appflow_put_failures_total",
     Counter,
+    ["flow_name"],
     "Put failures of counted executions."
 );
 family!(
     DURATION,
     "aws_appflow_execution_duration_seconds",
     Histogram,
+    ["flow_name"],
     "Durations (lastUpdatedAt - startedAt) of counted executions."
 );
 family!(
     MAX_PARALLELISM,
     "aws_appflow_flow_configured_max_parallelism",
     Gauge,
+    ["flow_name"],
     "SAP OData parallelismConfig.maxParallelism of the flow."
 );
 family!(
     MAX_PAGE_SIZE,
     "aws_appflow_flow_configured_max_page_size",
     Gauge,
+    ["flow_name"],
     "SAP OData paginationConfig.maxPageSize of the flow."
 );
 family!(
     REGISTRATIONS,
     "aws_appflow_catalog_registrations_total",
     Counter,
+    ["flow_name", "kind", "status"],
     "Glue Data Catalog registration outcomes of counted executions."
 );
 
@@ -733,10 +762,6 @@ fn duration(r: &Record) -> Option<f64> {
 
 #[async_trait::async_trait]
 impl<A: AppFlowApi + 'static> Collector for AppFlowCollector<A> {
-    fn service(&self) -> Service {
-        Service::AppFlow
-    }
-
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
         let cutoff = unix_seconds(now) - self.lookback.as_secs_f64();
         let listed = selected(self.api.list_flows().await?, &self.filter, |f| &f.name);
@@ -753,454 +778,4 @@ impl<A: AppFlowApi + 'static> Collector for AppFlowCollector<A> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use super::*;
-    use crate::aws::appflow::RecordsPage;
-    use crate::aws::Outcome;
-    use crate::collectors::fake_error;
-
-    const NOW: f64 = 1_700_000_000.0;
-
-    /// AppFlow in memory: flows, their records (any order), pages of `page` records.
-    #[derive(Default)]
-    struct Fake {
-        flows: Mutex<Vec<FlowSummary>>,
-        records: Mutex<HashMap<String, Vec<Record>>>,
-        page: usize,
-        calls: Mutex<Vec<String>>,
-        fail_records: Mutex<bool>,
-    }
-
-    impl AppFlowApi for Arc<Fake> {
-        async fn list_flows(&self) -> Result<Vec<FlowSummary>, ApiError> {
-            self.calls.lock().unwrap().push("ListFlows".into());
-            Ok(self.flows.lock().unwrap().clone())
-        }
-        async fn describe_flow(&self, name: &str) -> Result<Option<SapODataLimits>, ApiError> {
-            self.calls
-                .lock()
-                .unwrap()
-                .push(format!("DescribeFlow {name}"));
-            Ok(Some(SapODataLimits {
-                max_parallelism: Some(4),
-                max_page_size: None,
-            }))
-        }
-        async fn execution_records(
-            &self,
-            name: &str,
-            token: Option<String>,
-        ) -> Result<Option<RecordsPage>, ApiError> {
-            self.calls.lock().unwrap().push(format!("Records {name}"));
-            if *self.fail_records.lock().unwrap() {
-                return Err(fake_error(
-                    "DescribeFlowExecutionRecords",
-                    Outcome::ServerError,
-                    "InternalServerException",
-                ));
-            }
-            let records = self.records.lock().unwrap();
-            let Some(all) = records.get(name) else {
-                return Ok(None);
-            };
-            let start: usize = token.map(|t| t.parse().unwrap()).unwrap_or(0);
-            let end = (start + self.page).min(all.len());
-            Ok(Some(RecordsPage {
-                records: all[start..end].to_vec(),
-                next_token: (end < all.len()).then(|| end.to_string()),
-            }))
-        }
-    }
-
-    fn flow(name: &str) -> FlowSummary {
-        FlowSummary {
-            name: name.into(),
-            status: Some("Active".into()),
-            source_connector: Some("S3".into()),
-            destination_connector: Some("Redshift".into()),
-            trigger_type: Some("Scheduled".into()),
-            created_at: Some(1.0),
-            ..FlowSummary::default()
-        }
-    }
-
-    fn run(id: &str, status: &str, started: f64) -> Record {
-        Record {
-            id: id.into(),
-            status: status.into(),
-            started_at: Some(started),
-            last_updated_at: Some(started + 60.0),
-            bytes_processed: Some(100),
-            bytes_written: Some(90),
-            records_processed: Some(10),
-            parallel_processes: Some(2),
-            max_page_size: Some(500),
-            ..Record::default()
-        }
-    }
-
-    impl Fake {
-        fn new(page: usize) -> Self {
-            Fake {
-                page,
-                ..Fake::default()
-            }
-        }
-        /// Sets a flow's records (newest first) and its lastRunExecutionDetails.
-        fn set(&self, name: &str, records: Vec<Record>) {
-            let last = records
-                .first()
-                .map(|r| (Some(r.status.clone()), r.last_updated_at));
-            let mut flows = self.flows.lock().unwrap();
-            match flows.iter_mut().find(|f| f.name == name) {
-                Some(f) => f.last_run = last,
-                None => flows.push(FlowSummary {
-                    last_run: last,
-                    ..flow(name)
-                }),
-            }
-            self.records.lock().unwrap().insert(name.into(), records);
-        }
-        fn shared(page: usize) -> Arc<Self> {
-            Arc::new(Fake::new(page))
-        }
-        fn take_calls(&self) -> Vec<String> {
-            std::mem::take(&mut *self.calls.lock().unwrap())
-        }
-    }
-
-    fn collector(fake: &Arc<Fake>) -> AppFlowCollector<Arc<Fake>> {
-        AppFlowCollector::new(
-            fake.clone(),
-            NameFilter::default(),
-            Duration::from_secs(7 * 86400),
-            4,
-            vec![("region".into(), "us-east-1".into())],
-        )
-    }
-
-    async fn collect(c: &mut AppFlowCollector<Arc<Fake>>) -> String {
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(NOW);
-        let collected = c.collect(at).await.expect("collection");
-        let mut out = String::new();
-        crate::metrics::exposition::render([&collected.exposition], &mut out);
-        out
-    }
-
-    fn value(text: &str, series: &str) -> Option<f64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
-            .map(|v| v.parse().unwrap())
-    }
-
-    const OK: &str =
-        "aws_appflow_executions_total{flow_name=\"f\",status=\"Successful\",region=\"us-east-1\"}";
-    const ERR: &str =
-        "aws_appflow_executions_total{flow_name=\"f\",status=\"Error\",region=\"us-east-1\"}";
-
-    #[tokio::test]
-    async fn baseline_counts_nothing_then_each_execution_once() {
-        let fake = Fake::shared(100);
-        fake.set(
-            "f",
-            vec![
-                run("b", "Successful", NOW - 100.0),
-                run("a", "Error", NOW - 200.0),
-            ],
-        );
-        let mut c = collector(&fake);
-        let text = collect(&mut c).await;
-        assert_eq!(value(&text, OK), Some(0.0));
-        assert_eq!(value(&text, ERR), Some(0.0));
-        assert_eq!(
-            value(
-                &text,
-                "aws_appflow_processed_bytes_total{flow_name=\"f\",region=\"us-east-1\"}"
-            ),
-            Some(0.0)
-        );
-        assert!(text.contains(
-            "aws_appflow_execution_duration_seconds_count{flow_name=\"f\",region=\"us-east-1\"} 0"
-        ));
-        // Gauges are filled from history at the baseline.
-        assert_eq!(value(&text, "aws_appflow_flow_last_success_timestamp_seconds{flow_name=\"f\",region=\"us-east-1\"}"), Some(NOW - 40.0));
-        assert_eq!(value(&text, "aws_appflow_flow_last_failure_timestamp_seconds{flow_name=\"f\",region=\"us-east-1\"}"), Some(NOW - 140.0));
-
-        fake.set(
-            "f",
-            vec![
-                run("c", "Successful", NOW - 50.0),
-                run("b", "Successful", NOW - 100.0),
-                run("a", "Error", NOW - 200.0),
-            ],
-        );
-        for _ in 0..3 {
-            let text = collect(&mut c).await;
-            assert_eq!(value(&text, OK), Some(1.0));
-            assert_eq!(value(&text, ERR), Some(0.0));
-            assert_eq!(
-                value(
-                    &text,
-                    "aws_appflow_processed_bytes_total{flow_name=\"f\",region=\"us-east-1\"}"
-                ),
-                Some(100.0)
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn in_progress_is_followed_until_it_fails_and_counted_once() {
-        let fake = Fake::shared(1);
-        fake.set("f", vec![run("a", "Successful", NOW - 500.0)]);
-        let mut c = collector(&fake);
-        collect(&mut c).await;
-        fake.set(
-            "f",
-            vec![
-                run("b", "InProgress", NOW - 100.0),
-                run("a", "Successful", NOW - 500.0),
-            ],
-        );
-        let text = collect(&mut c).await;
-        assert_eq!(
-            value(
-                &text,
-                "aws_appflow_flow_executions_in_progress{flow_name=\"f\",region=\"us-east-1\"}"
-            ),
-            Some(1.0)
-        );
-        assert_eq!(value(&text, "aws_appflow_flow_last_execution_status{flow_name=\"f\",status=\"InProgress\",region=\"us-east-1\"}"), Some(1.0));
-        // Newer runs bury the running one on later pages: it is still followed.
-        let mut failed = run("b", "Error", NOW - 100.0);
-        failed.put_failures = Some(7);
-        failed.message = Some("secret stuff".into());
-        fake.set(
-            "f",
-            vec![
-                run("d", "Successful", NOW - 10.0),
-                run("c", "Successful", NOW - 20.0),
-                failed,
-                run("a", "Successful", NOW - 500.0),
-            ],
-        );
-        fake.take_calls();
-        let text = collect(&mut c).await;
-        assert_eq!(
-            fake.take_calls(),
-            vec![
-                "ListFlows",
-                "Records f",
-                "Records f",
-                "Records f",
-                "Records f"
-            ]
-        );
-        assert_eq!(value(&text, ERR), Some(1.0));
-        assert_eq!(value(&text, OK), Some(2.0));
-        assert_eq!(
-            value(
-                &text,
-                "aws_appflow_put_failures_total{flow_name=\"f\",region=\"us-east-1\"}"
-            ),
-            Some(7.0)
-        );
-        assert_eq!(
-            value(
-                &text,
-                "aws_appflow_flow_executions_in_progress{flow_name=\"f\",region=\"us-east-1\"}"
-            ),
-            Some(0.0)
-        );
-        assert!(!text.contains("secret"));
-        let text = collect(&mut c).await;
-        assert_eq!(value(&text, ERR), Some(1.0));
-    }
-
-    #[tokio::test]
-    async fn steady_state_needs_only_list_flows() {
-        let fake = Fake::shared(100);
-        fake.set("f", vec![run("a", "Successful", NOW - 100.0)]);
-        fake.set("g", vec![]);
-        let mut c = collector(&fake);
-        collect(&mut c).await;
-        fake.take_calls();
-        collect(&mut c).await;
-        assert_eq!(fake.take_calls(), vec!["ListFlows"]);
-        fake.set(
-            "f",
-            vec![
-                run("b", "Successful", NOW - 10.0),
-                run("a", "Successful", NOW - 100.0),
-            ],
-        );
-        collect(&mut c).await;
-        assert_eq!(fake.take_calls(), vec!["ListFlows", "Records f"]);
-    }
-
-    #[tokio::test]
-    async fn paging_stops_at_the_known_frontier_and_the_lookback() {
-        let fake = Fake::shared(2);
-        let old = NOW - 8.0 * 86400.0;
-        fake.set(
-            "f",
-            vec![
-                run("e", "Successful", NOW - 10.0),
-                run("d", "Successful", NOW - 20.0),
-                run("c", "Successful", NOW - 30.0),
-                run("b", "Successful", old),
-                run("a", "Successful", old - 1.0),
-                run("z", "Successful", old - 2.0),
-            ],
-        );
-        let mut c = collector(&fake);
-        let text = collect(&mut c).await;
-        // Page 2 still holds an execution in the lookback; page 3 is wholly older: stop there.
-        assert_eq!(
-            fake.take_calls(),
-            vec!["ListFlows", "Records f", "Records f", "Records f"]
-        );
-        assert!(!text.contains("\"z\""));
-        let t = "aws_appflow_flow_last_execution_start_timestamp_seconds{flow_name=\"f\",region=\"us-east-1\"}";
-        assert_eq!(value(&text, t), Some(NOW - 10.0));
-    }
-
-    #[tokio::test]
-    async fn records_are_sorted_by_start_not_by_wire_order() {
-        let fake = Fake::shared(100);
-        fake.set(
-            "f",
-            vec![
-                run("a", "Error", NOW - 300.0),
-                run("b", "Successful", NOW - 100.0),
-                run("c", "InProgress", NOW - 50.0),
-            ],
-        );
-        let mut c = collector(&fake);
-        let text = collect(&mut c).await;
-        assert_eq!(value(&text, "aws_appflow_flow_last_execution_status{flow_name=\"f\",status=\"InProgress\",region=\"us-east-1\"}"), Some(1.0));
-        assert_eq!(
-            value(
-                &text,
-                "aws_appflow_last_execution_duration_seconds{flow_name=\"f\",region=\"us-east-1\"}"
-            ),
-            Some(60.0)
-        );
-        assert_eq!(
-            value(
-                &text,
-                "aws_appflow_last_execution_put_failures{flow_name=\"f\",region=\"us-east-1\"}"
-            ),
-            Some(0.0)
-        );
-    }
-
-    #[tokio::test]
-    async fn equal_starts_go_to_the_greater_execution_id() {
-        for (first, second) in [("a", "b"), ("b", "a")] {
-            let fake = Fake::shared(100);
-            let status = |id: &str| if id == "b" { "Error" } else { "Successful" };
-            fake.set(
-                "f",
-                vec![
-                    run(first, status(first), NOW - 100.0),
-                    run(second, status(second), NOW - 100.0),
-                ],
-            );
-            let mut c = collector(&fake);
-            let text = collect(&mut c).await;
-            let last = |s: &str| {
-                value(&text, &format!("aws_appflow_flow_last_execution_status{{flow_name=\"f\",status=\"{s}\",region=\"us-east-1\"}}"))
-            };
-            assert_eq!(last("Error"), Some(1.0), "{first} then {second}");
-            assert_eq!(last("Successful"), Some(0.0), "{first} then {second}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_failed_collection_applies_nothing() {
-        let fake = Fake::shared(100);
-        fake.set("f", vec![run("a", "Successful", NOW - 100.0)]);
-        let mut c = collector(&fake);
-        collect(&mut c).await;
-        fake.set(
-            "f",
-            vec![
-                run("b", "Successful", NOW - 10.0),
-                run("a", "Successful", NOW - 100.0),
-            ],
-        );
-        *fake.fail_records.lock().unwrap() = true;
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(NOW);
-        assert!(c.collect(at).await.is_err());
-        *fake.fail_records.lock().unwrap() = false;
-        let text = collect(&mut c).await;
-        assert_eq!(value(&text, OK), Some(1.0));
-    }
-
-    #[tokio::test]
-    async fn deleted_flows_vanish_and_recreated_flows_start_again() {
-        let fake = Fake::shared(100);
-        fake.set("f", vec![run("a", "Successful", NOW - 100.0)]);
-        fake.set("g", vec![run("x", "Successful", NOW - 100.0)]);
-        let mut c = collector(&fake);
-        collect(&mut c).await;
-        fake.flows.lock().unwrap().retain(|f| f.name != "g");
-        let text = collect(&mut c).await;
-        assert!(!text.contains("flow_name=\"g\""));
-        // Re-created under the same name: a new flow, all its executions counted.
-        fake.flows.lock().unwrap()[0].created_at = Some(2.0);
-        let text = collect(&mut c).await;
-        assert_eq!(value(&text, OK), Some(1.0));
-    }
-
-    #[tokio::test]
-    async fn unknown_values_and_missing_fields() {
-        let fake = Fake::shared(100);
-        let bare = Record {
-            id: "a".into(),
-            status: "Successful".into(),
-            started_at: Some(NOW - 100.0),
-            ..Record::default()
-        };
-        fake.set(
-            "f",
-            vec![
-                Record {
-                    id: "b".into(),
-                    status: "Paused".into(),
-                    started_at: Some(NOW - 10.0),
-                    ..Record::default()
-                },
-                bare,
-            ],
-        );
-        fake.flows.lock().unwrap()[0].status = Some("Hibernating".into());
-        fake.flows.lock().unwrap()[0].source_connector = Some("SAPOData".into());
-        let mut c = collector(&fake);
-        let text = collect(&mut c).await;
-        assert!(text.contains("aws_appflow_flow_status{flow_name=\"f\",status=\"Hibernating\",region=\"us-east-1\"} 1"));
-        assert!(text.contains(
-            "aws_appflow_flow_status{flow_name=\"f\",status=\"Active\",region=\"us-east-1\"} 0"
-        ));
-        assert!(text.contains("aws_appflow_flow_last_execution_status{flow_name=\"f\",status=\"Paused\",region=\"us-east-1\"} 1"));
-        assert!(!text.contains("aws_appflow_last_execution_processed_bytes"));
-        assert!(!text.contains("aws_appflow_last_execution_duration_seconds"));
-        assert!(text.contains(
-            "aws_appflow_last_execution_put_failures{flow_name=\"f\",region=\"us-east-1\"} 0"
-        ));
-        assert!(text.contains(
-            "aws_appflow_flow_configured_max_parallelism{flow_name=\"f\",region=\"us-east-1\"} 4"
-        ));
-        assert!(!text.contains("aws_appflow_flow_configured_max_page_size"));
-        // Unchanged SAP OData flow: no second DescribeFlow.
-        fake.take_calls();
-        collect(&mut c).await;
-        assert!(!fake
-            .take_calls()
-            .iter()
-            .any(|c| c.starts_with("DescribeFlow")));
-    }
-}
+mod tests;

@@ -1,4 +1,4 @@
-//! One collector per AWS service, behind one trait.
+//! What every service's collector is: one trait, and the helpers they share.
 //!
 //! A collector owns the state of one (target, service): what it has counted,
 //! which executions it has seen. [`Collector::collect`] is all or nothing: it
@@ -7,51 +7,14 @@
 //! A failed collection leaves the state, and so the published series, as
 //! they were.
 
-pub mod appflow;
-pub mod customerprofiles;
-pub mod supplychain;
-pub mod transfer;
-
 use std::future::Future;
 use std::time::SystemTime;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::ApiError;
-use crate::config::NameFilter;
-use crate::metrics::exposition::Exposition;
-
-/// A metric family as a `static`: `family!(IDENT, "name", Gauge, "help")`.
-macro_rules! family {
-    ($ident:ident, $name:literal, $kind:ident, $help:literal) => {
-        static $ident: $crate::metrics::exposition::Family = $crate::metrics::exposition::Family {
-            name: $name,
-            help: $help,
-            kind: $crate::metrics::exposition::Kind::$kind,
-        };
-    };
-}
-pub(crate) use family;
-
-/// The AWS services the exporter collects, as the `aws_service` label names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Service {
-    AppFlow,
-    Transfer,
-    SupplyChain,
-    CustomerProfiles,
-}
-
-impl Service {
-    pub fn label(self) -> &'static str {
-        match self {
-            Service::AppFlow => "appflow",
-            Service::Transfer => "transfer",
-            Service::SupplyChain => "supplychain",
-            Service::CustomerProfiles => "customerprofiles",
-        }
-    }
-}
+use crate::exposition::Exposition;
+use crate::filter::NameFilter;
 
 /// The result of a successful collection.
 pub struct Collected {
@@ -63,8 +26,6 @@ pub struct Collected {
 /// A service's collector for one target.
 #[async_trait::async_trait]
 pub trait Collector: Send {
-    fn service(&self) -> Service;
-
     /// One collection at wall-clock time `now`; on error nothing is applied.
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError>;
 }

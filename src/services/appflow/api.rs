@@ -8,7 +8,7 @@ use std::future::Future;
 use aws_sdk_appflow::types::{ExecutionRecord, FlowDefinition};
 use aws_smithy_types::DateTime;
 
-use super::{ApiError, Caller, Found};
+use crate::aws::{ApiError, Caller, Found};
 
 /// AppFlow allows 1..=100 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 100;
@@ -160,7 +160,7 @@ impl AppFlowApi for SdkAppFlow {
         };
         Ok(Some(RecordsPage {
             records: page.flow_executions().iter().filter_map(record).collect(),
-            next_token: super::next_token(next_token.as_deref(), page.next_token()),
+            next_token: crate::aws::next_token(next_token.as_deref(), page.next_token()),
         }))
     }
 }

@@ -15,16 +15,18 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use hyper::body::{Frame, SizeHint};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::metrics::exposition::{Piece, FINAL_BLOCK};
+use super::{Piece, FINAL_BLOCK};
 
 /// The plain text is kept beside the gzip form up to this size.
 pub const PLAIN_LIMIT: usize = 8 * 1024 * 1024;
@@ -35,6 +37,39 @@ const PIECE: usize = 128 * 1024;
 pub const INFLATING: usize = 4;
 /// gzip header: deflate, no name, no mtime, unknown OS.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// How long a plain scrape waits for its turn to inflate.
+const PERMIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Plain scrapes that inflate take turns, at most [`INFLATING`] at once. One
+/// that waited [`PERMIT_WAIT`] goes ahead anyway, so clients that stop
+/// reading cannot hold up the rest.
+pub struct Turns {
+    inflating: Arc<Semaphore>,
+}
+
+impl Default for Turns {
+    fn default() -> Self {
+        Turns {
+            inflating: Arc::new(Semaphore::new(INFLATING)),
+        }
+    }
+}
+
+impl Turns {
+    /// The whole exposition as text: `prepared`, then `tail`.
+    pub async fn plain(&self, prepared: &Prepared, tail: Vec<u8>) -> ScrapeBody {
+        let mut permit = None;
+        if prepared.inflates() {
+            let wait = self.inflating.clone().acquire_owned();
+            permit = tokio::time::timeout(PERMIT_WAIT, wait)
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        prepared.plain(tail, permit)
+    }
+}
 
 /// The AWS part of the exposition, ready to serve.
 pub struct Prepared {
@@ -281,5 +316,41 @@ mod tests {
         assert!(large.held_bytes() < large_text.len() / 4);
         let body = large.plain(b"tail\n".to_vec(), None).collect().unwrap();
         assert_eq!(body, [large_text.as_slice(), b"tail\n"].concat());
+    }
+
+    fn large() -> Prepared {
+        let pieces: Vec<Piece> = vec![b'#'; PLAIN_LIMIT + 1]
+            .chunks(1 << 20)
+            .map(Piece::compress)
+            .collect();
+        Prepared::join(&pieces).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn plain_scrapes_that_inflate_take_turns_but_never_wait_forever() {
+        let (turns, prepared) = (Turns::default(), large());
+        let mut bodies = Vec::new();
+        for _ in 0..INFLATING {
+            bodies.push(turns.plain(&prepared, Vec::new()).await);
+        }
+        assert_eq!(turns.inflating.available_permits(), 0);
+        // The next one waits its turn, up to PERMIT_WAIT (virtual time here).
+        let waited = tokio::time::Instant::now();
+        let late = turns.plain(&prepared, b"tail\n".to_vec()).await;
+        assert_eq!(waited.elapsed(), PERMIT_WAIT);
+        assert_eq!(late.collect().unwrap().len(), PLAIN_LIMIT + 1 + 5);
+        // A finished body gives its turn back.
+        drop(bodies.pop());
+        let waited = tokio::time::Instant::now();
+        let _next = turns.plain(&prepared, Vec::new()).await;
+        assert_eq!(waited.elapsed(), Duration::ZERO);
+        assert_eq!(turns.inflating.available_permits(), 0);
+    }
+
+    #[tokio::test]
+    async fn small_plain_scrapes_are_kept_text_and_take_no_turn() {
+        let turns = Turns::default();
+        let _body = turns.plain(&prepared(b"x 1\n"), Vec::new()).await;
+        assert_eq!(turns.inflating.available_permits(), INFLATING);
     }
 }

@@ -7,7 +7,7 @@ use std::future::Future;
 use aws_sdk_supplychain::types::{DataIntegrationFlow, DataIntegrationFlowExecution, Instance};
 use aws_smithy_types::DateTime;
 
-use super::{ApiError, Caller, Found};
+use crate::aws::{ApiError, Caller, Found};
 
 /// Supply Chain allows at most 20 results a page on all three list calls; the SDK does not check.
 const PAGE_SIZE: i32 = 20;
@@ -153,7 +153,7 @@ impl SupplyChainApi for SdkSupplyChain {
                 .iter()
                 .filter_map(execution)
                 .collect(),
-            next_token: super::next_token(next_token.as_deref(), page.next_token()),
+            next_token: crate::aws::next_token(next_token.as_deref(), page.next_token()),
         }))
     }
 

@@ -12,11 +12,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
-use super::{fetch_all, unix_seconds, Collected, Collector, Service};
-use crate::aws::transfer::{ExecutionDetail, ListedExecution, Phase, StepError, TransferApi};
+use super::api::{ExecutionDetail, ListedExecution, Phase, StepError, TransferApi};
 use crate::aws::ApiError;
-use crate::config::NameFilter;
-use crate::metrics::exposition::{Exposition, Family, Kind};
+use crate::collector::{fetch_all, unix_seconds, Collected, Collector};
+use crate::exposition::Exposition;
+use crate::family;
+use crate::filter::NameFilter;
 
 /// Statuses whose series always exist; others only while an execution is listed in them.
 const ALWAYS_SHOWN: [&str; 2] = ["IN_PROGRESS", "HANDLING_EXCEPTION"];
@@ -25,32 +26,42 @@ const EXCEPTION_STATUSES: [&str; 2] = ["HANDLING_EXCEPTION", "EXCEPTION"];
 /// `outcome` label values, indexed by "was an exception seen".
 const OUTCOMES: [&str; 2] = ["completed", "exception"];
 
-static INFO: Family = Family {
-    name: "aws_transfer_workflow_info",
-    help: "Information about a Transfer Family managed workflow; always 1.",
-    kind: Kind::Gauge,
-};
-static EXECUTIONS: Family = Family {
-    name: "aws_transfer_workflow_executions",
-    help: "Executions listed in progress, by status.",
-    kind: Kind::Gauge,
-};
-static OLDEST_AGE: Family = Family {
-    name: "aws_transfer_workflow_oldest_execution_age_seconds",
-    help: "Time since the exporter first saw the oldest execution still listed (0 when none).",
-    kind: Kind::Gauge,
-};
-static FINISHED: Family = Family {
-    name: "aws_transfer_workflow_executions_finished_total",
-    help: "Executions that stopped being listed; exception if one was ever seen in \
-           HANDLING_EXCEPTION or EXCEPTION or with a step error.",
-    kind: Kind::Counter,
-};
-static STEP_ERRORS: Family = Family {
-    name: "aws_transfer_workflow_step_errors_total",
-    help: "Step errors of executions, each (execution, phase, step) counted once.",
-    kind: Kind::Counter,
-};
+family!(
+    INFO,
+    "aws_transfer_workflow_info",
+    Gauge,
+    ["workflow_id"],
+    "Information about a Transfer Family managed workflow; always 1."
+);
+family!(
+    EXECUTIONS,
+    "aws_transfer_workflow_executions",
+    Gauge,
+    ["workflow_id", "status"],
+    "Executions listed in progress, by status."
+);
+family!(
+    OLDEST_AGE,
+    "aws_transfer_workflow_oldest_execution_age_seconds",
+    Gauge,
+    ["workflow_id"],
+    "Time since the exporter first saw the oldest execution still listed (0 when none)."
+);
+family!(
+    FINISHED,
+    "aws_transfer_workflow_executions_finished_total",
+    Counter,
+    ["workflow_id", "outcome"],
+    "Executions that stopped being listed; exception if one was ever seen in \
+           HANDLING_EXCEPTION or EXCEPTION or with a step error."
+);
+family!(
+    STEP_ERRORS,
+    "aws_transfer_workflow_step_errors_total",
+    Counter,
+    ["workflow_id", "phase", "step_type", "error_type"],
+    "Step errors of executions, each (execution, phase, step) counted once."
+);
 
 /// The Transfer Family collector of one target.
 pub struct TransferCollector<A> {
@@ -298,10 +309,6 @@ fn log_step_error(workflow_id: &str, execution_id: &str, error: &StepError) {
 
 #[async_trait::async_trait]
 impl<A: TransferApi + 'static> Collector for TransferCollector<A> {
-    fn service(&self) -> Service {
-        Service::Transfer
-    }
-
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
         let mut unique = HashSet::new();
         let ids: Vec<String> = self
@@ -348,7 +355,7 @@ mod tests {
 
     use super::*;
     use crate::aws::Outcome;
-    use crate::collectors::fake_error;
+    use crate::collector::fake_error;
 
     const NOW: f64 = 1_700_000_000.0;
 
@@ -463,7 +470,7 @@ mod tests {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t);
         let collected = c.collect(at).await.expect("collection");
         let mut out = String::new();
-        crate::metrics::exposition::render([&collected.exposition], &mut out);
+        crate::exposition::render([&collected.exposition], &mut out);
         (out, collected.tracked)
     }
 

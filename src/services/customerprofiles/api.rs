@@ -8,7 +8,7 @@ use aws_sdk_customerprofiles::operation::get_workflow::GetWorkflowOutput;
 use aws_sdk_customerprofiles::types::{ListDomainItem, ListWorkflowsItem};
 use aws_smithy_types::DateTime;
 
-use super::{ApiError, Caller, Found};
+use crate::aws::{ApiError, Caller, Found};
 
 /// Customer Profiles allows 1..=100 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 100;

@@ -14,13 +14,12 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use super::{family, fetch_all, selected, unix_seconds, Collected, Collector, Service};
-use crate::aws::customerprofiles::{
-    CustomerProfilesApi, DomainSummary, Progress, WorkflowDetails, WorkflowSummary,
-};
+use super::api::{CustomerProfilesApi, DomainSummary, Progress, WorkflowDetails, WorkflowSummary};
 use crate::aws::ApiError;
-use crate::config::NameFilter;
-use crate::metrics::exposition::Exposition;
+use crate::collector::{fetch_all, selected, unix_seconds, Collected, Collector};
+use crate::exposition::Exposition;
+use crate::family;
+use crate::filter::NameFilter;
 
 const STATUSES: &[&str] = &[
     "NOT_STARTED",
@@ -38,48 +37,62 @@ family!(
     INFO,
     "aws_customerprofiles_workflow_info",
     Gauge,
+    [
+        "domain_name",
+        "workflow_id",
+        "workflow_type",
+        "source_connector",
+        "connector_profile"
+    ],
     "Information about a Customer Profiles workflow; always 1."
 );
 family!(
     STATUS,
     "aws_customerprofiles_workflow_status",
     Gauge,
+    ["domain_name", "workflow_id", "status"],
     "The workflow's status, one series per state (1 = current)."
 );
 family!(
     RECORDS,
     "aws_customerprofiles_workflow_processed_records",
     Gauge,
+    ["domain_name", "workflow_id"],
     "Metrics.AppflowIntegration.RecordsProcessed of the workflow."
 );
 family!(
     STEPS_COMPLETED,
     "aws_customerprofiles_workflow_steps_completed",
     Gauge,
+    ["domain_name", "workflow_id"],
     "Metrics.AppflowIntegration.StepsCompleted of the workflow."
 );
 family!(
     STEPS,
     "aws_customerprofiles_workflow_steps",
     Gauge,
+    ["domain_name", "workflow_id"],
     "Metrics.AppflowIntegration.TotalSteps of the workflow."
 );
 family!(
     START,
     "aws_customerprofiles_workflow_start_timestamp_seconds",
     Gauge,
+    ["domain_name", "workflow_id"],
     "StartDate of the workflow."
 );
 family!(
     LAST_UPDATED,
     "aws_customerprofiles_workflow_last_updated_timestamp_seconds",
     Gauge,
+    ["domain_name", "workflow_id"],
     "LastUpdatedAt of the workflow."
 );
 family!(
     FINISHED,
     "aws_customerprofiles_workflows_finished_total",
     Counter,
+    ["domain_name", "status"],
     "Workflows seen reaching a terminal status, each (workflow, status) once."
 );
 
@@ -370,10 +383,6 @@ impl Domain {
 
 #[async_trait::async_trait]
 impl<A: CustomerProfilesApi + 'static> Collector for CustomerProfilesCollector<A> {
-    fn service(&self) -> Service {
-        Service::CustomerProfiles
-    }
-
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
         let since = unix_seconds(now) - self.lookback.as_secs_f64();
         let domains = selected(self.api.list_domains().await?, &self.filter, |d| &d.name);
@@ -395,7 +404,7 @@ mod tests {
 
     use super::*;
     use crate::aws::Outcome;
-    use crate::collectors::fake_error;
+    use crate::collector::fake_error;
 
     const NOW: f64 = 1_700_000_000.0;
     const WEEK: f64 = 7.0 * 86400.0;
@@ -517,7 +526,7 @@ mod tests {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(NOW);
         let collected = c.collect(at).await.expect("collection");
         let mut out = String::new();
-        crate::metrics::exposition::render([&collected.exposition], &mut out);
+        crate::exposition::render([&collected.exposition], &mut out);
         (out, collected.tracked)
     }
 

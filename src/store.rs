@@ -1,0 +1,96 @@
+//! The published state scrapes read: the latest good exposition of every
+//! (target, service), the AWS part of the body prepared from them, and
+//! readiness. Collections publish here; the HTTP side only reads.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::exposition::body::Prepared;
+use crate::exposition::{self, Exposition};
+use crate::sync::{lock, read, write};
+
+/// A (target, service): the target's index in the configuration and the
+/// service's registry name.
+pub type Key = (usize, &'static str);
+
+#[derive(Default)]
+pub struct Store {
+    snapshots: RwLock<BTreeMap<Key, Arc<Exposition>>>,
+    prepared: RwLock<Arc<Prepared>>,
+    /// Bumped by every publish; the last generation prepared, under the lock
+    /// that keeps two preparations from running at once.
+    published: AtomicU64,
+    prepared_generation: Mutex<u64>,
+    /// The (target, service)s expected, and those whose first collection ended.
+    expected: RwLock<Vec<Key>>,
+    attempted: RwLock<std::collections::BTreeSet<Key>>,
+}
+
+impl Store {
+    /// A store whose readiness waits for the first collection of `expected`.
+    pub fn new(expected: Vec<Key>) -> Self {
+        Store {
+            expected: RwLock::new(expected),
+            ..Store::default()
+        }
+    }
+
+    /// Every expected (target, service) has finished its first collection,
+    /// good or bad.
+    pub fn ready(&self) -> bool {
+        let attempted = read(&self.attempted);
+        read(&self.expected).iter().all(|k| attempted.contains(k))
+    }
+
+    /// The first collection of `key` ended, good or bad.
+    pub fn attempted(&self, key: Key) {
+        write(&self.attempted).insert(key);
+    }
+
+    /// The AWS part of the body, as last prepared.
+    pub fn current(&self) -> Arc<Prepared> {
+        read(&self.prepared).clone()
+    }
+
+    /// Stores a collection's series and prepares the body scrapes will get.
+    pub async fn publish(self: &Arc<Self>, key: Key, mut snapshot: Exposition) {
+        snapshot.finish();
+        write(&self.snapshots).insert(key, Arc::new(snapshot));
+        self.republish().await;
+    }
+
+    /// Prepares the body again, off the async workers: compressing tens of
+    /// megabytes is CPU work.
+    async fn republish(self: &Arc<Self>) {
+        let generation = self.published.fetch_add(1, Ordering::AcqRel) + 1;
+        let store = self.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || store.prepare(generation)).await {
+            tracing::error!(%error, "preparing the exposition failed");
+        }
+    }
+
+    /// Prepares the AWS part unless a later preparation already covered `generation`.
+    fn prepare(&self, generation: u64) {
+        let mut done = lock(&self.prepared_generation);
+        if *done >= generation {
+            return;
+        }
+        let latest = self.published.load(Ordering::Acquire);
+        let snapshots: Vec<Arc<Exposition>> = read(&self.snapshots).values().cloned().collect();
+        let pieces = exposition::pieces(snapshots.iter().map(|s| s.as_ref()));
+        match Prepared::join(&pieces) {
+            Ok(prepared) => {
+                *write(&self.prepared) = Arc::new(prepared);
+                *done = latest;
+            }
+            Err(error) => tracing::error!(%error, "cannot prepare the exposition"),
+        }
+    }
+
+    /// Sets the bytes served directly (tests of the HTTP side).
+    #[cfg(test)]
+    pub fn serve_prepared(&self, prepared: Prepared) {
+        *write(&self.prepared) = Arc::new(prepared);
+    }
+}
