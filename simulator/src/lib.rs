@@ -44,6 +44,7 @@ pub mod appflow;
 mod control;
 pub mod customerprofiles;
 pub mod faults;
+pub mod logs;
 pub mod scenario;
 mod server;
 pub mod supplychain;
@@ -60,6 +61,7 @@ pub struct World {
     pub transfer: transfer::Transfer,
     pub supplychain: supplychain::SupplyChain,
     pub customerprofiles: customerprofiles::CustomerProfiles,
+    pub logs: logs::Logs,
     pub faults: faults::Faults,
     calls: BTreeMap<String, u64>,
 }
