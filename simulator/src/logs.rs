@@ -223,6 +223,9 @@ pub struct WorkflowTruth {
     pub last_end_ms: BTreeMap<(String, String), i64>,
 }
 
+/// (timestamp, event id, type, workflow id, details) of one event that counts.
+type CountedEvent<'a> = (i64, &'a str, String, String, Value);
+
 impl WorkflowTruth {
     /// Executions of `workflow` that ended with `outcome` ("completed" or "exception").
     pub fn finished(&self, workflow: &str, outcome: &str) -> u64 {
@@ -252,7 +255,7 @@ impl WorkflowTruth {
         window: impl RangeBounds<i64>,
     ) -> Self {
         // Per execution: (timestamp, event id, type, workflow, details), sorted in time order.
-        let mut runs: BTreeMap<String, Vec<(i64, &str, String, String, Value)>> = BTreeMap::new();
+        let mut runs: BTreeMap<String, Vec<CountedEvent<'_>>> = BTreeMap::new();
         for e in events {
             let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(&e.message) else {
                 continue;
