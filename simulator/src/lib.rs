@@ -7,10 +7,34 @@
 //!
 //! Services: AppFlow (restJson1: ListFlows, DescribeFlow, DescribeFlowExecutionRecords). Others
 //! plug into the dispatcher in `server.rs`.
-//! Transfer Family (awsJson1_1: ListWorkflows, DescribeWorkflow, ListExecutions, DescribeExecution).
+//! Transfer Family (awsJson1_1: ListServers, ListWorkflows, DescribeWorkflow, ListExecutions,
+//! DescribeExecution): [`transfer`].
 //! Supply Chain (restJson1, GET: ListInstances, ListDataIntegrationFlows,
 //! ListDataIntegrationFlowExecutions, GetDataIntegrationFlowExecution): [`supplychain`].
 //! - [`customerprofiles`]: Customer Profiles (restJson1: ListDomains, ListWorkflows, GetWorkflow).
+//! - [`logs`]: CloudWatch Logs (awsJson1_1, `Logs_20140328`: FilterLogEvents), with the subset of
+//!   JSON filter patterns documented there, and late delivery (events become visible at their
+//!   ingestion time on the logs clock). Service name `logs` for faults and call counters.
+//!
+//! Transfer's workflow logs: a server added with a logging role gets its log group
+//! `/aws/transfer/<server-id>`; [`World::log_workflow_run`] writes the events Transfer writes
+//! for one execution, and [`logs::Logs::workflow_truth`] counts them back the way the exporter
+//! must:
+//!
+//! ```
+//! use aws_flow_simulator::transfer::{RunStep, Server, WorkflowRun};
+//! use aws_flow_simulator::World;
+//! let mut w = World::default();
+//! w.add_transfer_server(Server::new("s-0123456789abcdef0").with_logging());
+//! let run = WorkflowRun::new("s-0123456789abcdef0", "w-0123456789abcdef0", "e-1", 1_750_000_000_000)
+//!     .step(RunStep::failed("TAG", "tag-it", 300, "BAD_REQUEST", "Cannot tag"))
+//!     .on_exception(RunStep::ok("DELETE", "cleanup", 100))
+//!     .delayed(30_000); // delivered 30 s late
+//! assert!(w.log_workflow_run(&run));
+//! let truth = w.logs.workflow_truth(..);
+//! assert_eq!(truth.finished("w-0123456789abcdef0", "exception"), 1);
+//! assert_eq!(truth.step_errors("w-0123456789abcdef0", "steps", "TAG", "BAD_REQUEST"), 1);
+//! ```
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -44,6 +68,7 @@ pub mod appflow;
 mod control;
 pub mod customerprofiles;
 pub mod faults;
+pub mod logs;
 pub mod scenario;
 mod server;
 pub mod supplychain;
@@ -60,6 +85,7 @@ pub struct World {
     pub transfer: transfer::Transfer,
     pub supplychain: supplychain::SupplyChain,
     pub customerprofiles: customerprofiles::CustomerProfiles,
+    pub logs: logs::Logs,
     pub faults: faults::Faults,
     calls: BTreeMap<String, u64>,
 }

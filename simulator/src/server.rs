@@ -59,6 +59,7 @@ static SERVICES: &[&Service] = &[
     &crate::transfer::SERVICE,
     &crate::supplychain::SERVICE,
     &crate::customerprofiles::SERVICE,
+    &crate::logs::SERVICE,
 ];
 
 fn route(

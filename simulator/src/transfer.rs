@@ -1,10 +1,14 @@
-//! AWS Transfer Family managed workflows (awsJson1_1): workflows, their executions in progress,
-//! and the four read operations: ListWorkflows, DescribeWorkflow, ListExecutions and
-//! DescribeExecution.
+//! AWS Transfer Family managed workflows (awsJson1_1): servers, workflows, their executions in
+//! progress, and the five read operations: ListServers, ListWorkflows, DescribeWorkflow,
+//! ListExecutions and DescribeExecution.
 //!
 //! As in AWS, only executions in progress exist: ListExecutions and DescribeExecution know
 //! nothing of finished ones, and carry no timestamps. A test makes an execution finish by
 //! removing it ([`Transfer::finish_execution`]).
+//!
+//! What Transfer writes to CloudWatch Logs for every execution on a server with a logging role
+//! (log group `/aws/transfer/<server-id>`) is written by [`World::log_workflow_run`] from a
+//! [`WorkflowRun`]; [`crate::logs::Logs::workflow_truth`] counts it back as the spec does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -24,7 +28,8 @@ const INVALID_TOKEN: ErrorCode = ErrorCode::new(400, "InvalidNextTokenException"
 const NOT_FOUND: ErrorCode = ErrorCode::new(400, "ResourceNotFoundException");
 
 const TARGET_PREFIX: &str = "TransferService";
-const OPERATIONS: [&str; 4] = [
+const OPERATIONS: [&str; 5] = [
+    "ListServers",
     "ListWorkflows",
     "DescribeWorkflow",
     "ListExecutions",
@@ -35,7 +40,8 @@ const MAX_PAGE: i64 = 1000;
 const DEFAULT_PAGE: usize = 100;
 
 const ACCOUNT: &str = "123456789012";
-const SERVER_ID: &str = "s-0a1b2c3d4e5f60718";
+/// The server the listed executions run on (DescribeExecution's `ServiceMetadata`).
+pub const SERVER_ID: &str = "s-0a1b2c3d4e5f60718";
 
 pub(crate) static SERVICE: Service = Service {
     name: "transfer",
@@ -176,9 +182,63 @@ impl StepResult {
     }
 }
 
+/// A Transfer Family server, as ListServers lists it (`ListedServer`).
+#[derive(Clone, Debug)]
+pub struct Server {
+    /// AWS ids are `s-` and 17 lowercase hex digits; any string is served as is.
+    pub id: String,
+    pub arn: String,
+    /// "S3" or "EFS".
+    pub domain: Option<String>,
+    /// "SERVICE_MANAGED", "API_GATEWAY", "AWS_DIRECTORY_SERVICE" or "AWS_LAMBDA".
+    pub identity_provider_type: Option<String>,
+    /// "PUBLIC", "VPC" or "VPC_ENDPOINT".
+    pub endpoint_type: Option<String>,
+    /// The role Transfer logs to CloudWatch with: `None`, nothing is logged.
+    pub logging_role: Option<String>,
+    /// "OFFLINE", "ONLINE", "STARTING", "STOPPING", "START_FAILED" or "STOP_FAILED".
+    pub state: Option<String>,
+    pub user_count: Option<i64>,
+}
+
+impl Server {
+    /// An ONLINE SFTP server on S3 with service-managed users and no logging role.
+    pub fn new(id: &str) -> Server {
+        Server {
+            id: id.to_owned(),
+            arn: format!("arn:aws:transfer:us-east-1:{ACCOUNT}:server/{id}"),
+            domain: Some("S3".to_owned()),
+            identity_provider_type: Some("SERVICE_MANAGED".to_owned()),
+            endpoint_type: Some("PUBLIC".to_owned()),
+            logging_role: None,
+            state: Some("ONLINE".to_owned()),
+            user_count: Some(3),
+        }
+    }
+
+    /// The same server with a logging role: [`World::add_transfer_server`] then creates its
+    /// log group.
+    pub fn with_logging(mut self) -> Server {
+        self.logging_role = Some(format!("arn:aws:iam::{ACCOUNT}:role/transfer-logging"));
+        self
+    }
+
+    /// `/aws/transfer/<id>`, the log group Transfer writes to when the server logs.
+    pub fn log_group(&self) -> String {
+        log_group(&self.id)
+    }
+}
+
+/// `/aws/transfer/<server_id>`.
+pub fn log_group(server_id: &str) -> String {
+    format!("/aws/transfer/{server_id}")
+}
+
 /// The Transfer Family state of the simulated account.
 #[derive(Default)]
 pub struct Transfer {
+    /// Keyed by server id (the order ListServers serves them in).
+    pub servers: BTreeMap<String, Server>,
     /// Keyed by workflow id (the order ListWorkflows serves them in).
     pub workflows: BTreeMap<String, Workflow>,
     /// Execution ids that ListExecutions still lists but DescribeExecution no longer knows: the
@@ -187,6 +247,16 @@ pub struct Transfer {
 }
 
 impl Transfer {
+    /// Adds or replaces the server with this id (only the listing: see
+    /// [`World::add_transfer_server`] for its log group).
+    pub fn add_server(&mut self, server: Server) {
+        self.servers.insert(server.id.clone(), server);
+    }
+
+    pub fn remove_server(&mut self, id: &str) -> Option<Server> {
+        self.servers.remove(id)
+    }
+
     /// Adds or replaces the workflow with this id.
     pub fn add_workflow(&mut self, workflow: Workflow) {
         self.workflows.insert(workflow.id.clone(), workflow);
@@ -223,6 +293,289 @@ impl Transfer {
     }
 }
 
+/// One workflow execution as Transfer logs it to CloudWatch Logs, from start to end: build it,
+/// then write it with [`World::log_workflow_run`].
+///
+/// The nominal steps run in order until one fails; then the exception handler runs in order
+/// until one of its steps fails; steps after a failure are not run (nor logged).
+#[derive(Clone, Debug)]
+pub struct WorkflowRun {
+    pub server_id: String,
+    pub user: String,
+    pub workflow_id: String,
+    pub execution_id: String,
+    pub session_id: String,
+    /// Epoch milliseconds of ExecutionStarted (ExecutionThrottled if `throttled`).
+    pub start_ms: i64,
+    pub steps: Vec<RunStep>,
+    pub on_exception_steps: Vec<RunStep>,
+    /// Every event reaches CloudWatch Logs this long after it happened (late delivery).
+    pub ingestion_delay_ms: i64,
+    /// Starts with an ExecutionThrottled event, and starts for real a second later.
+    pub throttled: bool,
+    /// Also writes the SFTP session around the upload (stream `<user>.<session-id>`): JSON lines
+    /// without `type`, and one plain-text line.
+    pub session_lines: bool,
+}
+
+/// One step of a [`WorkflowRun`] and its outcome.
+#[derive(Clone, Debug)]
+pub struct RunStep {
+    /// "COPY", "CUSTOM", "TAG", "DELETE", "DECRYPT".
+    pub step_type: String,
+    pub name: String,
+    pub duration_ms: i64,
+    pub error: Option<StepError>,
+}
+
+impl RunStep {
+    pub fn ok(step_type: &str, name: &str, duration_ms: i64) -> RunStep {
+        RunStep {
+            step_type: step_type.to_owned(),
+            name: name.to_owned(),
+            duration_ms,
+            error: None,
+        }
+    }
+
+    /// A step that fails with `error_type` (e.g. "BAD_REQUEST") after `duration_ms`.
+    pub fn failed(
+        step_type: &str,
+        name: &str,
+        duration_ms: i64,
+        error_type: &str,
+        message: &str,
+    ) -> RunStep {
+        RunStep {
+            error: Some(StepError {
+                error_type: error_type.to_owned(),
+                message: message.to_owned(),
+            }),
+            ..RunStep::ok(step_type, name, duration_ms)
+        }
+    }
+}
+
+impl WorkflowRun {
+    /// A run with no steps yet (it completes at once), by user `partner-sftp`, session lines on.
+    pub fn new(
+        server_id: &str,
+        workflow_id: &str,
+        execution_id: &str,
+        start_ms: i64,
+    ) -> WorkflowRun {
+        let session: String = execution_id
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .take(16)
+            .collect();
+        WorkflowRun {
+            server_id: server_id.to_owned(),
+            user: "partner-sftp".to_owned(),
+            workflow_id: workflow_id.to_owned(),
+            execution_id: execution_id.to_owned(),
+            session_id: format!("{session:0>16}"),
+            start_ms,
+            steps: Vec::new(),
+            on_exception_steps: Vec::new(),
+            ingestion_delay_ms: 0,
+            throttled: false,
+            session_lines: true,
+        }
+    }
+
+    pub fn user(mut self, user: &str) -> WorkflowRun {
+        self.user = user.to_owned();
+        self
+    }
+
+    pub fn step(mut self, step: RunStep) -> WorkflowRun {
+        self.steps.push(step);
+        self
+    }
+
+    pub fn on_exception(mut self, step: RunStep) -> WorkflowRun {
+        self.on_exception_steps.push(step);
+        self
+    }
+
+    pub fn delayed(mut self, ingestion_delay_ms: i64) -> WorkflowRun {
+        self.ingestion_delay_ms = ingestion_delay_ms;
+        self
+    }
+
+    pub fn throttled(mut self) -> WorkflowRun {
+        self.throttled = true;
+        self
+    }
+
+    pub fn without_session_lines(mut self) -> WorkflowRun {
+        self.session_lines = false;
+        self
+    }
+
+    /// The workflow stream, `<user>.<workflow-id>.<execution-id>`.
+    pub fn stream(&self) -> String {
+        format!("{}.{}.{}", self.user, self.workflow_id, self.execution_id)
+    }
+
+    /// Whether a nominal step fails (the execution ends with ExecutionErrored).
+    pub fn fails(&self) -> bool {
+        self.steps.iter().any(|s| s.error.is_some())
+    }
+
+    /// The timestamp of the last workflow event (ExecutionCompleted or ExecutionErrored).
+    pub fn end_ms(&self) -> i64 {
+        self.events()
+            .iter()
+            .filter(|(stream, ..)| *stream == self.stream())
+            .map(|(_, t, _)| *t)
+            .max()
+            .unwrap_or(self.start_ms)
+    }
+
+    /// Every event this run writes, as (stream, timestamp ms, message), in time order per stream.
+    pub fn events(&self) -> Vec<(String, i64, String)> {
+        let stream = self.stream();
+        let mut out = Vec::new();
+        let event = |kind: &str, details: Value| {
+            json!({
+                "type": kind,
+                "details": details,
+                "workflowId": self.workflow_id,
+                "executionId": self.execution_id,
+                "transferDetails": {
+                    "serverId": self.server_id,
+                    "username": self.user,
+                    "sessionId": self.session_id,
+                },
+            })
+            .to_string()
+        };
+        let key = format!("{}/incoming/{}.csv", self.user, self.execution_id);
+        let location = json!({ "domain": "S3", "bucket": "transfer-uploads", "key": key });
+        let mut t = self.start_ms;
+        if self.throttled {
+            out.push((stream.clone(), t, event("ExecutionThrottled", json!({}))));
+            t += 1000;
+        }
+        let started = json!({ "input": { "initialFileLocation": {
+            "bucket": "transfer-uploads", "key": key, "etag": format!("{:032x}", etag(&key)),
+        } } });
+        out.push((stream.clone(), t, event("ExecutionStarted", started)));
+        let mut errored = false;
+        for (phase, steps) in [(0, &self.steps), (1, &self.on_exception_steps)] {
+            if phase == 1 && !errored {
+                break;
+            }
+            for step in steps {
+                let details = json!({ "input": { "fileLocation": location },
+                                      "stepType": step.step_type, "stepName": step.name });
+                out.push((stream.clone(), t, event("StepStarted", details)));
+                t += step.duration_ms.max(0);
+                match &step.error {
+                    None => {
+                        let details = json!({ "output": {}, "stepType": step.step_type,
+                                              "stepName": step.name });
+                        out.push((stream.clone(), t, event("StepCompleted", details)));
+                    }
+                    Some(e) => {
+                        let details = json!({ "errorType": e.error_type, "errorMessage": e.message,
+                                              "stepType": step.step_type, "stepName": step.name });
+                        out.push((stream.clone(), t, event("StepErrored", details)));
+                        errored = true;
+                        break;
+                    }
+                }
+            }
+        }
+        let last = if errored {
+            "ExecutionErrored"
+        } else {
+            "ExecutionCompleted"
+        };
+        out.push((stream, t, event(last, json!({}))));
+        if self.session_lines {
+            let session = format!("{}.{}", self.user, self.session_id);
+            let activity = |kind: &str, extra: Value| {
+                let mut m = json!({
+                    "activity-type": kind, "session-id": self.session_id, "user": self.user,
+                    "resource-arn": format!("arn:aws:transfer:us-east-1:{ACCOUNT}:server/{}", self.server_id),
+                });
+                if let (Value::Object(m), Value::Object(extra)) = (&mut m, extra) {
+                    m.extend(extra);
+                }
+                m.to_string()
+            };
+            let begin = (self.start_ms - 3000).max(0);
+            let path = format!("/transfer-uploads/{key}");
+            out.push((
+                session.clone(),
+                begin,
+                activity(
+                    "CONNECTED",
+                    json!({
+                        "client": "SSH-2.0-OpenSSH_9.6", "source-ip": "203.0.113.7",
+                        "home-dir": format!("/transfer-uploads/{}", self.user),
+                    }),
+                ),
+            ));
+            out.push((
+                session.clone(),
+                begin + 1000,
+                activity(
+                    "OPEN",
+                    json!({ "path": path, "mode": "CREATE|TRUNCATE|WRITE" }),
+                ),
+            ));
+            out.push((
+                session.clone(),
+                begin + 1500,
+                format!("{session} OPEN Path={path} Mode=CREATE|TRUNCATE|WRITE"),
+            ));
+            out.push((
+                session.clone(),
+                (self.start_ms - 1).max(begin),
+                activity("CLOSE", json!({ "path": path, "bytes-in": "52431" })),
+            ));
+            out.push((session, t + 500, activity("EXIT", json!({}))));
+        }
+        out
+    }
+}
+
+impl World {
+    /// Adds (or replaces) a Transfer server; with a logging role, also creates its log group
+    /// `/aws/transfer/<id>` (empty until executions are logged).
+    pub fn add_transfer_server(&mut self, server: Server) {
+        if server.logging_role.is_some() {
+            self.logs.create_group(&server.log_group());
+        }
+        self.transfer.add_server(server);
+    }
+
+    /// Writes what Transfer logs for `run` into `/aws/transfer/<server-id>`, if that log group
+    /// exists (the server was added with a logging role); otherwise writes nothing. Returns
+    /// whether it was written. The listing (ListExecutions) is not touched: a run logged this
+    /// way started and ended between two collections.
+    pub fn log_workflow_run(&mut self, run: &WorkflowRun) -> bool {
+        let group = log_group(&run.server_id);
+        if !self.logs.has_group(&group) {
+            return false;
+        }
+        for (stream, timestamp, message) in run.events() {
+            self.logs.put_event_delayed(
+                &group,
+                &stream,
+                timestamp,
+                run.ingestion_delay_ms,
+                &message,
+            );
+        }
+        true
+    }
+}
+
 fn route(method: &Method, path: &str, headers: &HeaderMap) -> Option<&'static str> {
     if method != Method::POST || path != "/" {
         return None;
@@ -235,6 +588,7 @@ fn handle(world: &mut World, call: &Call) -> Result<Bytes, ApiError> {
     let transfer = &world.transfer;
     let request: Request = wire::parse_json(&call.body)?;
     match call.operation {
+        "ListServers" => list_servers(transfer, &request),
         "ListWorkflows" => list_workflows(transfer, &request),
         "DescribeWorkflow" => describe_workflow(transfer, &request),
         "ListExecutions" => list_executions(transfer, &request),
@@ -243,7 +597,7 @@ fn handle(world: &mut World, call: &Call) -> Result<Bytes, ApiError> {
     }
 }
 
-/// The input members of the four operations; unknown members are ignored, a wrongly typed one is
+/// The input members of the five operations; unknown members are ignored, a wrongly typed one is
 /// a SerializationException.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -313,6 +667,38 @@ fn page<'a, T>(
         _ => None,
     };
     Ok((page.into_iter().map(|(_, v)| v).collect(), next_token))
+}
+
+fn list_servers(transfer: &Transfer, request: &Request) -> Result<Bytes, ApiError> {
+    let (servers, next_token) = page(&transfer.servers, request, "ListServers")?;
+    let servers: Vec<Value> = servers
+        .into_iter()
+        .map(|s| {
+            let mut listed = serde_json::Map::new();
+            listed.insert("Arn".into(), json!(s.arn));
+            listed.insert("ServerId".into(), json!(s.id));
+            for (member, value) in [
+                ("Domain", &s.domain),
+                ("IdentityProviderType", &s.identity_provider_type),
+                ("EndpointType", &s.endpoint_type),
+                ("LoggingRole", &s.logging_role),
+                ("State", &s.state),
+            ] {
+                if let Some(v) = value {
+                    listed.insert(member.into(), json!(v));
+                }
+            }
+            if let Some(n) = s.user_count {
+                listed.insert("UserCount".into(), json!(n));
+            }
+            Value::Object(listed)
+        })
+        .collect();
+    let mut out = json!({ "Servers": servers });
+    if let Some(token) = next_token {
+        out["NextToken"] = json!(token);
+    }
+    Ok(wire::to_json(&out))
 }
 
 fn list_workflows(transfer: &Transfer, request: &Request) -> Result<Bytes, ApiError> {

@@ -184,7 +184,7 @@ async fn only_transfer_targets_are_claimed() {
     for (method, path, target) in [
         ("POST", "/", None),
         ("POST", "/", Some("OtherService.ListWorkflows")),
-        ("POST", "/", Some("TransferService.ListServers")),
+        ("POST", "/", Some("TransferService.ListUsers")),
         ("POST", "/", Some("TransferServiceX.ListWorkflows")),
         ("GET", "/", Some("TransferService.ListWorkflows")),
         (

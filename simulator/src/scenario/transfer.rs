@@ -1,10 +1,29 @@
 //! The Transfer Family part of the demo: four managed workflows; uploads start executions that
 //! run their steps one by one; some step fails, the execution goes HANDLING_EXCEPTION and runs
 //! its exception handler (which can fail too); finished executions disappear, as in AWS.
+//!
+//! Two servers: [`SERVER_ID`] with a logging role (log group `/aws/transfer/<id>`), and
+//! [`QUIET_SERVER_ID`] without one. A fifth workflow ([`QUICK_WORKFLOW`]) runs on the logged
+//! server: small uploads whose executions last a second or two, so they start and end between
+//! two collections and are never listed; only the logs show them (some fail, some in the
+//! exception handler too, a few arrive late or are throttled first). The logs clock is pinned
+//! to the `now` the demo is stepped with.
 
 use super::{ms, Rng, MINUTE};
-use crate::transfer::{Execution, StepResult, Workflow};
+use crate::transfer::{Execution, RunStep, Server, StepResult, Workflow, WorkflowRun, SERVER_ID};
 use crate::World;
+
+/// The demo's server without a logging role: its log group does not exist.
+pub const QUIET_SERVER_ID: &str = "s-9f8e7d6c5b4a39281";
+/// The workflow of the short, logged-only executions.
+pub const QUICK_WORKFLOW: &str = "w-5b3d7f9a1c2e4d6f8";
+const QUICK_STEPS: [(&str, &str); 2] = [("TAG", "tag-received"), ("COPY", "copy-to-processing")];
+const QUICK_ON_EXCEPTION: [(&str, &str); 2] =
+    [("TAG", "tag-rejected"), ("DELETE", "delete-rejected")];
+const QUICK_USERS: [&str; 3] = ["acme-sftp", "globex-sftp", "initech-sftp"];
+/// Mean seconds between quick uploads, and how much history `populate` writes.
+const QUICK_EVERY: f64 = 30.0;
+const QUICK_HISTORY: f64 = 30.0 * MINUTE;
 
 /// The static description of one demo workflow.
 struct Profile {
@@ -128,6 +147,11 @@ pub(super) struct Demo {
     rng: Rng,
     next_upload: Vec<f64>,
     runs: Vec<Run>,
+    /// Its own stream, so the listed executions stay the same as before the quick ones existed.
+    quick_rng: Rng,
+    next_quick: f64,
+    /// Quick runs started but not yet over: logged once `now` passes their end.
+    quick_pending: Vec<WorkflowRun>,
 }
 
 impl Demo {
@@ -137,7 +161,101 @@ impl Demo {
             rng: Rng::new(seed ^ 0x7472_616e_7366_6572),
             next_upload: Vec::new(),
             runs: Vec::new(),
+            quick_rng: Rng::new(seed ^ 0x7175_6963_6b5f_7466),
+            next_quick: f64::INFINITY,
+            quick_pending: Vec::new(),
         }
+    }
+
+    /// The servers and the quick workflow, with half an hour of quick runs in the logs.
+    fn populate_quick(&mut self, world: &mut World, now: f64) {
+        world.add_transfer_server(Server::new(SERVER_ID).with_logging());
+        let mut quiet = Server::new(QUIET_SERVER_ID);
+        quiet.user_count = Some(1);
+        world.add_transfer_server(quiet);
+        let mut workflow = Workflow::new(QUICK_WORKFLOW);
+        workflow.description = Some("Tag and route small partner files (seconds per run)".into());
+        for (step_type, name) in QUICK_STEPS {
+            workflow = workflow.step(step_type, name);
+        }
+        for (step_type, name) in QUICK_ON_EXCEPTION {
+            workflow = workflow.on_exception(step_type, name);
+        }
+        world.transfer.add_workflow(workflow);
+        self.next_quick = ms(now - QUICK_HISTORY);
+    }
+
+    /// Starts the quick uploads due by `now` and logs every quick run that has ended by then.
+    fn step_quick(&mut self, world: &mut World, now: f64) {
+        world.logs.set_clock(Some((now * 1000.0).round() as i64));
+        if !world.transfer.workflows.contains_key(QUICK_WORKFLOW) {
+            self.quick_pending.clear();
+            return;
+        }
+        while self.next_quick <= now {
+            let run = self.quick_run(self.next_quick);
+            self.quick_pending.push(run);
+            self.next_quick =
+                ms(self.next_quick + self.quick_rng.between(0.2 * QUICK_EVERY, 1.8 * QUICK_EVERY));
+        }
+        let now_ms = (now * 1000.0).round() as i64;
+        let (done, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.quick_pending)
+            .into_iter()
+            .partition(|run| run.end_ms() <= now_ms);
+        self.quick_pending = pending;
+        for run in &done {
+            world.log_workflow_run(run);
+        }
+    }
+
+    /// One quick execution starting at `started`: a quarter fail a step, a fifth of those fail
+    /// in the exception handler too; some are delivered late, a few throttled first.
+    fn quick_run(&mut self, started: f64) -> WorkflowRun {
+        let rng = &mut self.quick_rng;
+        let id = rng.uuid();
+        let user = QUICK_USERS[rng.below(QUICK_USERS.len() as u64) as usize];
+        let mut run = WorkflowRun::new(
+            SERVER_ID,
+            QUICK_WORKFLOW,
+            &id,
+            (started * 1000.0).round() as i64,
+        )
+        .user(user);
+        let failing = rng
+            .percent(25)
+            .then(|| rng.below(QUICK_STEPS.len() as u64) as usize);
+        for (i, (step_type, name)) in QUICK_STEPS.iter().enumerate() {
+            let duration = 100 + rng.below(900) as i64;
+            run = run.step(if failing == Some(i) {
+                let errors = errors_for(step_type);
+                let (error_type, message) = errors[rng.below(errors.len() as u64) as usize];
+                RunStep::failed(step_type, name, duration, error_type, message)
+            } else {
+                RunStep::ok(step_type, name, duration)
+            });
+        }
+        let handler_fails = rng.percent(20);
+        for (i, (step_type, name)) in QUICK_ON_EXCEPTION.iter().enumerate() {
+            let duration = 50 + rng.below(400) as i64;
+            run = run.on_exception(if handler_fails && i == 0 {
+                RunStep::failed(
+                    step_type,
+                    name,
+                    duration,
+                    "PERMISSION_DENIED",
+                    "Access Denied (Service: Amazon S3; Status Code: 403)",
+                )
+            } else {
+                RunStep::ok(step_type, name, duration)
+            });
+        }
+        if rng.percent(15) {
+            run = run.delayed(20_000 + rng.below(70_000) as i64);
+        }
+        if rng.percent(5) {
+            run = run.throttled();
+        }
+        run
     }
 
     /// Creates the workflows, with executions already under way (one handling an exception).
@@ -170,6 +288,7 @@ impl Demo {
             };
             self.next_upload.push(next);
         }
+        self.populate_quick(world, now);
         self.step(world, now);
     }
 
@@ -201,6 +320,7 @@ impl Demo {
         let mut runs = std::mem::take(&mut self.runs);
         runs.retain_mut(|run| self.advance(world, run, now));
         self.runs = runs;
+        self.step_quick(world, now);
     }
 
     fn start(&mut self, world: &mut World, workflow: usize, started: f64, fail: Option<usize>) {
@@ -290,6 +410,8 @@ impl Demo {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     const NOW: f64 = 1_750_000_000.0;
@@ -340,6 +462,57 @@ mod tests {
             "the first executions ended and vanished"
         );
         assert_eq!(run(4).1, last);
+    }
+
+    #[test]
+    fn quick_runs_are_only_in_the_logs_of_the_logged_server() {
+        let run = |seed| {
+            let mut world = World::default();
+            let mut demo = Demo::new(seed);
+            demo.populate(&mut world, NOW);
+            let history = world.logs.workflow_truth(..);
+            for i in 1..=120 {
+                demo.step(&mut world, NOW + f64::from(i) * 5.0);
+            }
+            (world, history)
+        };
+        let (world, history) = run(4);
+        assert!(world.transfer.workflows[QUICK_WORKFLOW]
+            .executions
+            .is_empty());
+        assert!(world.logs.has_group(&crate::transfer::log_group(SERVER_ID)));
+        assert!(!world
+            .logs
+            .has_group(&crate::transfer::log_group(QUIET_SERVER_ID)));
+        assert_eq!(world.transfer.servers.len(), 2);
+        assert!(
+            history.finished(QUICK_WORKFLOW, "completed") > 20,
+            "{history:?}"
+        );
+        let truth = world.logs.workflow_truth(..);
+        let completed = truth.finished(QUICK_WORKFLOW, "completed");
+        let exception = truth.finished(QUICK_WORKFLOW, "exception");
+        assert!(completed > history.finished(QUICK_WORKFLOW, "completed"));
+        assert!(exception > 0, "{truth:?}");
+        let phases: BTreeSet<&str> = truth.step_errors.keys().map(|k| k.1.as_str()).collect();
+        assert!(phases.contains("steps"), "{truth:?}");
+        // Late events: some were written but are not yet visible.
+        let now = world.logs.now_ms();
+        let group = crate::transfer::log_group(SERVER_ID);
+        assert!(world
+            .logs
+            .events(&group)
+            .all(|e| e.timestamp <= now + 2_000));
+        // Same seed, same logs.
+        let (again, _) = run(4);
+        assert_eq!(again.logs.workflow_truth(..), truth);
+        let messages = |w: &World| {
+            w.logs
+                .events(&group)
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(messages(&again), messages(&world));
     }
 
     fn world_ids(s: &[(String, String, usize, usize)]) -> Vec<String> {
