@@ -11,3 +11,4 @@ mod prometheus;
 mod soak;
 mod supplychain;
 mod transfer;
+mod web_config;
