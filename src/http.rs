@@ -112,6 +112,18 @@ async fn connection(stream: tokio::net::TcpStream, site: Arc<Site>, watcher: Wat
 /// Routes one request; every path and method has an answer. Basic auth, when
 /// configured, guards everything but the health probes, which reveal nothing.
 pub async fn handle(site: &Site, req: &Request<Incoming>) -> Response<ScrapeBody> {
+    let mut response = answer(site, req).await;
+    // `http_server_config.headers`: on every response, as the toolkit does.
+    if let Some(web) = &site.web {
+        let headers = response.headers_mut();
+        for (name, value) in web.current().headers() {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    response
+}
+
+async fn answer(site: &Site, req: &Request<Incoming>) -> Response<ScrapeBody> {
     let path = req.uri().path();
     if let Some(web) = &site.web {
         let probe = matches!(path, "/healthz" | "/readyz");
