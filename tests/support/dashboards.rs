@@ -8,59 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// Every series name the metric contract (README "Metrics") defines, histograms as their
-/// `_bucket`/`_sum`/`_count` series, plus the standard process metrics the exporter serves.
-pub const CONTRACT: &[&str] = &[
-    "aws_appflow_flow_info",
-    "aws_appflow_flow_status",
-    "aws_appflow_flow_last_execution_status",
-    "aws_appflow_flow_last_execution_start_timestamp_seconds",
-    "aws_appflow_flow_last_success_timestamp_seconds",
-    "aws_appflow_flow_last_failure_timestamp_seconds",
-    "aws_appflow_flow_executions_in_progress",
-    "aws_appflow_last_execution_processed_bytes",
-    "aws_appflow_last_execution_written_bytes",
-    "aws_appflow_last_execution_processed_records",
-    "aws_appflow_last_execution_put_failures",
-    "aws_appflow_last_execution_parallel_processes",
-    "aws_appflow_last_execution_max_page_size",
-    "aws_appflow_last_execution_duration_seconds",
-    "aws_appflow_executions_total",
-    "aws_appflow_processed_bytes_total",
-    "aws_appflow_written_bytes_total",
-    "aws_appflow_processed_records_total",
-    "aws_appflow_put_failures_total",
-    "aws_appflow_execution_duration_seconds_bucket",
-    "aws_appflow_execution_duration_seconds_sum",
-    "aws_appflow_execution_duration_seconds_count",
-    "aws_appflow_flow_configured_max_parallelism",
-    "aws_appflow_flow_configured_max_page_size",
-    "aws_appflow_catalog_registrations_total",
-    "aws_transfer_workflow_info",
-    "aws_transfer_workflow_executions",
-    "aws_transfer_workflow_oldest_execution_age_seconds",
-    "aws_transfer_workflow_executions_finished_total",
-    "aws_transfer_workflow_step_errors_total",
-    "aws_supplychain_instance_state",
-    "aws_supplychain_flow_info",
-    "aws_supplychain_flow_last_execution_status",
-    "aws_supplychain_flow_last_execution_start_timestamp_seconds",
-    "aws_supplychain_flow_last_success_timestamp_seconds",
-    "aws_supplychain_flow_last_failure_timestamp_seconds",
-    "aws_supplychain_flow_executions_in_progress",
-    "aws_supplychain_last_execution_duration_seconds",
-    "aws_supplychain_flow_executions_total",
-    "aws_supplychain_flow_execution_duration_seconds_bucket",
-    "aws_supplychain_flow_execution_duration_seconds_sum",
-    "aws_supplychain_flow_execution_duration_seconds_count",
-    "aws_customerprofiles_workflow_info",
-    "aws_customerprofiles_workflow_status",
-    "aws_customerprofiles_workflow_processed_records",
-    "aws_customerprofiles_workflow_steps_completed",
-    "aws_customerprofiles_workflow_steps",
-    "aws_customerprofiles_workflow_start_timestamp_seconds",
-    "aws_customerprofiles_workflow_last_updated_timestamp_seconds",
-    "aws_customerprofiles_workflows_finished_total",
+/// The exporter's own series (`src/self_metrics.rs`), histograms as their
+/// `_bucket`/`_sum`/`_count` series, and the standard process metrics.
+const EXPORTER_SERIES: &[&str] = &[
     "aws_flow_exporter_build_info",
     "aws_flow_exporter_collector_up",
     "aws_flow_exporter_last_collection_success_timestamp_seconds",
@@ -72,6 +22,15 @@ pub const CONTRACT: &[&str] = &[
     "aws_flow_exporter_api_request_duration_seconds_sum",
     "aws_flow_exporter_api_request_duration_seconds_count",
     "aws_flow_exporter_executions_tracked",
+    "aws_flow_exporter_state_restored",
+    "aws_flow_exporter_state_saves_total",
+    "aws_flow_exporter_state_last_save_timestamp_seconds",
+    "aws_flow_exporter_state_bytes",
+    "aws_flow_exporter_config_last_reload_successful",
+    "aws_flow_exporter_config_last_reload_success_timestamp_seconds",
+    "aws_flow_exporter_config_hash",
+    "aws_flow_exporter_shard_ordinal",
+    "aws_flow_exporter_total_shards",
     "process_cpu_seconds_total",
     "process_open_fds",
     "process_max_fds",
@@ -80,6 +39,34 @@ pub const CONTRACT: &[&str] = &[
     "process_start_time_seconds",
     "process_threads",
 ];
+
+/// Every series name of the metric contract: the families each service
+/// declares in the registry (histograms as their `_bucket`/`_sum`/`_count`
+/// series), then the exporter's own.
+pub static CONTRACT: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    use aws_flow_exporter::exposition::Kind;
+    let mut names = Vec::new();
+    for family in aws_flow_exporter::services::SERVICES
+        .iter()
+        .flat_map(|s| s.families.iter())
+    {
+        match family.kind {
+            Kind::Histogram => {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.push(format!("{}{suffix}", family.name));
+                }
+            }
+            _ => names.push(family.name.to_string()),
+        }
+    }
+    names.extend(EXPORTER_SERIES.iter().map(|s| s.to_string()));
+    names
+});
+
+/// Whether `name` is a series of the contract.
+pub fn in_contract(name: &str) -> bool {
+    CONTRACT.iter().any(|c| c == name)
+}
 
 /// Name prefixes of the contract's series, and the part of the exporter each belongs to.
 const PREFIXES: &[(&str, &str)] = &[
