@@ -72,6 +72,8 @@ pub const CONTRACT: &[&str] = &[
     "aws_flow_exporter_api_request_duration_seconds_sum",
     "aws_flow_exporter_api_request_duration_seconds_count",
     "aws_flow_exporter_executions_tracked",
+    "aws_flow_exporter_shard_ordinal",
+    "aws_flow_exporter_total_shards",
     "process_cpu_seconds_total",
     "process_open_fds",
     "process_max_fds",
