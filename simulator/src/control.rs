@@ -6,6 +6,12 @@
 //! - `POST /_sim/latency` `{"operation": "*", "latency": "250ms"}`
 //! - `DELETE /_sim/faults` clears faults and latencies
 //! - `GET /_sim/calls` returns the per-operation call counters; `DELETE /_sim/calls` resets them
+//! - `POST /_sim/sts/roles` `{"role_arn": "arn:aws:iam::123456789012:role/r", "external_id": "x"}`
+//!   lets AssumeRole succeed on that role (`external_id` omitted or null: any)
+//! - `POST /_sim/sts/settings` `{"lifetime_seconds": 5, "require_issued_keys": true}` (each
+//!   optional; `lifetime_seconds` null: honour DurationSeconds again)
+//! - `GET /_sim/sts/calls` returns the AssumeRole calls; `GET /_sim/access-keys` the access key
+//!   ids of the signed requests
 
 use std::sync::Mutex;
 
@@ -24,6 +30,24 @@ struct FaultRequest {
     operation: String,
     fault: String,
     times: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct RoleRequest {
+    role_arn: String,
+    external_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StsSettings {
+    #[serde(default, deserialize_with = "some")]
+    lifetime_seconds: Option<Option<u64>>,
+    require_issued_keys: Option<bool>,
+}
+
+/// A present member, null included, is `Some` (absent stays `None` through `default`).
+fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -64,6 +88,42 @@ pub(crate) fn respond(
             lock(world).reset_calls();
             Ok(serde_json::json!({}))
         }
+        (&Method::POST, "sts/roles") => wire::parse_json::<RoleRequest>(body).map(|r| {
+            let mut world = lock(world);
+            world.sts.allow_role(&r.role_arn, r.external_id.as_deref());
+            serde_json::json!({})
+        }),
+        (&Method::POST, "sts/settings") => wire::parse_json::<StsSettings>(body).map(|r| {
+            let sts = &mut lock(world).sts;
+            match r.lifetime_seconds {
+                Some(Some(seconds)) => sts.set_lifetime_seconds(seconds),
+                Some(None) => sts.reset_lifetime(),
+                None => {}
+            }
+            if let Some(on) = r.require_issued_keys {
+                sts.require_issued_keys(on);
+            }
+            serde_json::json!({})
+        }),
+        (&Method::GET, "sts/calls") => {
+            let calls: Vec<_> = lock(world)
+                .sts
+                .assume_role_calls()
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "role_arn": c.role_arn,
+                        "role_session_name": c.role_session_name,
+                        "external_id": c.external_id,
+                        "duration_seconds": c.duration_seconds,
+                        "access_key_id": c.access_key_id,
+                        "issued": c.issued,
+                    })
+                })
+                .collect();
+            Ok(serde_json::json!(calls))
+        }
+        (&Method::GET, "access-keys") => Ok(serde_json::json!(lock(world).access_keys_seen())),
         _ => Err(wire::UNKNOWN_OPERATION.with(format!("No control endpoint {method} {path}"))),
     };
     Some(match outcome {

@@ -3,7 +3,8 @@
 //! [`Simulator`] is a small HTTP/1 server that speaks the real AWS wire protocols, so real SDK
 //! clients can be pointed at it (`endpoint_url`) and run against state the test controls: the
 //! [`World`], which holds each service's data, the [`faults`] to inject and per-operation call
-//! counters. Signatures are not checked.
+//! counters. Signatures are not checked; the access key ids they name are recorded, and
+//! can be required to be ones the simulated STS issued ([`sts::Sts::require_issued_keys`]).
 //!
 //! Services: AppFlow (restJson1: ListFlows, DescribeFlow, DescribeFlowExecutionRecords). Others
 //! plug into the dispatcher in `server.rs`.
@@ -35,6 +36,9 @@
 //! assert_eq!(truth.finished("w-0123456789abcdef0", "exception"), 1);
 //! assert_eq!(truth.step_errors("w-0123456789abcdef0", "steps", "TAG", "BAD_REQUEST"), 1);
 //! ```
+//!
+//! - [`sts`]: STS (awsQuery: AssumeRole, GetCallerIdentity), roles the test allows, issued
+//!   credentials, and optionally refusing requests not signed with an issued key.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -71,6 +75,7 @@ pub mod faults;
 pub mod logs;
 pub mod scenario;
 mod server;
+pub mod sts;
 pub mod supplychain;
 pub mod transfer;
 mod wire;
@@ -86,8 +91,11 @@ pub struct World {
     pub supplychain: supplychain::SupplyChain,
     pub customerprofiles: customerprofiles::CustomerProfiles,
     pub logs: logs::Logs,
+    pub sts: sts::Sts,
     pub faults: faults::Faults,
     calls: BTreeMap<String, u64>,
+    /// Access key id to the calls signed with it, counted like `calls`.
+    access_keys: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 impl World {
@@ -104,6 +112,34 @@ impl World {
 
     pub fn reset_calls(&mut self) {
         self.calls.clear();
+        self.access_keys.clear();
+    }
+
+    /// The access key ids (SigV4 `Credential=`) of every signed request so far, STS included.
+    pub fn access_keys_seen(&self) -> std::collections::BTreeSet<String> {
+        self.access_keys.keys().cloned().collect()
+    }
+
+    /// How many requests signed with `access_key_id` reached `operation` ("ListFlows" or
+    /// "appflow:ListFlows", as [`World::calls`]).
+    pub fn calls_with_key(&self, access_key_id: &str, operation: &str) -> u64 {
+        self.access_keys
+            .get(access_key_id)
+            .and_then(|calls| calls.get(operation))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn count_access_key(
+        &mut self,
+        access_key_id: Option<&str>,
+        service: &str,
+        operation: &str,
+    ) {
+        let Some(key) = access_key_id else { return };
+        let calls = self.access_keys.entry(key.to_owned()).or_default();
+        *calls.entry(operation.to_owned()).or_default() += 1;
+        *calls.entry(format!("{service}:{operation}")).or_default() += 1;
     }
 
     pub(crate) fn count_call(&mut self, service: &str, operation: &str) {

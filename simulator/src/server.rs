@@ -52,6 +52,9 @@ pub(crate) struct Call {
     #[allow(dead_code)]
     pub query: Option<String>,
     pub body: Bytes,
+    /// The access key id the request is signed with (SigV4 `Credential=`), if any.
+    #[allow(dead_code)] // Read by STS only.
+    pub access_key_id: Option<String>,
 }
 
 static SERVICES: &[&Service] = &[
@@ -60,6 +63,7 @@ static SERVICES: &[&Service] = &[
     &crate::supplychain::SERVICE,
     &crate::customerprofiles::SERVICE,
     &crate::logs::SERVICE,
+    &crate::sts::SERVICE,
 ];
 
 fn route(
@@ -147,11 +151,30 @@ async fn respond(
             wire::UNKNOWN_OPERATION.with(format!("No operation at {} {path}", parts.method));
         return Ok(Protocol::RestJson1.error(&error));
     };
+    // awsQuery (STS, the only such service) names the operation in the body's `Action`.
+    let operation = if operation == crate::sts::QUERY {
+        match crate::sts::action(&body) {
+            Ok(action) => action,
+            Err(error) => return Ok(service.protocol.error(&error)),
+        }
+    } else {
+        operation
+    };
     tracing::debug!(service = service.name, operation, "call");
+    let access_key_id = wire::access_key_id(&parts.headers);
 
     let (fault, latency) = {
         let mut world = lock(&world);
         world.count_call(service.name, operation);
+        world.count_access_key(access_key_id.as_deref(), service.name, operation);
+        if service.name != crate::sts::SERVICE.name {
+            let checked = world
+                .sts
+                .check_access_key(access_key_id.as_deref(), wire::epoch_now());
+            if let Err(error) = checked {
+                return Ok(service.protocol.error(&error));
+            }
+        }
         (
             world.faults.take(service.name, operation),
             world.faults.latency(service.name, operation),
@@ -189,6 +212,7 @@ async fn respond(
         path: path.to_owned(),
         query: parts.uri.query().map(str::to_owned),
         body,
+        access_key_id,
     };
     let oversize = matches!(fault, Some(Fault::Oversize));
     let outcome = wire::with_oversize(oversize, || (service.handle)(&mut lock(&world), &call));

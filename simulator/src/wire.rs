@@ -93,11 +93,20 @@ fn request_id() -> String {
 }
 
 fn response(status: StatusCode, content_type: &'static str, body: Body) -> HttpResponse {
+    response_with_id(status, content_type, body, &request_id())
+}
+
+fn response_with_id(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Body,
+    id: &str,
+) -> HttpResponse {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(id) = HeaderValue::from_str(&request_id()) {
+    if let Ok(id) = HeaderValue::from_str(id) {
         headers.insert(REQUEST_ID, id);
     }
     response
@@ -182,25 +191,60 @@ pub(crate) enum Protocol {
     /// errors as `{"__type": code, "Message": ..., other members}` in the body only, and
     /// throttling's wait as the `RetryAfterSeconds` member (a string, as the Transfer model has it).
     AwsJson1_1,
+    /// awsQuery (STS): `POST /` with a form-encoded body naming the `Action`; XML answers
+    /// whose `<RequestId></RequestId>` is filled with the request id, errors as
+    /// `<ErrorResponse><Error><Type>Sender|Receiver</Type><Code>..</Code><Message>..</Message>
+    /// </Error><RequestId>..</RequestId></ErrorResponse>` with the code's HTTP status.
+    AwsQuery,
 }
+
+const EMPTY_REQUEST_ID: &str = "<RequestId></RequestId>";
 
 impl Protocol {
     fn content_type(self) -> &'static str {
         match self {
             Protocol::RestJson1 => "application/json",
             Protocol::AwsJson1_1 => AMZ_JSON_1_1,
+            Protocol::AwsQuery => "text/xml",
         }
     }
 
     /// A 200 response carrying an output document.
     pub(crate) fn ok(self, body: Bytes) -> HttpResponse {
+        if self == Protocol::AwsQuery {
+            let id = request_id();
+            let text = String::from_utf8_lossy(&body).replacen(
+                EMPTY_REQUEST_ID,
+                &format!("<RequestId>{id}</RequestId>"),
+                1,
+            );
+            return response_with_id(StatusCode::OK, self.content_type(), Body::full(text), &id);
+        }
         response(StatusCode::OK, self.content_type(), Body::full(body))
     }
 
     pub(crate) fn error(self, error: &ApiError) -> HttpResponse {
         let status =
             StatusCode::from_u16(error.code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if self == Protocol::AwsQuery {
+            let id = request_id();
+            let kind = if error.code.status >= 500 {
+                "Receiver"
+            } else {
+                "Sender"
+            };
+            let body = format!(
+                "<ErrorResponse xmlns=\"{}\">\n  <Error>\n    <Type>{kind}</Type>\n    \
+                 <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  \
+                 <RequestId>{id}</RequestId>\n</ErrorResponse>\n",
+                crate::sts::NAMESPACE,
+                xml_escape(error.code.code),
+                xml_escape(&error.message),
+            );
+            return response_with_id(status, self.content_type(), Body::full(body), &id);
+        }
         let body = match self {
+            Protocol::AwsQuery => unreachable!("rendered above"),
             Protocol::RestJson1 => to_json(&serde_json::json!({ "message": error.message })),
             Protocol::AwsJson1_1 => {
                 let mut body = serde_json::Map::new();
@@ -232,6 +276,53 @@ impl Protocol {
 pub(crate) fn amz_target<'h>(headers: &'h hyper::HeaderMap, prefix: &str) -> Option<&'h str> {
     let target = headers.get("x-amz-target")?.to_str().ok()?;
     target.strip_prefix(prefix)?.strip_prefix('.')
+}
+
+/// The access key id of a SigV4-signed request: `Authorization: AWS4-HMAC-SHA256
+/// Credential=AKID/date/region/service/aws4_request, ...`.
+pub(crate) fn access_key_id(headers: &hyper::HeaderMap) -> Option<String> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let credential = value.split_once("Credential=")?.1;
+    let key = credential.split('/').next()?.trim();
+    (!key.is_empty()).then(|| key.to_owned())
+}
+
+/// Escapes text for an XML element or attribute.
+pub(crate) fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Unix seconds as ISO 8601 in UTC, `2024-01-01T00:00:00Z`, as awsQuery timestamps are sent.
+pub(crate) fn iso8601(epoch: f64) -> String {
+    let secs = epoch.floor() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Parses a JSON request body; an empty body counts as `{}` (operations without input send none).
@@ -450,6 +541,28 @@ mod tests {
                 "Resource": "w-1", "RetryAfterSeconds": "3",
             })
         );
+    }
+
+    #[test]
+    fn iso8601_and_xml_escapes() {
+        assert_eq!(iso8601(0.0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400.5), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_735_689_599.0), "2024-12-31T23:59:59Z");
+        assert_eq!(xml_escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
+    }
+
+    #[test]
+    fn access_key_ids_come_from_the_sigv4_credential() {
+        let mut headers = hyper::HeaderMap::new();
+        assert_eq!(access_key_id(&headers), None);
+        headers.insert(
+            "Authorization",
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=ASIAX/20240101/us-east-1/sts/aws4_request, \
+                 SignedHeaders=host, Signature=abc",
+            ),
+        );
+        assert_eq!(access_key_id(&headers).as_deref(), Some("ASIAX"));
     }
 
     #[test]
