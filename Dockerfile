@@ -1,8 +1,10 @@
-# Build: the exporter alone (the simulator is compiled in for --demo).
+# Build: the exporter alone. The simulated AWS of --demo is test code and stays
+# out of the release image; the compose demo builds with FEATURES=demo.
 FROM rust:1-bookworm AS build
+ARG FEATURES=""
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin aws-flow-exporter
+RUN cargo build --release --locked --bin aws-flow-exporter --no-default-features --features "${FEATURES}"
 
 # Run: no shell, no package manager; glibc and CA certificates only.
 FROM gcr.io/distroless/cc-debian12:nonroot

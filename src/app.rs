@@ -1,4 +1,4 @@
-//! Start-up: from a validated configuration to running collectors, by
+//! Start-up: from a validated configuration to collectors ready to run, by
 //! walking the services registry.
 
 use std::collections::BTreeSet;
@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use tokio::sync::Semaphore;
 
 use crate::aws::{sdk_config, Access, Caller, Overrides};
-use crate::config::Config;
+use crate::config::{Collection, Config, Target};
 use crate::scheduler::Unit;
 use crate::self_metrics::ExporterMetrics;
 use crate::services::{Build, SERVICES};
@@ -18,9 +18,16 @@ use crate::store::Store;
 pub struct Plan {
     pub store: Arc<Store>,
     pub exporter: Arc<ExporterMetrics>,
-    pub units: Vec<Unit>,
+    pub units: Vec<Built>,
     /// (region, labels) of each target, for the landing page.
     pub targets: Vec<(String, Vec<(String, String)>)>,
+}
+
+/// A collector ready to run, and what it was built from: a reload keeps the
+/// running one when the settings are the same.
+pub struct Built {
+    pub unit: Unit,
+    pub settings: String,
 }
 
 /// Builds one SDK configuration per target and one collector per enabled service.
@@ -30,67 +37,98 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
         .iter()
         .flat_map(|t| t.labels.keys())
         .collect();
-    let exporter = ExporterMetrics::new(label_names.into_iter().cloned().collect())
-        .context("cannot register the exporter's own metrics")?;
-    let collection = &config.collection;
+    let exporter = Arc::new(
+        ExporterMetrics::new(label_names.into_iter().cloned().collect())
+            .context("cannot register the exporter's own metrics")?,
+    );
     let mut units = Vec::new();
     let mut targets = Vec::new();
     for (index, target) in config.targets.iter().enumerate() {
-        let access = Access {
-            region: target.region.as_deref(),
-            role_arn: target.role_arn.as_deref(),
-            external_id: target.external_id.as_deref(),
-            timeout: collection.timeout,
-        };
-        let sdk = sdk_config(&access, overrides).await;
-        let Some(region) = target
-            .region
-            .clone()
-            .or_else(|| sdk.region().map(|r| r.to_string()))
-        else {
-            bail!("targets[{index}]: no AWS region: set `region` in the configuration file, or AWS_REGION");
-        };
-        let mut base_labels = vec![("region".to_string(), region.clone())];
-        base_labels.extend(target.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-        targets.push((region.clone(), base_labels[1..].to_vec()));
-        let concurrency = Arc::new(Semaphore::new(collection.max_concurrency));
-        for service in SERVICES {
-            let Some(settings) = target.service(service.name) else {
-                continue;
-            };
-            if !settings.enabled {
-                continue;
-            }
-            let metrics = exporter.for_service(service.name, &region, &target.labels);
-            metrics.known_operations(&(service.operations)(&settings));
-            let caller = Caller::new(
-                collection.requests_per_second,
-                collection.timeout,
-                concurrency.clone(),
-                Arc::new(metrics.clone()),
-            );
-            let collector = (service.build)(Build {
-                sdk: &sdk,
-                caller,
-                settings: &settings,
-                lookback: collection.lookback,
-                max_concurrency: collection.max_concurrency,
-                base_labels: base_labels.clone(),
-            })
-            .with_context(|| format!("targets[{index}].services.{}", service.name))?;
-            units.push(Unit::new(
-                (index, service.name),
-                region.clone(),
-                collector,
-                metrics,
-            ));
-        }
+        let (region, built) =
+            build_target(index, target, &config.collection, overrides, &exporter).await?;
+        targets.push((region, target.labels.clone().into_iter().collect()));
+        units.extend(built);
     }
-    let store = Arc::new(Store::new(units.iter().map(|u| u.key).collect()));
+    let store = Arc::new(Store::new(units.iter().map(|b| b.unit.key.clone()).collect()));
     Ok(Plan {
         store,
-        exporter: Arc::new(exporter),
+        exporter,
         units,
         targets,
     })
+}
+
+/// The collectors of one target's enabled services, and the target's region.
+pub async fn build_target(
+    index: usize,
+    target: &Target,
+    collection: &Collection,
+    overrides: &Overrides,
+    exporter: &ExporterMetrics,
+) -> anyhow::Result<(String, Vec<Built>)> {
+    let access = Access {
+        region: target.region.as_deref(),
+        role_arn: target.role_arn.as_deref(),
+        external_id: target.external_id.as_deref(),
+        timeout: collection.timeout,
+    };
+    let sdk = sdk_config(&access, overrides).await;
+    let Some(region) = target
+        .region
+        .clone()
+        .or_else(|| sdk.region().map(|r| r.to_string()))
+    else {
+        bail!("targets[{index}]: no AWS region: set `region` in the configuration file, or AWS_REGION");
+    };
+    let id = target_id(&region, target);
+    let mut base_labels = vec![("region".to_string(), region.clone())];
+    base_labels.extend(target.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let concurrency = Arc::new(Semaphore::new(collection.max_concurrency));
+    let mut units = Vec::new();
+    for service in SERVICES {
+        let Some(settings) = target.service(service.name) else {
+            continue;
+        };
+        if !settings.enabled {
+            continue;
+        }
+        let metrics = exporter.for_service(service.name, &region, &target.labels);
+        metrics.known_operations(&(service.operations)(&settings));
+        let caller = Caller::new(
+            collection.requests_per_second,
+            collection.timeout,
+            concurrency.clone(),
+            Arc::new(metrics.clone()),
+        );
+        let collector = (service.build)(Build {
+            sdk: &sdk,
+            caller,
+            settings: &settings,
+            lookback: collection.lookback,
+            max_concurrency: collection.max_concurrency,
+            base_labels: base_labels.clone(),
+        })
+        .with_context(|| format!("targets[{index}].services.{}", service.name))?;
+        let key = (id.clone(), service.name);
+        units.push(Built {
+            unit: Unit::new(key, index, region.clone(), collector, metrics),
+            // Everything the collector was built from, as written: a reload
+            // rebuilds it when any of it changed.
+            settings: format!("{collection:?} {:?} {settings:?}", target.external_id),
+        });
+    }
+    Ok((region, units))
+}
+
+/// A target's identity: what its series carry (region and labels) and the
+/// role it assumes. Stable across reloads and restarts.
+pub fn target_id(region: &str, target: &Target) -> Arc<str> {
+    let mut id = format!("region={region:?}");
+    if let Some(role) = &target.role_arn {
+        id.push_str(&format!(",role_arn={role:?}"));
+    }
+    for (name, value) in &target.labels {
+        id.push_str(&format!(",{name}={value:?}"));
+    }
+    Arc::from(id)
 }

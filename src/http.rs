@@ -35,8 +35,16 @@ pub struct Site {
     pub turns: Turns,
     /// The landing page, rendered once at start.
     pub index_html: String,
+    /// `--web.enable-lifecycle`: what `POST /-/reload` reloads.
+    pub lifecycle: Option<Arc<dyn Lifecycle>>,
     /// `--web.config.file`: TLS and basic auth.
     pub web: Option<Arc<LiveWebConfig>>,
+}
+
+/// What `POST /-/reload` asks for: the configuration read again and in
+/// force, or the reason it is not.
+pub trait Lifecycle: Send + Sync {
+    fn reload(&self) -> futures::future::BoxFuture<'_, Result<(), String>>;
 }
 
 /// Serves until `shutdown` completes, then lets open requests finish.
@@ -149,6 +157,9 @@ async fn route(
     path: &str,
     headers: &hyper::HeaderMap,
 ) -> Response<ScrapeBody> {
+    if path == "/-/reload" {
+        return reload(site, method).await;
+    }
     let known = path == site.telemetry_path || matches!(path, "/" | "/healthz" | "/readyz");
     if !known {
         return text(StatusCode::NOT_FOUND, "not found\n");
@@ -206,6 +217,43 @@ async fn metrics(site: &Site, headers: &hyper::HeaderMap) -> Response<ScrapeBody
     if gzipped {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
+    response
+}
+
+/// `POST /-/reload`: 403 without `--web.enable-lifecycle` (a scraper must
+/// not reload), else 200 once the new files are in force, 500 with the reason.
+async fn reload(site: &Site, method: &Method) -> Response<ScrapeBody> {
+    let Some(lifecycle) = &site.lifecycle else {
+        return text(
+            StatusCode::FORBIDDEN,
+            "lifecycle API is not enabled (--web.enable-lifecycle)\n",
+        );
+    };
+    if method != Method::POST && method != Method::PUT {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST, PUT"));
+        return response;
+    }
+    let mut failures = Vec::new();
+    if let Err(reason) = lifecycle.reload().await {
+        failures.push(reason);
+    }
+    if let Some(web) = &site.web {
+        if !web.reload() {
+            failures.push("the web configuration does not validate (see the log)".to_string());
+        }
+    }
+    if failures.is_empty() {
+        return text(StatusCode::OK, "configuration reloaded\n");
+    }
+    let mut response = Response::new(ScrapeBody::bytes(format!("{}\n", failures.join("; "))));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 

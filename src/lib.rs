@@ -30,6 +30,7 @@ pub mod config;
 pub mod exposition;
 pub mod filter;
 pub mod http;
+pub mod runner;
 pub mod scheduler;
 pub mod self_metrics;
 pub mod services;

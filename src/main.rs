@@ -9,6 +9,8 @@ use anyhow::Context;
 use aws_flow_exporter::aws::Overrides;
 use aws_flow_exporter::config::{Config, Shard};
 use aws_flow_exporter::web_config::LiveWebConfig;
+use aws_flow_exporter::collector::unix_seconds;
+use aws_flow_exporter::runner::{self, Runner};
 use aws_flow_exporter::{app, http, scheduler};
 use clap::{Parser, ValueEnum};
 
@@ -59,6 +61,9 @@ struct Flags {
     /// Collect only shard I of N (0-based): N replicas split the flows and workflows by a stable hash of their names.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
+    /// Accept POST /-/reload (as Prometheus does); SIGHUP reloads either way.
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -78,15 +83,15 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
-    let mut config = match &flags.config_file {
-        Some(path) => match Config::load(path) {
-            Ok(config) => config,
+    let (mut config, config_hash) = match &flags.config_file {
+        Some(path) => match Config::load_with_text(path) {
+            Ok((config, text)) => (config, runner::sha256_hex(text.as_bytes())),
             Err(error) => {
                 eprintln!("aws-flow-exporter: invalid configuration: {error}");
                 return ExitCode::from(EXIT_CONFIG);
             }
         },
-        None => Config::default(),
+        None => (Config::default(), String::new()),
     };
     if let Some(shard) = flags.shard {
         config.apply_shard(shard);
@@ -128,7 +133,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(flags, config, listen, web)) {
+    match runtime.block_on(run(flags, config, config_hash, listen, web)) {
         Ok(code) => code,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -141,6 +146,7 @@ fn main() -> ExitCode {
 async fn run(
     flags: Flags,
     mut config: Config,
+    config_hash: String,
     listen: SocketAddr,
     web: Option<Arc<LiveWebConfig>>,
 ) -> anyhow::Result<ExitCode> {
@@ -166,11 +172,18 @@ async fn run(
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
+    plan.exporter
+        .config_loaded(&config_hash, unix_seconds(std::time::SystemTime::now()));
+    if let Some(shard) = flags.shard {
+        plan.exporter
+            .set_shard(shard.index(), shard.total())
+            .context("cannot register the shard metrics")?;
+    }
     if flags.once {
         let mut stdout = std::io::stdout().lock();
+        let units = plan.units.into_iter().map(|built| built.unit).collect();
         let all_up =
-            scheduler::collect_all_once(plan.units, &plan.store, &plan.exporter, &mut stdout)
-                .await?;
+            scheduler::collect_all_once(units, &plan.store, &plan.exporter, &mut stdout).await?;
         return Ok(if all_up {
             ExitCode::SUCCESS
         } else {
@@ -181,9 +194,19 @@ async fn run(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, version = env!("CARGO_PKG_VERSION"), "listening");
-    for unit in plan.units {
-        tokio::spawn(unit.run(plan.store.clone(), config.collection.interval));
-    }
+    let source = runner::Source {
+        path: flags.config_file.clone(),
+        shard: flags.shard,
+    };
+    let runner = Runner::start(
+        source,
+        overrides,
+        plan.store.clone(),
+        plan.exporter.clone(),
+        config.collection.interval,
+        plan.units,
+    );
+    tokio::spawn(reload_on_sighup(runner.clone()));
     if let Some(web) = &web {
         tokio::spawn(web.clone().watch());
     }
@@ -193,6 +216,9 @@ async fn run(
         store: plan.store,
         exporter: plan.exporter,
         turns: Default::default(),
+        lifecycle: flags
+            .enable_lifecycle
+            .then(|| runner.clone() as Arc<dyn http::Lifecycle>),
         web,
     });
     http::serve(listener, site, shutdown_signal()).await;
@@ -250,6 +276,28 @@ fn parse_listen_address(address: &str) -> Option<SocketAddr> {
         return Some(SocketAddr::from(([127, 0, 0, 1], port)));
     }
     None
+}
+
+/// SIGHUP reloads the configuration file (the web configuration watches
+/// for it on its own).
+async fn reload_on_sighup(runner: Arc<Runner>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP");
+                return;
+            }
+        };
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
+            let _ = runner.reload().await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = runner;
 }
 
 async fn shutdown_signal() {

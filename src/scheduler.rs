@@ -22,6 +22,8 @@ use crate::store::{Key, Store};
 /// One (target, service) and its collector.
 pub struct Unit {
     pub key: Key,
+    /// Where its target is in the configuration, for the logs.
+    pub index: usize,
     pub region: String,
     pub collector: Box<dyn Collector>,
     pub metrics: ServiceMetrics,
@@ -39,12 +41,14 @@ enum Ended {
 impl Unit {
     pub fn new(
         key: Key,
+        index: usize,
         region: String,
         collector: Box<dyn Collector>,
         metrics: ServiceMetrics,
     ) -> Self {
         Unit {
             key,
+            index,
             region,
             collector,
             metrics,
@@ -56,7 +60,7 @@ impl Unit {
     fn span(&self) -> tracing::Span {
         tracing::info_span!(
             "collect",
-            target = %format!("targets[{}]", self.key.0),
+            target = %format!("targets[{}]", self.index),
             region = %self.region,
             aws_service = self.key.1
         )
@@ -83,7 +87,7 @@ impl Unit {
         let started = Instant::now();
         let up = match self.supervised().await {
             Ended::Collected(collected) => {
-                store.publish(self.key, collected.exposition).await;
+                store.publish(self.key.clone(), collected.exposition).await;
                 release_free_memory();
                 self.metrics.set_tracked(collected.tracked);
                 if self.failing {
@@ -118,7 +122,7 @@ impl Unit {
             .collection_ended(up, elapsed, unix_seconds(SystemTime::now()));
         if !self.attempted {
             self.attempted = true;
-            store.attempted(self.key);
+            store.attempted(&self.key);
         }
         up
     }
@@ -254,9 +258,11 @@ mod tests {
         install_panic_hook();
         let exporter = ExporterMetrics::new(Vec::new()).unwrap();
         let metrics = exporter.for_service("appflow", "us-east-1", &Default::default());
-        let store = Arc::new(Store::new(vec![(0, "appflow")]));
+        let key: Key = (Arc::from("us-east-1"), "appflow");
+        let store = Arc::new(Store::new(vec![key.clone()]));
         let mut unit = Unit::new(
-            (0, "appflow"),
+            key,
+            0,
             "us-east-1".into(),
             Box::new(Flaky { calls: 0 }),
             metrics,

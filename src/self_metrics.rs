@@ -5,6 +5,8 @@
 //! of label names: every vector uses the union of the targets' label names,
 //! and a label a target lacks is left empty and dropped when rendering.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{
@@ -13,6 +15,7 @@ use prometheus::{
 };
 
 use crate::aws::{AttemptObserver, Outcome};
+use crate::sync::lock;
 
 const API_DURATION_BUCKETS: &[f64] = &[0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0];
 const COLLECTION_DURATION_BUCKETS: &[f64] = &[
@@ -28,8 +31,17 @@ pub struct ExporterMetrics {
     api_requests: IntCounterVec,
     api_duration: HistogramVec,
     executions_tracked: IntGaugeVec,
+    /// The configuration in force: loaded, when, and its hash.
+    config: ConfigMetrics,
     /// Names of the target labels, in the order their values are passed.
     target_label_names: Vec<String>,
+}
+
+/// `aws_flow_exporter_config_*`: which configuration is in force.
+struct ConfigMetrics {
+    last_reload_successful: prometheus::IntGauge,
+    last_success: prometheus::Gauge,
+    hash: IntGaugeVec,
 }
 
 impl ExporterMetrics {
@@ -120,8 +132,30 @@ impl ExporterMetrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
 
+        let config = ConfigMetrics {
+            last_reload_successful: prometheus::IntGauge::new(
+                "aws_flow_exporter_config_last_reload_successful",
+                "1 if the last reload of the configuration file succeeded (1 at start).",
+            )?,
+            last_success: prometheus::Gauge::new(
+                "aws_flow_exporter_config_last_reload_success_timestamp_seconds",
+                "Unix time when the configuration in force was loaded.",
+            )?,
+            hash: IntGaugeVec::new(
+                Opts::new(
+                    "aws_flow_exporter_config_hash",
+                    "1, with the hex SHA-256 of the configuration file in force (empty without a file).",
+                ),
+                &["sha256"],
+            )?,
+        };
+        registry.register(Box::new(config.last_reload_successful.clone()))?;
+        registry.register(Box::new(config.last_success.clone()))?;
+        registry.register(Box::new(config.hash.clone()))?;
+
         Ok(ExporterMetrics {
             registry,
+            config,
             collector_up,
             last_success,
             collection_duration,
@@ -154,7 +188,43 @@ impl ExporterMetrics {
             api_requests: self.api_requests.clone(),
             api_duration: self.api_duration.clone(),
             executions_tracked: self.executions_tracked.clone(),
+            operations: Default::default(),
         }
+    }
+
+    /// A configuration came into force: at start, or by a reload.
+    pub fn config_loaded(&self, sha256: &str, unix_time: f64) {
+        self.config.last_reload_successful.set(1);
+        self.config.last_success.set(unix_time);
+        self.config.hash.reset();
+        self.config.hash.with_label_values(&[sha256]).set(1);
+    }
+
+    /// A reload was refused; the configuration in force stays.
+    pub fn config_reload_failed(&self) {
+        self.config.last_reload_successful.set(0);
+    }
+
+    /// `--shard I/N`: `shard_ordinal` and `total_shards` (absent without it).
+    pub fn set_shard(&self, index: u64, total: u64) -> prometheus::Result<()> {
+        let ordinal = prometheus::IntGauge::new(
+            "aws_flow_exporter_shard_ordinal",
+            "This replica's shard index (--shard I/N: I).",
+        )?;
+        let shards = prometheus::IntGauge::new(
+            "aws_flow_exporter_total_shards",
+            "The number of shards (--shard I/N: N).",
+        )?;
+        ordinal.set(index as i64);
+        shards.set(total as i64);
+        self.registry.register(Box::new(ordinal))?;
+        self.registry.register(Box::new(shards))
+    }
+
+    /// Whether a target with these label names fits the registry's vectors,
+    /// whose label names were fixed at start.
+    pub fn fits_labels<'a>(&self, mut names: impl Iterator<Item = &'a String>) -> bool {
+        names.all(|n| self.target_label_names.contains(n))
     }
 
     /// Text exposition of the registry, with empty labels dropped.
@@ -189,9 +259,33 @@ pub struct ServiceMetrics {
     api_requests: IntCounterVec,
     api_duration: HistogramVec,
     executions_tracked: IntGaugeVec,
+    /// The operations with series, so that [`ServiceMetrics::remove`] finds them.
+    operations: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl ServiceMetrics {
+    /// Removes every series of this (target, service): it was removed from
+    /// the configuration.
+    pub fn remove(&self) {
+        let service = self.values(&[self.service]);
+        let _ = self.collector_up.remove_label_values(&service);
+        let _ = self.last_success.remove_label_values(&service);
+        let _ = self.collection_duration.remove_label_values(&service);
+        let _ = self.executions_tracked.remove_label_values(&service);
+        for operation in lock(&self.operations).iter() {
+            let _ = self
+                .api_duration
+                .remove_label_values(&self.values(&[self.service, operation]));
+            for outcome in Outcome::ALL {
+                let _ = self.api_requests.remove_label_values(&self.values(&[
+                    self.service,
+                    operation,
+                    outcome.label(),
+                ]));
+            }
+        }
+    }
+
     fn values<'a>(&'a self, own: &[&'a str]) -> Vec<&'a str> {
         own.iter()
             .copied()
@@ -207,6 +301,7 @@ impl ServiceMetrics {
     /// so that dashboards show 0 rather than "No data".
     pub fn known_operations(&self, operations: &[&'static str]) {
         for operation in operations {
+            lock(&self.operations).insert(operation.to_string());
             for outcome in Outcome::ALL {
                 self.api_requests
                     .with_label_values(&self.values(&[self.service, operation, outcome.label()]))
@@ -218,6 +313,9 @@ impl ServiceMetrics {
     /// One AWS API attempt and how it ended.
     pub fn api_attempt(&self, operation: &str, outcome: Outcome, elapsed: Duration) {
         let service = self.service;
+        if !lock(&self.operations).contains(operation) {
+            lock(&self.operations).insert(operation.to_string());
+        }
         self.api_requests
             .with_label_values(&self.values(&[service, operation, outcome.label()]))
             .inc();

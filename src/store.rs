@@ -10,9 +10,9 @@ use crate::exposition::body::Prepared;
 use crate::exposition::{self, Exposition};
 use crate::sync::{lock, read, write};
 
-/// A (target, service): the target's index in the configuration and the
-/// service's registry name.
-pub type Key = (usize, &'static str);
+/// A (target, service): the target's identity (region, role and labels,
+/// stable across reloads) and the service's registry name.
+pub type Key = (Arc<str>, &'static str);
 
 #[derive(Default)]
 pub struct Store {
@@ -44,8 +44,8 @@ impl Store {
     }
 
     /// The first collection of `key` ended, good or bad.
-    pub fn attempted(&self, key: Key) {
-        write(&self.attempted).insert(key);
+    pub fn attempted(&self, key: &Key) {
+        write(&self.attempted).insert(key.clone());
     }
 
     /// The AWS part of the body, as last prepared.
@@ -58,6 +58,16 @@ impl Store {
         snapshot.finish();
         write(&self.snapshots).insert(key, Arc::new(snapshot));
         self.republish().await;
+    }
+
+    /// Forgets a (target, service) removed from the configuration: its
+    /// series leave the body.
+    pub async fn remove(self: &Arc<Self>, key: &Key) {
+        let removed = write(&self.snapshots).remove(key).is_some();
+        write(&self.expected).retain(|k| k != key);
+        if removed {
+            self.republish().await;
+        }
     }
 
     /// Prepares the body again, off the async workers: compressing tens of

@@ -1,0 +1,195 @@
+//! What runs: one task per (target, service), and the reload that changes
+//! them without restarting the process (SIGHUP, `POST /-/reload`).
+//!
+//! A reload reads the file again. One that does not validate changes
+//! nothing. A valid one takes effect at once: a (target, service) built from
+//! the same settings keeps running untouched (its state and counters stay);
+//! one that is gone stops and its series leave `/metrics`; a new one starts
+//! with its baseline; one whose settings changed is built again.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
+
+use crate::app::{build_target, Built};
+use crate::aws::Overrides;
+use crate::collector::unix_seconds;
+use crate::config::{Config, Shard};
+use crate::self_metrics::{ExporterMetrics, ServiceMetrics};
+use crate::store::{Key, Store};
+
+/// Where the configuration comes from, as the flags say.
+#[derive(Clone, Debug, Default)]
+pub struct Source {
+    /// `--config.file`; without it the default configuration, which never changes.
+    pub path: Option<PathBuf>,
+    pub shard: Option<Shard>,
+}
+
+impl Source {
+    /// The configuration and the hex SHA-256 of its file ("" without one).
+    pub fn load(&self) -> anyhow::Result<(Config, String)> {
+        let (mut config, hash) = match &self.path {
+            None => (Config::default(), String::new()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let config = Config::parse(&text)
+                    .with_context(|| format!("invalid configuration {}", path.display()))?;
+                (config, sha256_hex(text.as_bytes()))
+            }
+        };
+        if let Some(shard) = self.shard {
+            config.apply_shard(shard);
+        }
+        Ok((config, hash))
+    }
+}
+
+/// The hex SHA-256 of a configuration file, for `config_hash`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+struct Running {
+    settings: String,
+    metrics: ServiceMetrics,
+    task: JoinHandle<()>,
+}
+
+/// The running collectors, and how to change them.
+pub struct Runner {
+    source: Source,
+    overrides: Overrides,
+    store: Arc<Store>,
+    exporter: Arc<ExporterMetrics>,
+    /// Also keeps two reloads from interleaving.
+    running: tokio::sync::Mutex<(Duration, BTreeMap<Key, Running>)>,
+}
+
+impl crate::http::Lifecycle for Runner {
+    fn reload(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(Runner::reload(self))
+    }
+}
+
+impl Runner {
+    /// Starts every unit of `units`, collected every `interval`.
+    pub fn start(
+        source: Source,
+        overrides: Overrides,
+        store: Arc<Store>,
+        exporter: Arc<ExporterMetrics>,
+        interval: Duration,
+        units: Vec<Built>,
+    ) -> Arc<Runner> {
+        let running = units
+            .into_iter()
+            .map(|built| spawn(&store, interval, built))
+            .collect();
+        Arc::new(Runner {
+            source,
+            overrides,
+            store,
+            exporter,
+            running: tokio::sync::Mutex::new((interval, running)),
+        })
+    }
+
+    /// Reads the configuration again and applies it; on error nothing
+    /// changes and the reason is returned (and logged once, at ERROR).
+    pub async fn reload(&self) -> Result<(), String> {
+        match self.try_reload().await {
+            Ok(hash) => {
+                self.exporter
+                    .config_loaded(&hash, unix_seconds(SystemTime::now()));
+                tracing::info!(sha256 = %hash, "configuration reloaded");
+                Ok(())
+            }
+            Err(error) => {
+                let reason = format!("{error:#}");
+                self.exporter.config_reload_failed();
+                tracing::error!(error = %reason, "configuration not reloaded; the one in force stays");
+                Err(reason)
+            }
+        }
+    }
+
+    async fn try_reload(&self) -> anyhow::Result<String> {
+        let mut running = self.running.lock().await;
+        let (config, hash) = self.source.load()?;
+        for (index, target) in config.targets.iter().enumerate() {
+            if !self.exporter.fits_labels(target.labels.keys()) {
+                bail!(
+                    "targets[{index}].labels: a label name no target had at start; \
+                     the exporter's own series keep the label names they started with, \
+                     so this change needs a restart"
+                );
+            }
+        }
+        // Everything is built before anything changes: a target that cannot
+        // be built refuses the whole reload.
+        let mut wanted = Vec::new();
+        for (index, target) in config.targets.iter().enumerate() {
+            let (_, built) = build_target(
+                index,
+                target,
+                &config.collection,
+                &self.overrides,
+                &self.exporter,
+            )
+            .await?;
+            wanted.extend(built);
+        }
+        let interval = config.collection.interval;
+        let (old_interval, units) = &mut *running;
+        let mut kept = BTreeMap::new();
+        for built in wanted {
+            let key = built.unit.key.clone();
+            match units.remove(&key) {
+                Some(unit) if unit.settings == built.settings && *old_interval == interval => {
+                    kept.insert(key, unit);
+                }
+                old => {
+                    if let Some(old) = old {
+                        old.task.abort();
+                    }
+                    tracing::info!(target = %key.0, aws_service = key.1, "collector (re)started by the reload");
+                    let (key, unit) = spawn(&self.store, interval, built);
+                    kept.insert(key, unit);
+                }
+            }
+        }
+        for (key, gone) in std::mem::take(units) {
+            gone.task.abort();
+            gone.metrics.remove();
+            self.store.remove(&key).await;
+            tracing::info!(target = %key.0, aws_service = key.1, "collector removed by the reload");
+        }
+        *units = kept;
+        *old_interval = interval;
+        Ok(hash)
+    }
+}
+
+fn spawn(store: &Arc<Store>, interval: Duration, built: Built) -> (Key, Running) {
+    let key = built.unit.key.clone();
+    let metrics = built.unit.metrics.clone();
+    let task = tokio::spawn(built.unit.run(store.clone(), interval));
+    (
+        key,
+        Running {
+            settings: built.settings,
+            metrics,
+            task,
+        },
+    )
+}
