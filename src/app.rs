@@ -53,53 +53,53 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
         base_labels.extend(target.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         targets.push((region.clone(), base_labels[1..].to_vec()));
         let concurrency = Arc::new(Semaphore::new(collection.max_concurrency));
-        let services = &target.services;
+        let enabled = |name: &str| target.service(name).filter(|s| s.enabled);
         // One unit per enabled service: its metrics, its Caller, and the collector around it.
         let unit = |service: Service, collector: &dyn Fn(Caller) -> Box<dyn Collector>| {
             let metrics = exporter.for_service(service, &region, &target.labels);
             let caller = Caller::new(collection, concurrency.clone(), metrics.clone());
             Unit::new(index, region.clone(), collector(caller), metrics)
         };
-        if services.appflow.enabled {
+        if let Some(appflow) = enabled("appflow") {
             units.push(unit(Service::AppFlow, &|caller| {
                 Box::new(AppFlowCollector::new(
                     SdkAppFlow::new(&sdk, caller),
-                    services.appflow.filter.clone(),
+                    appflow.filter.clone(),
                     collection.lookback,
                     collection.max_concurrency,
                     base_labels.clone(),
                 ))
             }));
         }
-        if services.transfer.enabled {
+        if let Some(transfer) = enabled("transfer") {
             units.push(unit(Service::Transfer, &|caller| {
                 Box::new(TransferCollector::new(
                     SdkTransfer::new(&sdk, caller),
-                    services.transfer.filter.clone(),
+                    transfer.filter.clone(),
                     collection.max_concurrency,
                     base_labels.clone(),
                 ))
             }));
         }
-        if services.supplychain.enabled {
+        if let Some(supplychain) = enabled("supplychain") {
             units.push(unit(Service::SupplyChain, &|caller| {
                 Box::new(SupplyChainCollector::new(
                     SdkSupplyChain::new(&sdk, caller),
-                    services.supplychain.filter.clone(),
+                    supplychain.filter.clone(),
                     collection.lookback,
                     collection.max_concurrency,
                     base_labels.clone(),
                 ))
             }));
         }
-        if services.customerprofiles.enabled {
-            let filter = domain_filter(&services.customerprofiles.domains)
+        if let Some(customerprofiles) = enabled("customerprofiles") {
+            let filter = domain_filter(&customerprofiles.domains)
                 .with_context(|| {
                     format!(
                         "targets[{index}].services.customerprofiles.domains: invalid domain name"
                     )
                 })?
-                .with_shard(services.customerprofiles.shard);
+                .with_shard(customerprofiles.filter.shard());
             units.push(unit(Service::CustomerProfiles, &|caller| {
                 Box::new(CustomerProfilesCollector::new(
                     SdkCustomerProfiles::new(&sdk, caller),
