@@ -49,7 +49,9 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
         targets.push((region, target.labels.clone().into_iter().collect()));
         units.extend(built);
     }
-    let store = Arc::new(Store::new(units.iter().map(|b| b.unit.key.clone()).collect()));
+    let store = Arc::new(Store::new(
+        units.iter().map(|b| b.unit.key.clone()).collect(),
+    ));
     Ok(Plan {
         store,
         exporter,
@@ -93,7 +95,7 @@ pub async fn build_target(
             continue;
         }
         let metrics = exporter.for_service(service.name, &region, &target.labels);
-        metrics.known_operations(&(service.operations)(&settings));
+        metrics.known_operations(&(service.operations)(settings));
         let caller = Caller::new(
             collection.requests_per_second,
             collection.timeout,
@@ -103,7 +105,7 @@ pub async fn build_target(
         let collector = (service.build)(Build {
             sdk: &sdk,
             caller,
-            settings: &settings,
+            settings,
             lookback: collection.lookback,
             max_concurrency: collection.max_concurrency,
             base_labels: base_labels.clone(),

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use aws_flow_exporter::aws::Overrides;
-use aws_flow_exporter::config::{Config, Shard};
-use aws_flow_exporter::web_config::LiveWebConfig;
 use aws_flow_exporter::collector::unix_seconds;
+use aws_flow_exporter::config::{Config, Shard};
 use aws_flow_exporter::runner::{self, Runner};
+use aws_flow_exporter::web_config::LiveWebConfig;
 use aws_flow_exporter::{app, http, scheduler};
 use clap::{Parser, ValueEnum};
 

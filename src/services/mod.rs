@@ -59,26 +59,31 @@ pub struct Build<'a> {
     pub base_labels: Vec<(String, String)>,
 }
 
-/// A service's settings in one target, as validated from its block.
+/// How one target collects one service, as validated from its block under
+/// `services`. The keys a service accepts are its [`ServiceDef::config_keys`];
+/// the fields of the keys it does not accept keep their defaults.
 #[derive(Clone, Debug)]
 pub struct ServiceSettings {
-    /// The service's registry name.
+    /// The service's [`ServiceDef::name`].
     pub name: &'static str,
     /// Whether the service is collected (default true).
     pub enabled: bool,
-    /// Which resources are collected: `include`/`exclude` and the shard.
+    /// `include` / `exclude`, and the replica's shard (`--shard`): which
+    /// resource names are collected (default: all).
     pub filter: NameFilter,
-    /// `domains` (Customer Profiles): empty means every domain.
+    /// `domains`: which domains are collected; empty (the default) means
+    /// every one. Non-empty strings, each listed once.
     pub domains: Vec<String>,
-    /// `log_groups` (Transfer): where the workflow logs are read, if anywhere.
+    /// `log_groups`: where to read the service's logs; `None` (the default):
+    /// they are not read.
     pub log_groups: Option<LogGroups>,
 }
 
 impl ServiceSettings {
-    /// Enabled, no filter: a service the file leaves out.
-    pub fn default_for(name: &'static str) -> Self {
+    /// The settings of a service the file does not mention: enabled, no filter.
+    pub fn new(def: &ServiceDef) -> Self {
         ServiceSettings {
-            name,
+            name: def.name,
             enabled: true,
             filter: NameFilter::default(),
             domains: Vec::new(),
@@ -87,12 +92,12 @@ impl ServiceSettings {
     }
 }
 
-/// `services.transfer.log_groups`.
+/// The `log_groups` key: which CloudWatch Logs groups to read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogGroups {
-    /// `/aws/transfer/<ServerId>` of every server ListServers returns.
+    /// `auto`: the service finds its log groups itself.
     Auto,
-    /// These log groups.
+    /// These groups: non-empty names, at least one, each listed once.
     Names(Vec<String>),
 }
 
@@ -159,7 +164,7 @@ mod tests {
                 assert!(family.name.starts_with(&prefix), "{}", family.name);
                 assert!(families.insert(family.name), "{} twice", family.name);
             }
-            let settings = ServiceSettings::default_for(service.name);
+            let settings = ServiceSettings::new(service);
             assert!(!(service.operations)(&settings).is_empty());
         }
     }

@@ -1,0 +1,108 @@
+//! The runtime configuration: what the rest of the program reads, once validated.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::services::SERVICES;
+pub use crate::services::{LogGroups, ServiceSettings};
+
+/// Label names the exporter sets itself; a target's `labels` must not use them.
+/// Every label of a family in the registry is here (a test checks it).
+pub const RESERVED_LABEL_NAMES: &[&str] = &[
+    "region",
+    "aws_service",
+    "operation",
+    "outcome",
+    "status",
+    "flow_name",
+    "workflow_id",
+    "instance_id",
+    "domain_name",
+    "kind",
+    "phase",
+    "step_type",
+    "error_type",
+    "source_connector",
+    "source_connector_label",
+    "destination_connector",
+    "destination_connector_label",
+    "trigger_type",
+    "source_type",
+    "target_type",
+    "transformation_type",
+    "workflow_type",
+    "connector_profile",
+    "version",
+    "revision",
+    "le",
+    "quantile",
+];
+
+/// How and how often targets are collected.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Collection {
+    /// How often every target is collected (default 60s).
+    pub interval: Duration,
+    /// Executions started earlier than this before now are ignored (default 7d).
+    pub lookback: Duration,
+    /// AWS requests in flight per target, at least 1 (default 8).
+    pub max_concurrency: usize,
+    /// Request rate per target and service, greater than zero (default 5.0).
+    pub requests_per_second: f64,
+    /// Timeout of one AWS request attempt (default 20s).
+    pub timeout: Duration,
+}
+
+impl Default for Collection {
+    fn default() -> Self {
+        Collection {
+            interval: Duration::from_secs(60),
+            lookback: Duration::from_secs(7 * 24 * 60 * 60),
+            max_concurrency: 8,
+            requests_per_second: 5.0,
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// One AWS region (and optionally one assumed role) to collect.
+///
+/// [`Target::default`] is the default target used when the file has no `targets` key:
+/// region `None`, no role, no labels, every service enabled with no filter.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The AWS region; `None` only for the default target: the AWS chain decides.
+    pub region: Option<String>,
+    /// Role to assume for this target's requests, if any; starts with `arn:`.
+    pub role_arn: Option<String>,
+    /// External id passed when assuming `role_arn`; only set together with it.
+    pub external_id: Option<String>,
+    /// Extra labels added to every series of this target.
+    pub labels: BTreeMap<String, String>,
+    /// One entry per service of [`SERVICES`], in the registry's order, whether
+    /// the file mentions it or not.
+    pub services: Vec<ServiceSettings>,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            region: None,
+            role_arn: None,
+            external_id: None,
+            labels: BTreeMap::new(),
+            services: SERVICES
+                .iter()
+                .map(|def| ServiceSettings::new(def))
+                .collect(),
+        }
+    }
+}
+
+impl Target {
+    /// The settings of the service named `name` (a [`ServiceDef::name`]); `None`
+    /// only for a name that is not in the registry.
+    pub fn service(&self, name: &str) -> Option<&ServiceSettings> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
