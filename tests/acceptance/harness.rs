@@ -132,6 +132,11 @@ impl Exporter {
         }
     }
 
+    /// The configuration file it was started with (rewrite it to test reloads).
+    pub fn config_path(&self) -> &std::path::Path {
+        self._config.path()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

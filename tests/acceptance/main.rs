@@ -8,6 +8,7 @@ mod faults;
 mod harness;
 mod http;
 mod prometheus;
+mod reload;
 mod soak;
 mod supplychain;
 mod transfer;
