@@ -2,6 +2,7 @@
 //! walking the services registry.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -86,6 +87,7 @@ pub async fn build_target(
     let mut base_labels = vec![("region".to_string(), region.clone())];
     base_labels.extend(target.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
     let concurrency = Arc::new(Semaphore::new(collection.max_concurrency));
+    let no_credentials = Arc::new(AtomicBool::new(false));
     let mut units = Vec::new();
     for service in SERVICES {
         let Some(settings) = target.service(service.name) else {
@@ -113,7 +115,14 @@ pub async fn build_target(
         .with_context(|| format!("targets[{index}].services.{}", service.name))?;
         let key = (id.clone(), service.name);
         units.push(Built {
-            unit: Unit::new(key, index, region.clone(), collector, metrics),
+            unit: Unit::new(
+                key,
+                index,
+                region.clone(),
+                collector,
+                metrics,
+                no_credentials.clone(),
+            ),
             // Everything the collector was built from, as written: a reload
             // rebuilds it when any of it changed.
             settings: format!("{collection:?} {:?} {settings:?}", target.external_id),

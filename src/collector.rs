@@ -85,5 +85,6 @@ pub fn fake_error(operation: &'static str, outcome: crate::aws::Outcome, code: &
         outcome,
         code: Some(code.into()),
         message: "boom".into(),
+        credentials: false,
     }
 }

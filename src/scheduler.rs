@@ -7,6 +7,7 @@ use std::future::Future;
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -15,6 +16,7 @@ use futures::FutureExt;
 use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
+use crate::aws::ApiError;
 use crate::collector::{unix_seconds, Collected, Collector};
 use crate::self_metrics::{ExporterMetrics, ServiceMetrics};
 use crate::store::{Key, Store};
@@ -29,12 +31,14 @@ pub struct Unit {
     pub metrics: ServiceMetrics,
     failing: bool,
     attempted: bool,
+    /// Shared by the units of one target: its credentials are missing.
+    no_credentials: Arc<AtomicBool>,
 }
 
 /// How one collection ended.
 enum Ended {
     Collected(Collected),
-    Failed(String),
+    Failed(ApiError),
     Panicked(String),
 }
 
@@ -45,8 +49,10 @@ impl Unit {
         region: String,
         collector: Box<dyn Collector>,
         metrics: ServiceMetrics,
+        no_credentials: Arc<AtomicBool>,
     ) -> Self {
         Unit {
+            no_credentials,
             key,
             index,
             region,
@@ -78,7 +84,7 @@ impl Unit {
         let collection = Supervised(self.collector.collect(SystemTime::now()));
         match AssertUnwindSafe(collection).catch_unwind().await {
             Ok(Ok(collected)) => Ended::Collected(collected),
-            Ok(Err(error)) => Ended::Failed(error.to_string()),
+            Ok(Err(error)) => Ended::Failed(error),
             Err(payload) => Ended::Panicked(panic_message(payload.as_ref())),
         }
     }
@@ -94,7 +100,26 @@ impl Unit {
                     tracing::info!("collection recovered");
                 }
                 self.failing = false;
+                if self.no_credentials.swap(false, Ordering::AcqRel) {
+                    tracing::info!("credentials found again for this target");
+                }
                 true
+            }
+            Ended::Failed(error) if error.credentials => {
+                // Once per streak and per target: every service of the
+                // target fails the same way.
+                if !self.no_credentials.swap(true, Ordering::AcqRel) {
+                    tracing::error!(
+                        error = %error.message,
+                        "no AWS credentials for this target; provide them through the standard chain \
+                         (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity (IRSA), \
+                         ECS or EC2 instance metadata) and check role_arn/external_id"
+                    );
+                } else {
+                    tracing::debug!(%error, "still no credentials");
+                }
+                self.failing = true;
+                false
             }
             Ended::Failed(error) => {
                 // Once per streak of failures, not once per collection.
@@ -230,7 +255,6 @@ fn release_free_memory() {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::ApiError;
     use crate::exposition::Exposition;
 
     /// Panics in its second collection, then works again.
@@ -266,6 +290,7 @@ mod tests {
             "us-east-1".into(),
             Box::new(Flaky { calls: 0 }),
             metrics,
+            Arc::default(),
         );
         assert!(unit.collect_once(&store).await);
         assert!(!unit.collect_once(&store).await, "the panic is a failure");

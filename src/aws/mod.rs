@@ -75,6 +75,8 @@ pub struct ApiError {
     /// The AWS error code (`ThrottlingException`, …) when the service sent one.
     pub code: Option<String>,
     pub message: String,
+    /// No credentials could be had (none in the chain, or AssumeRole refused).
+    pub credentials: bool,
 }
 
 impl ApiError {
@@ -135,6 +137,7 @@ where
         outcome: Outcome::TransportError,
         code: None,
         message: format!("more than {MAX_PAGES} pages: giving up"),
+        credentials: false,
     })
 }
 
@@ -149,6 +152,14 @@ const THROTTLING_CODES: &[&str] = &[
 /// Maps an SDK error to an outcome, the way `../notes` on the SDK describe its failures.
 pub fn classify<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> Outcome {
     match error {
+        // No credentials in the chain, or AssumeRole refused: retrying will
+        // not find any, and it is the user's to fix.
+        SdkError::DispatchFailure(f)
+            if f.as_connector_error()
+                .is_some_and(|e| is_credentials_error(e)) =>
+        {
+            Outcome::ClientError
+        }
         SdkError::TimeoutError(_) => Outcome::Timeout,
         SdkError::DispatchFailure(f) if f.is_timeout() => Outcome::Timeout,
         SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Outcome::TransportError,
@@ -168,6 +179,19 @@ pub fn classify<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> O
         }
         _ => Outcome::ClientError,
     }
+}
+
+/// Whether the request failed for want of credentials: the credentials
+/// chain found none, or the role could not be assumed.
+pub fn is_credentials_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// How long the server asked to wait: the `Retry-After` header, or the
@@ -234,19 +258,21 @@ impl Caller {
         loop {
             tries += 1;
             let result = self.attempt(operation, attempt()).await;
-            let (outcome, code, message, wait_hint) = match result {
+            let (outcome, code, message, wait_hint, credentials) = match result {
                 Ok(Ok(value)) => return Ok(value),
                 Err(_) => (
                     Outcome::Timeout,
                     None,
                     format!("no answer within {:?}", self.timeout),
                     None,
+                    false,
                 ),
                 Ok(Err(error)) => (
                     classify(&error),
                     error.code().map(str::to_string),
                     describe(&error),
                     retry_after(&error),
+                    is_credentials_error(&error),
                 ),
             };
             if !outcome.retryable() || tries >= self.max_attempts {
@@ -255,6 +281,7 @@ impl Caller {
                     outcome,
                     code,
                     message,
+                    credentials,
                 });
             }
             tokio::time::sleep(backoff(tries, wait_hint, self.timeout)).await;
@@ -463,6 +490,7 @@ mod tests {
             outcome: Outcome::ClientError,
             code: code.map(str::to_string),
             message: String::new(),
+            credentials: false,
         }
     }
 

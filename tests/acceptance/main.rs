@@ -2,6 +2,7 @@
 //! the real AWS SDK over HTTP, read back from `/metrics`.
 
 mod appflow;
+mod assume_role;
 mod cli;
 mod customerprofiles;
 mod faults;
