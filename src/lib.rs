@@ -5,20 +5,26 @@
 //!
 //! # Layout
 //!
-//! - `main.rs`: flags, logging, exit codes; nothing else.
-//! - [`config`]: the YAML file schema, validated into the runtime configuration.
-//! - [`app`]: from a configuration to running collectors.
-//! - [`aws`]: SDK configuration, [`aws::Caller`] (rate limit, concurrency,
-//!   timeout, retries, per-attempt metrics), and one narrow client trait per
-//!   service with its SDK adapter.
-//! - [`collectors`]: one module per service behind [`collectors::Collector`];
-//!   each computes its `aws_<service>_*` series from what it fetched.
-//! - [`scheduler`]: one background loop per (target, service); snapshots
-//!   swapped into the [`scheduler::Hub`] that scrapes read.
-//! - [`metrics`]: the text exposition of AWS series, and the exporter's own
-//!   metrics in a `prometheus::Registry`.
-//! - [`scrape`]: the body scrapes get, compressed once per collection.
-//! - [`http`]: `/metrics`, `/`, `/healthz`, `/readyz`; [`web_config`]: TLS and basic auth.
+//! - `main.rs`: flags, logging, wiring, exit codes; nothing else.
+//! - [`config`]: the YAML file schema, validated into the runtime model.
+//! - [`services`]: the registry, one entry per AWS service; each service is
+//!   a folder with its narrow API trait and SDK adapter, its collector (state,
+//!   metric families, counting) and its registry entry.
+//! - [`collector`]: the trait every service's collector implements.
+//! - [`app`]: from a configuration to collectors, by walking the registry.
+//! - [`aws`]: SDK configuration and [`aws::Caller`] (rate limit, concurrency,
+//!   timeout, retries); attempts are reported to an [`aws::AttemptObserver`].
+//! - [`scheduler`]: one supervised loop per (target, service);
+//!   [`runner`]: the running loops and the reload that changes them.
+//! - [`store`]: the published snapshots and readiness; [`exposition`]: the
+//!   text exposition, compressed in pieces, and the bodies scrapes get.
+//! - [`self_metrics`]: the exporter's own series in a `prometheus::Registry`.
+//! - [`http`]: the routes; [`web_config`]: TLS and basic auth.
+//! - [`shard`], [`filter`], [`sync`]: which names a replica collects, the
+//!   name filter, poison-tolerant locks.
+//!
+//! No module imports in a cycle: `config` reads `services`, which reads
+//! neither `config` nor the HTTP side; `aws` knows nothing of Prometheus.
 //!
 //! The AWS simulator used by tests and `--demo` is the separate
 //! `aws-flow-simulator` crate.

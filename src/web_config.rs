@@ -27,6 +27,7 @@
 //! (TLS 1.0/1.1, CBC cipher suites, P-521 key exchange), HTTP/2 and the
 //! toolkit's `rate_limit` are refused.
 
+use crate::sync::{lock, read, write};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -239,14 +240,11 @@ impl LiveWebConfig {
     }
 
     pub fn current(&self) -> Arc<WebConfig> {
-        match self.current.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        read(&self.current).clone()
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, (Vec<PathBuf>, Stamp)> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.seen)
     }
 
     /// Loads the file again; returns whether the new version took effect.
@@ -254,10 +252,7 @@ impl LiveWebConfig {
         match WebConfig::load(&self.path) {
             Ok(config) => {
                 *self.seen() = (config.files.clone(), stamp(&config.files));
-                match self.current.write() {
-                    Ok(mut c) => *c = Arc::new(config),
-                    Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
-                }
+                *write(&self.current) = Arc::new(config);
                 tracing::info!(path = %self.path.display(), "web configuration reloaded");
                 true
             }

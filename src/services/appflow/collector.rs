@@ -282,9 +282,7 @@ impl Status {
 
 /// FNV-1a of an execution id.
 fn fingerprint(id: &str) -> u64 {
-    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    crate::shard::fnv1a(id.as_bytes())
 }
 
 #[derive(Clone, Debug)]
