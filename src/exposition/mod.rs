@@ -1,7 +1,7 @@
 //! The text exposition of the AWS-derived series.
 //!
 //! Collectors render their committed state into an [`Exposition`] once per
-//! successful collection; the [`Store`](crate::store::Store) merges those
+//! successful collection; the store merges those
 //! into the body scrapes are served from. Families are kept apart so that the
 //! same metric from several targets is written under one `# HELP`/`# TYPE`
 //! header, as the text format requires. A family's text is compressed into
