@@ -19,7 +19,7 @@
 //!         enabled: true
 //!         include: ["^sales-"]     # regular expressions on the flow name; empty = all
 //!         exclude: ["-test$"]
-//!       transfer: { enabled: true, include: [], exclude: [] }          # on workflow ids
+//!       transfer: { enabled: true, include: [], exclude: [], log_groups: auto }   # on workflow ids
 //!       supplychain: { enabled: true, include: [], exclude: [] }       # on flow names
 //!       customerprofiles: { enabled: true, domains: [] }               # empty = every domain
 //! ```
@@ -82,6 +82,8 @@
 //!   stays `007` and `1.50` stays `1.50`); null, empty strings, maps and lists are
 //!   rejected. A label name may appear only once per target.
 //! * `customerprofiles.domains` entries are non-empty strings, each listed once.
+//! * `transfer.log_groups` is `auto` or a non-empty list of non-empty log group
+//!   names, each listed once; omitted (or null), the workflow logs are not read.
 //! * Two targets with identical (region, role_arn, labels) are an error naming the later
 //!   one (`targets[1]: duplicates targets[0] ...`), since their series would collide.
 //!
@@ -252,6 +254,7 @@ impl Target {
         let filtered = |c: &ServiceConfig| ServiceSettings {
             enabled: c.enabled,
             filter: c.filter.clone(),
+            log_groups: c.log_groups.clone(),
             ..ServiceSettings::default_for(name)
         };
         match name {
@@ -289,6 +292,8 @@ pub struct ServiceConfig {
     pub enabled: bool,
     /// Which names are collected (default: all).
     pub filter: NameFilter,
+    /// `log_groups`: where the workflow logs are read (only the `transfer` block has it).
+    pub log_groups: Option<LogGroups>,
 }
 
 impl Default for ServiceConfig {
@@ -297,6 +302,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             enabled: true,
             filter: NameFilter::default(),
+            log_groups: None,
         }
     }
 }
@@ -553,7 +559,7 @@ struct FileServices {
     /// AppFlow; patterns apply to flow names.
     appflow: Option<FileService>,
     /// Transfer Family workflows; patterns apply to workflow ids.
-    transfer: Option<FileService>,
+    transfer: Option<FileTransfer>,
     /// Supply Chain; patterns apply to flow names.
     supplychain: Option<FileService>,
     /// Customer Profiles; selected by domain name.
@@ -573,6 +579,23 @@ struct FileService {
     include: Option<Vec<Pattern>>,
     /// A name must match none of these.
     exclude: Option<Vec<Pattern>>,
+}
+
+/// The `transfer` service: filtered by workflow id, and where its workflow logs are.
+#[derive(serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with keys enabled, include, exclude and log_groups"
+)]
+struct FileTransfer {
+    /// Whether to collect the service (default true).
+    enabled: Option<bool>,
+    /// A workflow id must match one of these (unless empty).
+    include: Option<Vec<Pattern>>,
+    /// A workflow id must match none of these.
+    exclude: Option<Vec<Pattern>>,
+    /// `auto` or a list of log group names; omitted: the logs are not read.
+    log_groups: Option<FileLogGroups>,
 }
 
 /// The `customerprofiles` service.
@@ -843,6 +866,60 @@ impl<'de> Deserialize<'de> for Domains {
     }
 }
 
+/// A CloudWatch Logs group name: a non-empty string.
+struct LogGroupName(String);
+
+from_str_scalar!(LogGroupName, "a log group name", |value| {
+    if value.trim().is_empty() {
+        Err("log group name must not be empty".to_owned())
+    } else {
+        Ok(LogGroupName(value.to_owned()))
+    }
+});
+
+/// `transfer.log_groups`: `auto`, or a non-empty list of names, each once.
+struct FileLogGroups(LogGroups);
+
+impl<'de> Deserialize<'de> for FileLogGroups {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FileLogGroups;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("auto or a list of log group names")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<FileLogGroups, E> {
+                if value == "auto" {
+                    Ok(FileLogGroups(LogGroups::Auto))
+                } else {
+                    Err(E::custom(format!(
+                        "expected auto or a list of log group names, got {value:?}"
+                    )))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FileLogGroups, A::Error> {
+                let mut names = Vec::new();
+                let mut seen = BTreeSet::new();
+                while let Some(LogGroupName(name)) = seq.next_element()? {
+                    if !seen.insert(name.clone()) {
+                        return Err(de::Error::custom(format!(
+                            "log group {name:?} is listed more than once"
+                        )));
+                    }
+                    names.push(name);
+                }
+                if names.is_empty() {
+                    return Err(de::Error::custom(
+                        "log_groups must list at least one log group (or be auto)",
+                    ));
+                }
+                Ok(FileLogGroups(LogGroups::Names(names)))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
 /// `targets` as a non-empty list.
 struct TargetList(Vec<FileTarget>);
 
@@ -990,7 +1067,7 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
         }
         let services = t.services.map_or_else(Services::default, |s| Services {
             appflow: service(s.appflow),
-            transfer: service(s.transfer),
+            transfer: transfer(s.transfer),
             supplychain: service(s.supplychain),
             customerprofiles: s.customerprofiles.map_or_else(
                 CustomerProfilesConfig::default,
@@ -1037,6 +1114,21 @@ fn service(file: Option<FileService>) -> ServiceConfig {
         Some(s) => ServiceConfig {
             enabled: s.enabled.unwrap_or(true),
             filter: NameFilter::new(patterns(s.include), patterns(s.exclude)),
+            log_groups: None,
+        },
+    }
+}
+
+fn transfer(file: Option<FileTransfer>) -> ServiceConfig {
+    match file {
+        None => ServiceConfig::default(),
+        Some(t) => ServiceConfig {
+            log_groups: t.log_groups.map(|g| g.0),
+            ..service(Some(FileService {
+                enabled: t.enabled,
+                include: t.include,
+                exclude: t.exclude,
+            }))
         },
     }
 }
@@ -1327,6 +1419,56 @@ targets:
         let e = err("collection:\n  interval: [1s]\n");
         assert_eq!(path(&e), Some("collection.interval"));
         assert_eq!(line(&e), Some(2));
+    }
+
+    #[test]
+    fn transfer_log_groups_are_auto_or_a_list_of_names() {
+        let service = |yaml: &str| {
+            let config = ok(&target(&format!("    services:\n      transfer: {yaml}\n")));
+            config.targets[0].service("transfer").unwrap()
+        };
+        assert_eq!(service("{ enabled: true }").log_groups, None);
+        assert_eq!(service("{ log_groups: }").log_groups, None);
+        assert_eq!(
+            service("{ log_groups: auto }").log_groups,
+            Some(LogGroups::Auto)
+        );
+        assert_eq!(
+            service("{ include: [w-], log_groups: [/aws/transfer/s-1, custom] }").log_groups,
+            Some(LogGroups::Names(vec![
+                "/aws/transfer/s-1".into(),
+                "custom".into()
+            ]))
+        );
+        assert_eq!(
+            ok(&target("")).targets[0]
+                .service("appflow")
+                .unwrap()
+                .log_groups,
+            None
+        );
+        for (bad, message) in [
+            ("automatic", "expected auto or a list of log group names"),
+            ("[]", "at least one log group"),
+            ("[a, \"\"]", "log group name must not be empty"),
+            ("[a, a]", "listed more than once"),
+            ("5", "expected auto or a list of log group names"),
+        ] {
+            let e = err(&target(&format!(
+                "    services:\n      transfer: {{ log_groups: {bad} }}\n"
+            )));
+            let path = path(&e).unwrap_or_default();
+            assert!(
+                path.starts_with("targets[0].services.transfer.log_groups"),
+                "{bad}: {e}"
+            );
+            assert!(e.to_string().contains(message), "{bad}: {e}");
+        }
+        // Only the transfer block has it.
+        let e = err(&target(
+            "    services:\n      appflow: { log_groups: auto }\n",
+        ));
+        assert!(e.to_string().contains("log_groups"), "{e}");
     }
 
     #[test]

@@ -11,4 +11,5 @@ mod prometheus;
 mod soak;
 mod supplychain;
 mod transfer;
+mod transfer_logs;
 mod web_config;

@@ -41,6 +41,8 @@ pub const CONTRACT: &[&str] = &[
     "aws_transfer_workflow_oldest_execution_age_seconds",
     "aws_transfer_workflow_executions_finished_total",
     "aws_transfer_workflow_step_errors_total",
+    "aws_transfer_workflow_last_execution_end_timestamp_seconds",
+    "aws_transfer_log_group_up",
     "aws_supplychain_instance_state",
     "aws_supplychain_flow_info",
     "aws_supplychain_flow_last_execution_status",
