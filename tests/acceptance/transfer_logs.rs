@@ -177,10 +177,11 @@ async fn executions_shorter_than_the_interval_are_counted_exactly_from_the_logs(
     let executions = series("workflow_executions", WF, "status=\"IN_PROGRESS\",");
     assert_eq!(value(&text, &executions), Some(1.0));
 
-    // Runs of a second or so, between two collections: one clean, one failing a step, one
-    // failing in the handler too, one throttled first; the listed ones end (the logged one
-    // with its events, the quiet one without any).
-    let t = now_ms();
+    // Runs of a second or so, between two collections, ended a few seconds ago (the logs
+    // only show what has happened): one clean, one failing a step, one failing in the handler
+    // too, one throttled first; the listed ones end (the logged one with its events, the
+    // quiet one without any).
+    let t = now_ms() - 5_000;
     log(
         &sim,
         &run("0000000b-0000-4000-8000-000000000001", t).step(RunStep::ok(
@@ -219,18 +220,26 @@ async fn executions_shorter_than_the_interval_are_counted_exactly_from_the_logs(
     }
 
     // Late delivery: a run two minutes old written only now, and one whose events reach
-    // CloudWatch 1.5 s after they happen. Each counts once.
+    // CloudWatch 2.5 s after they happen, after those of a run that ended later (so they are
+    // older than the newest event already read). Each counts once.
     let t = now_ms();
     log(
         &sim,
         &failing_run("0000000c-0000-4000-8000-000000000001", t - 120_000, 0, true),
     );
-    log(
-        &sim,
-        &failing_run("0000000c-0000-4000-8000-000000000002", t, 1, false).delayed(1_500),
-    );
-    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    let delayed = failing_run("0000000c-0000-4000-8000-000000000002", t - 1_000, 1, false);
+    log(&sim, &delayed.delayed(2_500));
+    log(&sim, &run("0000000c-0000-4000-8000-000000000003", t - 800));
+    let on_time = truth(&sim);
+    let text = exporter.settle("transfer").await;
+    assert_exact(&text, &before, &on_time);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
     let after = truth(&sim);
+    assert_eq!(
+        after.finished(WF, "exception"),
+        on_time.finished(WF, "exception") + 1,
+        "delivered"
+    );
     for _ in 0..3 {
         let text = exporter.settle("transfer").await;
         assert_exact(&text, &before, &after);
