@@ -44,7 +44,7 @@ const EXCEPTION_STATUSES: [&str; 2] = ["HANDLING_EXCEPTION", "EXCEPTION"];
 const OUTCOMES: [&str; 2] = ["completed", "exception"];
 /// How far before the newest event read the next read of the logs starts:
 /// CloudWatch Logs may deliver an event minutes after it happened.
-pub const OVERLAP: Duration = Duration::from_secs(5 * 60);
+const OVERLAP: Duration = Duration::from_secs(5 * 60);
 
 family!(
     INFO,
@@ -285,11 +285,16 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
     /// the newest event read, never before the lookback (at the baseline: the
     /// start of the lookback).
     fn read_start_ms(&self, now: f64) -> i64 {
-        let floor = to_ms(now) - self.lookback.as_millis().min(i64::MAX as u128) as i64;
+        let floor = self.lookback_start_ms(now);
         let overlap = OVERLAP.as_millis() as i64;
         self.state
             .log_mark_ms
             .map_or(floor, |mark| (mark - overlap).max(floor))
+    }
+
+    /// `now` - lookback, epoch ms.
+    fn lookback_start_ms(&self, now: f64) -> i64 {
+        to_ms(now).saturating_sub(self.lookback.as_millis().min(i64::MAX as u128) as i64)
     }
 
     /// By workflow (in the order of `ids`): whether its counters come from the
@@ -359,11 +364,10 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
             workflow.absorb(&id, executions, now, count, source);
         }
         if logs_on {
-            let keep_from = self.read_start_ms(now);
-            let lookback_start =
-                to_ms(now) - self.lookback.as_millis().min(i64::MAX as u128) as i64;
+            let (read_start, lookback_start) =
+                (self.read_start_ms(now), self.lookback_start_ms(now));
             for workflow in self.state.workflows.values_mut() {
-                workflow.forget(keep_from, lookback_start);
+                workflow.forget(read_start, lookback_start);
             }
         }
         self.state.baselined = true;
@@ -592,6 +596,12 @@ impl Workflow {
                 *last = (*last).max(Some(at.0));
                 if count {
                     self.finished[outcome] += 1;
+                    tracing::debug!(
+                        workflow_id,
+                        execution_id,
+                        outcome = OUTCOMES[outcome],
+                        "Transfer execution finished (workflow logs)"
+                    );
                 }
             }
             EventKind::StepErrored {
@@ -638,11 +648,7 @@ impl Workflow {
     /// that has not ended once older than `lookback_start`.
     fn forget(&mut self, read_start: i64, lookback_start: i64) {
         self.logged.retain(|_, l| {
-            let horizon = if l.ended {
-                read_start.max(lookback_start)
-            } else {
-                lookback_start
-            };
+            let horizon = if l.ended { read_start } else { lookback_start };
             l.last_ms >= horizon
         });
     }
