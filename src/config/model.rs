@@ -32,6 +32,7 @@ pub const RESERVED_LABEL_NAMES: &[&str] = &[
     "transformation_type",
     "workflow_type",
     "connector_profile",
+    "log_group",
     "version",
     "revision",
     "le",

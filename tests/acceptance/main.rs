@@ -13,4 +13,5 @@ mod reload;
 mod soak;
 mod supplychain;
 mod transfer;
+mod transfer_logs;
 mod web_config;

@@ -1,6 +1,7 @@
-//! The three Transfer Family calls the collector makes, as a narrow trait,
-//! and the SDK adapter that implements it. Both list calls are paged here:
-//! the collector always needs the whole list.
+//! The Transfer Family calls the collector makes, as a narrow trait, and the
+//! SDK adapter that implements it. The list calls are paged here: the
+//! collector always needs the whole list. ListServers is only called with
+//! `log_groups: auto` (the workflow logs are read from the servers' groups).
 //!
 //! DescribeWorkflow is not used: the metrics need nothing from a workflow's
 //! definition, and step results carry their own step type.
@@ -22,6 +23,14 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// 0 for `steps`, 1 for `on_exception_steps`.
+    pub fn index(self) -> usize {
+        match self {
+            Phase::Steps => 0,
+            Phase::OnExceptionSteps => 1,
+        }
+    }
+
     /// The `phase` label value.
     pub fn label(self) -> &'static str {
         match self {
@@ -62,6 +71,8 @@ pub struct ExecutionDetail {
 /// What the Transfer collector needs from AWS. `Ok(None)`: the workflow or
 /// execution is gone (ResourceNotFound).
 pub trait TransferApi: Send + Sync {
+    /// Every server id, all pages.
+    fn list_servers(&self) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
     /// Every workflow id, all pages.
     fn list_workflows(&self) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
     /// Every execution in progress of a workflow, all pages.
@@ -92,6 +103,32 @@ impl SdkTransfer {
 }
 
 impl TransferApi for SdkTransfer {
+    async fn list_servers(&self) -> Result<Vec<String>, ApiError> {
+        self.caller
+            .pages(
+                "ListServers",
+                |token| {
+                    self.client
+                        .list_servers()
+                        .max_results(PAGE_SIZE)
+                        .set_next_token(token)
+                        .send()
+                },
+                |page| {
+                    // A server with no id has no log group to read: it is skipped.
+                    let ids = page
+                        .servers()
+                        .iter()
+                        .filter_map(|s| s.server_id())
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    (ids, page.next_token)
+                },
+            )
+            .await
+    }
+
     async fn list_workflows(&self) -> Result<Vec<String>, ApiError> {
         self.caller
             .pages(
