@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::scheduler::Unit;
 use crate::self_metrics::ExporterMetrics;
 use crate::services::{Build, SERVICES};
+use crate::state::{Storage, TargetIdentity};
 use crate::store::Store;
 
 /// Everything the exporter runs, ready to start.
@@ -23,15 +24,26 @@ pub struct Plan {
     pub targets: Vec<(String, Vec<(String, String)>)>,
 }
 
-/// Builds one SDK configuration per target and one collector per enabled service.
-pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan> {
+/// Builds one SDK configuration per target and one collector per enabled
+/// service; with `storage` (`--storage.path`), each collector resumes from
+/// its saved state and saves after every successful collection.
+pub async fn plan(
+    config: &Config,
+    overrides: &Overrides,
+    storage: Option<&Arc<Storage>>,
+) -> anyhow::Result<Plan> {
     let label_names: BTreeSet<&String> = config
         .targets
         .iter()
         .flat_map(|t| t.labels.keys())
         .collect();
-    let exporter = ExporterMetrics::new(label_names.into_iter().cloned().collect())
+    let mut exporter = ExporterMetrics::new(label_names.into_iter().cloned().collect())
         .context("cannot register the exporter's own metrics")?;
+    if storage.is_some() {
+        exporter
+            .enable_state()
+            .context("cannot register the exporter's own metrics")?;
+    }
     let collection = &config.collection;
     let mut units = Vec::new();
     let mut targets = Vec::new();
@@ -78,12 +90,16 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
                 base_labels: base_labels.clone(),
             })
             .with_context(|| format!("targets[{index}].services.{}", service.name))?;
-            units.push(Unit::new(
-                (index, service.name),
-                region.clone(),
-                collector,
-                metrics,
-            ));
+            let mut unit = Unit::new((index, service.name), region.clone(), collector, metrics);
+            if let Some(storage) = storage {
+                let identity = TargetIdentity {
+                    region: region.clone(),
+                    role_arn: target.role_arn.clone(),
+                    labels: target.labels.clone(),
+                };
+                unit = unit.with_state(storage.slot(identity, service.name));
+            }
+            units.push(unit);
         }
     }
     let store = Arc::new(Store::new(units.iter().map(|u| u.key).collect()));

@@ -18,6 +18,7 @@
 //! - [`metrics`]: the text exposition of AWS series, and the exporter's own
 //!   metrics in a `prometheus::Registry`.
 //! - [`scrape`]: the body scrapes get, compressed once per collection.
+//! - [`state`]: `--storage.path`, the collectors' state saved to disk and restored at start.
 //! - [`http`]: `/metrics`, `/`, `/healthz`, `/readyz`; [`web_config`]: TLS and basic auth.
 //!
 //! The AWS simulator used by tests and `--demo` is the separate
@@ -34,6 +35,7 @@ pub mod scheduler;
 pub mod self_metrics;
 pub mod services;
 pub mod shard;
+pub mod state;
 pub mod store;
 pub mod sync;
 pub mod web_config;

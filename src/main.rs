@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use aws_flow_exporter::aws::Overrides;
 use aws_flow_exporter::config::{Config, Shard};
+use aws_flow_exporter::state::Storage;
 use aws_flow_exporter::web_config::LiveWebConfig;
 use aws_flow_exporter::{app, http, scheduler};
 use clap::{Parser, ValueEnum};
@@ -59,6 +60,9 @@ struct Flags {
     /// Collect only shard I of N (0-based): N replicas split the flows and workflows by a stable hash of their names.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
+    /// Keep the collectors' state in DIR (created if needed, locked): a restart loses no run and counts none twice.
+    #[arg(long = "storage.path", value_name = "DIR")]
+    storage_path: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -159,7 +163,21 @@ async fn run(
     if flags.demo {
         anyhow::bail!("this build has no --demo (built without the `demo` feature)");
     }
-    let plan = match app::plan(&config, &overrides).await {
+    // Before any port is opened: a directory that cannot be used is a configuration error.
+    let storage = match &flags.storage_path {
+        Some(dir) => match Storage::open(dir, flags.shard.map(|s| s.to_string())) {
+            Ok(storage) => {
+                tracing::info!(dir = %dir.display(), "keeping the collectors' state");
+                Some(Arc::new(storage))
+            }
+            Err(error) => {
+                tracing::error!("{error}");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+        },
+        None => None,
+    };
+    let plan = match app::plan(&config, &overrides, storage.as_ref()).await {
         Ok(plan) => plan,
         Err(error) => {
             tracing::error!("{error:#}");

@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::collector::{unix_seconds, Collected, Collector};
 use crate::self_metrics::{ExporterMetrics, ServiceMetrics};
+use crate::state::{Loaded, Slot};
 use crate::store::{Key, Store};
 
 /// One (target, service) and its collector.
@@ -25,7 +26,11 @@ pub struct Unit {
     pub region: String,
     pub collector: Box<dyn Collector>,
     pub metrics: ServiceMetrics,
+    /// `--storage.path`: where this unit's state is saved.
+    state: Option<Slot>,
     failing: bool,
+    /// The last save failed: the next failure is not logged again.
+    save_failing: bool,
     attempted: bool,
 }
 
@@ -48,9 +53,43 @@ impl Unit {
             region,
             collector,
             metrics,
+            state: None,
             failing: false,
+            save_failing: false,
             attempted: false,
         }
+    }
+
+    /// `--storage.path`: resumes from the saved state, if there is a usable
+    /// one, and saves after every successful collection. An unusable state is
+    /// set aside (`.bad`) with one ERROR log, and the service starts with a baseline.
+    pub fn with_state(mut self, slot: Slot) -> Self {
+        let mut restored = None;
+        match slot.load() {
+            Loaded::Missing => {
+                tracing::info!(
+                    aws_service = self.key.1,
+                    file = %slot.path().display(),
+                    "no saved state: starting with a baseline"
+                );
+            }
+            Loaded::Found(saved) => match self.collector.restore(saved.state.get(), saved.saved_at) {
+                Ok(()) => {
+                    tracing::info!(
+                        aws_service = self.key.1,
+                        file = %slot.path().display(),
+                        saved_at = saved.saved_at,
+                        "resumed from the saved state"
+                    );
+                    restored = Some((saved.saved_at, saved.bytes));
+                }
+                Err(why) => slot.set_aside(&why),
+            },
+            Loaded::Bad(why) => slot.set_aside(&why),
+        }
+        self.metrics.state_started(restored.is_some(), restored);
+        self.state = Some(slot);
+        self
     }
 
     fn span(&self) -> tracing::Span {
@@ -70,8 +109,8 @@ impl Unit {
 
     /// A panic inside the collection is a failed collection: nothing of it
     /// is published, and the next one runs at the next interval.
-    async fn supervised(&mut self) -> Ended {
-        let collection = Supervised(self.collector.collect(SystemTime::now()));
+    async fn supervised(&mut self, now: SystemTime) -> Ended {
+        let collection = Supervised(self.collector.collect(now));
         match AssertUnwindSafe(collection).catch_unwind().await {
             Ok(Ok(collected)) => Ended::Collected(collected),
             Ok(Err(error)) => Ended::Failed(error.to_string()),
@@ -81,8 +120,11 @@ impl Unit {
 
     async fn collect_inner(&mut self, store: &Arc<Store>) -> bool {
         let started = Instant::now();
-        let up = match self.supervised().await {
+        let now = SystemTime::now();
+        let up = match self.supervised(now).await {
             Ended::Collected(collected) => {
+                // Saved before it is published: whatever a scrape shows survives a restart.
+                self.save(now).await;
                 store.publish(self.key, collected.exposition).await;
                 release_free_memory();
                 self.metrics.set_tracked(collected.tracked);
@@ -121,6 +163,50 @@ impl Unit {
             store.attempted(self.key);
         }
         up
+    }
+
+    /// Saves the state after a successful collection that started at `now`. A
+    /// failure is logged once per streak; collecting and serving go on.
+    async fn save(&mut self, now: SystemTime) {
+        let Some(slot) = self.state.clone() else {
+            return;
+        };
+        let Some(state) = self.collector.save() else {
+            return;
+        };
+        let path = slot.path().display().to_string();
+        let saved = match state {
+            Ok(state) => tokio::task::spawn_blocking(move || {
+                slot.save(&state, unix_seconds(now))
+                    .map(|bytes| (unix_seconds(SystemTime::now()), bytes))
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the save did not finish: {e}"))),
+            Err(e) => Err(format!("cannot serialize the state: {e}")),
+        };
+        match saved {
+            Ok(saved) => {
+                self.metrics.state_saved(Some(saved));
+                if self.save_failing {
+                    tracing::info!(file = %path, "state saved again");
+                }
+                self.save_failing = false;
+            }
+            Err(error) => {
+                self.metrics.state_saved(None);
+                if !self.save_failing {
+                    tracing::warn!(
+                        file = %path,
+                        %error,
+                        "cannot save the state; collecting and serving go on"
+                    );
+                } else {
+                    tracing::debug!(file = %path, %error, "state save still failing");
+                }
+                self.save_failing = true;
+            }
+        }
     }
 
     /// Collects every `interval` until the task is dropped. A collection that

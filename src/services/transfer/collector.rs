@@ -12,6 +12,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
+use serde::{Deserialize, Serialize};
+
 use super::api::{ExecutionDetail, ListedExecution, Phase, StepError, TransferApi};
 use crate::aws::ApiError;
 use crate::collector::{fetch_all, unix_seconds, Collected, Collector};
@@ -70,9 +72,12 @@ pub struct TransferCollector<A> {
     concurrency: usize,
     base_labels: Vec<(String, String)>,
     state: State,
+    /// `saved_at` of a restored state, until the first collection after the restore.
+    resumed: Option<f64>,
 }
 
-#[derive(Default)]
+/// Everything saved by `--storage.path` (derived: a field added here is saved with it).
+#[derive(Default, Serialize, Deserialize)]
 struct State {
     /// Set by the first successful collection: until then nothing is counted.
     baselined: bool,
@@ -80,17 +85,19 @@ struct State {
 }
 
 /// What the exporter remembers of one workflow.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Workflow {
     /// The executions listed at the last collection, by id.
     executions: HashMap<String, Tracked>,
     /// By outcome, in the order of `OUTCOMES`.
     finished: [u64; 2],
     /// (phase, step type, error type) -> count.
+    #[serde(with = "crate::state::pairs")]
     step_errors: BTreeMap<(Phase, String, String), u64>,
 }
 
 /// An execution being followed while it is listed.
+#[derive(Serialize, Deserialize)]
 struct Tracked {
     first_seen: f64,
     /// The latest status seen, for the `executions` gauge.
@@ -117,6 +124,7 @@ impl<A: TransferApi> TransferCollector<A> {
             concurrency: concurrency.max(1),
             base_labels,
             state: State::default(),
+            resumed: None,
         }
     }
 
@@ -154,20 +162,24 @@ impl<A: TransferApi> TransferCollector<A> {
 
     /// Applies a fully fetched collection to the state. Cannot fail.
     fn apply(&mut self, listed: Vec<(String, Option<Vec<Fetched>>)>, now: f64) {
-        let count = self.state.baselined;
         let mut workflows = BTreeMap::new();
         for (id, executions) in listed {
             // Gone between ListWorkflows and ListExecutions: deleted, like an unlisted one.
             let Some(executions) = executions else {
                 continue;
             };
-            let mut workflow = self.state.workflows.remove(&id).unwrap_or_default();
+            let known = self.state.workflows.remove(&id);
+            // ListWorkflows gives no creation time: a workflow absent from a state
+            // just restored gets its own baseline (its step errors so far are not counted).
+            let count = self.state.baselined && (known.is_some() || self.resumed.is_none());
+            let mut workflow = known.unwrap_or_default();
             workflow.absorb(&id, executions, now, count);
             workflows.insert(id, workflow);
         }
         // Workflows left behind were deleted: their tracked executions go uncounted.
         self.state.workflows = workflows;
         self.state.baselined = true;
+        self.resumed = None;
     }
 
     fn render(&self, now: f64) -> Exposition {
@@ -345,6 +357,16 @@ impl<A: TransferApi + 'static> Collector for TransferCollector<A> {
             exposition: self.render(now),
             tracked,
         })
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(crate::state::to_json(&self.state))
+    }
+
+    fn restore(&mut self, state: &str, saved_at: f64) -> Result<(), String> {
+        self.state = crate::state::from_json(state)?;
+        self.resumed = Some(saved_at);
+        Ok(())
     }
 }
 
