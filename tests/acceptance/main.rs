@@ -9,6 +9,7 @@ mod harness;
 mod http;
 mod prometheus;
 mod soak;
+mod state;
 mod supplychain;
 mod transfer;
 mod web_config;

@@ -12,18 +12,18 @@ use aws_flow_simulator::{Fault, World};
 
 use crate::harness::*;
 
-const CONFIG: &str = "collection:\n  interval: 100ms\n  timeout: 500ms\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { enabled: false }\n      customerprofiles: { enabled: false }\n";
+pub(crate) const CONFIG: &str = "collection:\n  interval: 100ms\n  timeout: 500ms\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { enabled: false }\n      customerprofiles: { enabled: false }\n";
 
-const SERVICES: [&str; 2] = ["appflow", "supplychain"];
+pub(crate) const SERVICES: [&str; 2] = ["appflow", "supplychain"];
 
 const TERMINAL: [&str; 3] = ["Successful", "Error", "Canceled"];
 const SC_TERMINAL: [&str; 2] = ["SUCCEEDED", "FAILED"];
 
-type Counts = BTreeMap<(String, String), f64>;
+pub(crate) type Counts = BTreeMap<(String, String), f64>;
 
 /// Terminal executions per (flow, status) that the exporter should have
 /// counted: all but those already terminal at its baseline.
-fn truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
+pub(crate) fn truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
     let mut counts = Counts::new();
     for (name, flow) in &world.appflow.flows {
         for status in TERMINAL {
@@ -41,7 +41,7 @@ fn truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
 }
 
 /// Supply Chain's truth, keyed ("instance/flow", status): Active instances only.
-fn sc_truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
+pub(crate) fn sc_truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
     let mut counts = Counts::new();
     for (id, instance) in &world.supplychain.instances {
         if instance.state != "Active" {
@@ -64,7 +64,7 @@ fn sc_truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
     counts
 }
 
-fn sc_terminal_ids(world: &World) -> HashSet<(String, String)> {
+pub(crate) fn sc_terminal_ids(world: &World) -> HashSet<(String, String)> {
     let mut ids = HashSet::new();
     for (id, instance) in &world.supplychain.instances {
         for (name, flow) in &instance.flows {
@@ -79,7 +79,7 @@ fn sc_terminal_ids(world: &World) -> HashSet<(String, String)> {
 }
 
 /// `aws_supplychain_flow_executions_total` as the exporter shows it.
-fn sc_counted(text: &str) -> Counts {
+pub(crate) fn sc_counted(text: &str) -> Counts {
     text.lines()
         .filter_map(|l| l.strip_prefix("aws_supplychain_flow_executions_total{instance_id=\""))
         .filter_map(|rest| {
@@ -92,7 +92,7 @@ fn sc_counted(text: &str) -> Counts {
         .collect()
 }
 
-fn terminal_ids(world: &World) -> HashSet<(String, String)> {
+pub(crate) fn terminal_ids(world: &World) -> HashSet<(String, String)> {
     world
         .appflow
         .flows
@@ -107,7 +107,7 @@ fn terminal_ids(world: &World) -> HashSet<(String, String)> {
 }
 
 /// `aws_appflow_executions_total` as the exporter shows it.
-fn counted(text: &str) -> Counts {
+pub(crate) fn counted(text: &str) -> Counts {
     text.lines()
         .filter_map(|l| l.strip_prefix("aws_appflow_executions_total{flow_name=\""))
         .filter_map(|rest| {
