@@ -73,7 +73,8 @@ impl Unit {
                     "no saved state: starting with a baseline"
                 );
             }
-            Loaded::Found(saved) => match self.collector.restore(saved.state.get(), saved.saved_at) {
+            Loaded::Found(saved) => match self.collector.restore(saved.state.get(), saved.saved_at)
+            {
                 Ok(()) => {
                     tracing::info!(
                         aws_service = self.key.1,

@@ -311,7 +311,10 @@ impl ServiceMetrics {
     pub fn state_started(&self, restored: bool, saved: Option<(f64, u64)>) {
         let Some(state) = &self.state else { return };
         let values = self.values(&[self.service]);
-        state.restored.with_label_values(&values).set(i64::from(restored));
+        state
+            .restored
+            .with_label_values(&values)
+            .set(i64::from(restored));
         for outcome in ["success", "failure"] {
             state
                 .saves
@@ -327,7 +330,11 @@ impl ServiceMetrics {
     /// One save of the state: its size and end time when it succeeded.
     pub fn state_saved(&self, saved: Option<(f64, u64)>) {
         let Some(state) = &self.state else { return };
-        let outcome = if saved.is_some() { "success" } else { "failure" };
+        let outcome = if saved.is_some() {
+            "success"
+        } else {
+            "failure"
+        };
         state
             .saves
             .with_label_values(&self.values(&[self.service, outcome]))

@@ -144,11 +144,7 @@ impl Storage {
     }
 
     /// Where the state of `service` in the target `identity` lives.
-    pub fn slot(
-        self: &Arc<Self>,
-        identity: TargetIdentity,
-        service: &'static str,
-    ) -> Slot {
+    pub fn slot(self: &Arc<Self>, identity: TargetIdentity, service: &'static str) -> Slot {
         let path = self.dir.join(file_name(&identity, service));
         Slot {
             storage: self.clone(),
@@ -432,7 +428,10 @@ mod tests {
         let a = file_name(&identity(), "appflow");
         assert_eq!(a, file_name(&identity(), "appflow"));
         assert!(a.starts_with("appflow-") && a.ends_with(".json") && a.len() == 8 + 16 + 5);
-        assert_ne!(a, file_name(&identity(), "transfer").replace("transfer", "appflow"));
+        assert_ne!(
+            a,
+            file_name(&identity(), "transfer").replace("transfer", "appflow")
+        );
         let mut other = identity();
         other.labels.insert("env".into(), "dev".into());
         assert_ne!(a, file_name(&other, "appflow"));
@@ -458,7 +457,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let slot = storage(dir.path(), Some("0/2")).slot(identity(), "appflow");
         assert!(matches!(slot.load(), Loaded::Missing));
-        let bytes = slot.save(br#"{"baselined":true,"n":[1,2]}"#, 1234.5).unwrap();
+        let bytes = slot
+            .save(br#"{"baselined":true,"n":[1,2]}"#, 1234.5)
+            .unwrap();
         let text = std::fs::read_to_string(slot.path()).unwrap();
         assert_eq!(bytes, text.len() as u64);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -492,7 +493,10 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, vec![".lock".to_string(), file_name(&identity(), "transfer")]);
+        assert_eq!(
+            names,
+            vec![".lock".to_string(), file_name(&identity(), "transfer")]
+        );
     }
 
     #[test]
@@ -528,12 +532,19 @@ mod tests {
         assert!(bad(&slot).contains("UTF-8"));
         std::fs::write(slot.path(), "[1,2,3]").unwrap();
         assert!(bad(&slot).contains("not a state file"));
-        std::fs::write(slot.path(), good.replace("\"format_version\":1", "\"format_version\":9"))
-            .unwrap();
+        std::fs::write(
+            slot.path(),
+            good.replace("\"format_version\":1", "\"format_version\":9"),
+        )
+        .unwrap();
         assert!(bad(&slot).contains("format_version 9"), "{}", bad(&slot));
         std::fs::write(slot.path(), good.replace("us-east-1", "eu-west-1")).unwrap();
         assert!(bad(&slot).contains("another target"), "{}", bad(&slot));
-        std::fs::write(slot.path(), good.replace("\"shard\":null", "\"shard\":\"1/2\"")).unwrap();
+        std::fs::write(
+            slot.path(),
+            good.replace("\"shard\":null", "\"shard\":\"1/2\""),
+        )
+        .unwrap();
         assert!(bad(&slot).contains("--shard 1/2"), "{}", bad(&slot));
         std::fs::write(slot.path(), good.replace("\"appflow\"", "\"transfer\"")).unwrap();
         assert!(bad(&slot).contains("service"), "{}", bad(&slot));

@@ -450,7 +450,9 @@ impl Histogram {
             )));
         }
         if saved.counts.iter().sum::<u64>() > saved.count {
-            return Err(D::Error::custom("histogram buckets hold more than its count"));
+            return Err(D::Error::custom(
+                "histogram buckets hold more than its count",
+            ));
         }
         Ok(Histogram {
             bounds,

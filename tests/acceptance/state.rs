@@ -48,7 +48,12 @@ async fn good(exporter: &Exporter, services: &[&str]) -> String {
             }
             text = exporter.collections(service, 1).await;
         }
-        assert_eq!(up(&text, service), Some(1.0), "{service}: {}", exporter.logs());
+        assert_eq!(
+            up(&text, service),
+            Some(1.0),
+            "{service}: {}",
+            exporter.logs()
+        );
     }
     text
 }
@@ -151,7 +156,13 @@ async fn sigkill_at_any_instant_loses_no_run_and_counts_none_twice() {
     checker.exact(&sim, &text, "before the first kill");
     drop(exporter);
     step(&sim);
-    let exporter = restart(&sim, dir.path(), &mut checker, "after a kill between collections").await;
+    let exporter = restart(
+        &sim,
+        dir.path(),
+        &mut checker,
+        "after a kill between collections",
+    )
+    .await;
 
     // In the middle of a collection: AWS hangs on the execution records.
     step(&sim);
@@ -170,7 +181,13 @@ async fn sigkill_at_any_instant_loses_no_run_and_counts_none_twice() {
     drop(exporter);
     sim.with(|w| w.faults.clear());
     step(&sim);
-    let mut exporter = restart(&sim, dir.path(), &mut checker, "after a kill mid-collection").await;
+    let mut exporter = restart(
+        &sim,
+        dir.path(),
+        &mut checker,
+        "after a kill mid-collection",
+    )
+    .await;
 
     // Random instants while the world evolves, bounded in time.
     let mut rng = fastrand::Rng::with_seed(12);
@@ -187,7 +204,13 @@ async fn sigkill_at_any_instant_loses_no_run_and_counts_none_twice() {
         if rng.bool() {
             step(&sim);
         }
-        exporter = restart(&sim, dir.path(), &mut checker, &format!("random kill {kills}")).await;
+        exporter = restart(
+            &sim,
+            dir.path(),
+            &mut checker,
+            &format!("random kill {kills}"),
+        )
+        .await;
     }
     assert!(kills >= 2, "only {kills} random kills in time");
     // Not vacuous: runs that ended during the test were counted.
@@ -262,7 +285,11 @@ async fn once_with_a_state_directory_counts_every_run_exactly_once() {
     let first = once(&sim, config.path(), dir.path(), &[]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     let text = stdout(&first);
-    assert_eq!(successes(&text, "f"), Some(0.0), "the first run is the baseline");
+    assert_eq!(
+        successes(&text, "f"),
+        Some(0.0),
+        "the first run is the baseline"
+    );
     assert_eq!(restored(&text, "appflow"), Some(0.0));
     assert_eq!(files(dir.path(), ".json").len(), 1);
 
@@ -278,7 +305,11 @@ async fn once_with_a_state_directory_counts_every_run_exactly_once() {
     let fourth = once(&sim, config.path(), dir.path(), &[]);
     assert_eq!(successes(&stdout(&fourth), "f"), Some(3.0));
     let saves = self_series("state_saves_total", "appflow", "outcome=\"success\",");
-    assert_eq!(value(&stdout(&fourth), &saves), Some(1.0), "one save per run");
+    assert_eq!(
+        value(&stdout(&fourth), &saves),
+        Some(1.0),
+        "one save per run"
+    );
 
     // Without the flag --once stays a baseline, and has no state series.
     let plain = run(
@@ -296,12 +327,32 @@ async fn unusable_state_files_are_set_aside_and_the_service_starts_with_a_baseli
     let config = config_file(APPFLOW_ONLY);
     type Spoil = fn(&str) -> String;
     let cases: [(&str, Spoil, &[&str], &str); 6] = [
-        ("corrupt", |_| "{\"format_version\":1,garbage".into(), &[], "not a state file"),
+        (
+            "corrupt",
+            |_| "{\"format_version\":1,garbage".into(),
+            &[],
+            "not a state file",
+        ),
         ("truncated", |s| s[..s.len() / 2].into(), &[], "EOF"),
         ("empty", |_| String::new(), &[], "empty"),
-        ("newer", |s| s.replace("\"format_version\":1", "\"format_version\":2"), &[], "format_version 2"),
-        ("another target", |s| s.replace("us-east-1", "eu-west-1"), &[], "another target"),
-        ("another shard", |s| s.to_string(), &["--shard", "0/1"], "--shard"),
+        (
+            "newer",
+            |s| s.replace("\"format_version\":1", "\"format_version\":2"),
+            &[],
+            "format_version 2",
+        ),
+        (
+            "another target",
+            |s| s.replace("us-east-1", "eu-west-1"),
+            &[],
+            "another target",
+        ),
+        (
+            "another shard",
+            |s| s.to_string(),
+            &["--shard", "0/1"],
+            "--shard",
+        ),
     ];
     for (i, (case, spoil, extra, why)) in cases.into_iter().enumerate() {
         let dir = tempfile::tempdir().unwrap();
@@ -313,12 +364,20 @@ async fn unusable_state_files_are_set_aside_and_the_service_starts_with_a_baseli
         add_success(&sim, "f", &format!("run-{i}"));
 
         let out = once(&sim, config.path(), dir.path(), extra);
-        assert_eq!(out.status.code(), Some(0), "{case}: never fatal: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{case}: never fatal: {}",
+            stderr(&out)
+        );
         let err = stderr(&out);
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let errors: Vec<&str> = err.lines().filter(|l| l.contains("level=error")).collect();
         assert_eq!(errors.len(), 1, "{case}: one ERROR: {err}");
-        assert!(errors[0].contains(&name) && errors[0].contains(why), "{case}: {err}");
+        assert!(
+            errors[0].contains(&name) && errors[0].contains(why),
+            "{case}: {err}"
+        );
         let bad = dir.path().join(format!("{name}.bad"));
         assert_eq!(
             std::fs::read_to_string(&bad).unwrap(),
@@ -369,7 +428,11 @@ async fn two_exporters_cannot_share_a_directory_and_an_unusable_one_is_exit_2() 
         ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains(bad.to_str().unwrap()), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(bad.to_str().unwrap()),
+        "{}",
+        stderr(&out)
+    );
     assert!(!stderr(&out).contains("listening"), "{}", stderr(&out));
 }
 
@@ -398,7 +461,10 @@ async fn a_failing_save_is_logged_once_and_collection_goes_on() {
     // It comes back.
     std::fs::create_dir(&dir).unwrap();
     let text = exporter.collections("appflow", 2).await;
-    let at = value(&text, &self_series("state_last_save_timestamp_seconds", "appflow", ""));
+    let at = value(
+        &text,
+        &self_series("state_last_save_timestamp_seconds", "appflow", ""),
+    );
     assert!(at.unwrap() > now() - 5.0, "{text}");
     assert_eq!(files(&dir, ".json").len(), 1);
     assert!(exporter.logs().contains("state saved again"));

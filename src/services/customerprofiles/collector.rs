@@ -813,4 +813,33 @@ mod tests {
         assert!(!filter.matches("a.b2"));
         assert!(domain_filter(&[]).unwrap().matches("anything"));
     }
+
+    #[tokio::test]
+    async fn a_restored_state_counts_what_finished_meanwhile_and_baselines_old_domains() {
+        let fake = Fake::shared();
+        fake.domain("d", NOW - 5000.0);
+        fake.set("d", "w1", "COMPLETE", NOW - 900.0);
+        fake.set("d", "w2", "IN_PROGRESS", NOW - 800.0);
+        let mut before = collector(&fake, NameFilter::default());
+        collect(&mut before).await;
+        let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+
+        // While down: w2 fails, w3 starts and completes; domain "new" is created
+        // after the save, domain "old" (created before it) becomes visible.
+        fake.set("d", "w2", "FAILED", NOW - 100.0);
+        fake.set("d", "w3", "COMPLETE", NOW - 50.0);
+        fake.domain("new", NOW + 10.0);
+        fake.set("new", "n1", "COMPLETE", NOW - 40.0);
+        fake.domain("old", NOW - 9000.0);
+        fake.set("old", "o1", "COMPLETE", NOW - 40.0);
+        let mut after = collector(&fake, NameFilter::default());
+        after.restore(&saved, NOW - 500.0).expect("restores");
+        for _ in 0..2 {
+            let (text, _) = collect(&mut after).await;
+            assert_eq!(value(&text, &finished("d", "COMPLETE")), Some(1.0), "w3");
+            assert_eq!(value(&text, &finished("d", "FAILED")), Some(1.0), "w2");
+            assert_eq!(value(&text, &finished("new", "COMPLETE")), Some(1.0));
+            assert_eq!(value(&text, &finished("old", "COMPLETE")), Some(0.0));
+        }
+    }
 }

@@ -245,7 +245,9 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
         self.state.baselined
             && (known
                 || self.resumed.is_none_or(|saved_at| {
-                    summary.created_time.is_some_and(|created| created > saved_at)
+                    summary
+                        .created_time
+                        .is_some_and(|created| created > saved_at)
                 }))
     }
 

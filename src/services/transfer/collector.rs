@@ -745,4 +745,61 @@ mod tests {
             ]
         );
     }
+
+    #[tokio::test]
+    async fn a_restored_state_follows_its_executions_and_baselines_unknown_workflows() {
+        let fake = Arc::new(Fake::default());
+        let denied = || vec![error(Phase::Steps, 0, "COPY", "PERMISSION_DENIED")];
+        fake.set(
+            "w",
+            vec![
+                exec("a", "IN_PROGRESS", vec![]),
+                exec("b", "IN_PROGRESS", vec![]),
+            ],
+        );
+        let mut before = collector(&fake);
+        collect(&mut before).await;
+        fake.set(
+            "w",
+            vec![
+                exec("a", "IN_PROGRESS", vec![]),
+                exec("b", "IN_PROGRESS", denied()),
+            ],
+        );
+        let text = collect(&mut before).await;
+        assert_eq!(step_errors(&text, "w", COPY_DENIED), Some(1.0));
+        let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+
+        // While down: a ends, b goes on, c starts with an error; workflow v appears
+        // (no creation time in ListWorkflows: its own baseline).
+        fake.set(
+            "w",
+            vec![
+                exec("b", "IN_PROGRESS", denied()),
+                exec("c", "IN_PROGRESS", denied()),
+            ],
+        );
+        fake.set("v", vec![exec("d", "IN_PROGRESS", denied())]);
+        let mut after = collector(&fake);
+        after.restore(&saved, NOW).expect("restores");
+        let (text, tracked) = collect_at(&mut after, NOW + 60.0).await;
+        assert_eq!(tracked, 3);
+        assert_eq!(finished(&text, "w", "completed"), Some(1.0), "a, once");
+        assert_eq!(step_errors(&text, "w", COPY_DENIED), Some(2.0), "b once, c");
+        assert_eq!(step_errors(&text, "v", COPY_DENIED), None, "v's baseline");
+        assert_eq!(
+            value(&text, "aws_transfer_workflow_oldest_execution_age_seconds{workflow_id=\"w\",region=\"us-east-1\"}"),
+            Some(60.0),
+            "b was first seen before the restart"
+        );
+        // After that first collection, v is known: its executions end and count.
+        fake.set("v", vec![]);
+        fake.set("w", vec![]);
+        let (text, _) = collect_at(&mut after, NOW + 120.0).await;
+        assert_eq!(finished(&text, "v", "exception"), Some(1.0));
+        assert_eq!(finished(&text, "w", "exception"), Some(2.0));
+        assert!(after
+            .restore("{\"baselined\":true,\"workflows\":[]}", NOW)
+            .is_err());
+    }
 }

@@ -534,7 +534,11 @@ async fn a_restored_state_resumes_counting_without_a_baseline() {
         assert_eq!(executions(&text, "f", "Successful"), Some(2.0), "c and e");
         assert_eq!(executions(&text, "f", "Error"), Some(1.0), "d");
         assert_eq!(executions(&text, "g", "Successful"), Some(1.0), "new flow");
-        assert_eq!(executions(&text, "h", "Successful"), Some(0.0), "own baseline");
+        assert_eq!(
+            executions(&text, "h", "Successful"),
+            Some(0.0),
+            "own baseline"
+        );
         assert!(text.contains("aws_appflow_catalog_registrations_total{flow_name=\"f\",kind=\"table\",status=\"SUCCEEDED\",region=\"us-east-1\"} 1"), "{text}");
         assert!(text.contains(
             "aws_appflow_execution_duration_seconds_count{flow_name=\"f\",region=\"us-east-1\"} 3"
@@ -554,5 +558,9 @@ async fn an_unreadable_state_changes_nothing() {
     assert!(c.restore("{\"baselined\":true,\"flows\":7}", NOW).is_err());
     assert!(c.restore("{\"baselined\":", NOW).is_err());
     let text = collect(&mut c).await;
-    assert_eq!(executions(&text, "f", "Successful"), Some(0.0), "a baseline");
+    assert_eq!(
+        executions(&text, "f", "Successful"),
+        Some(0.0),
+        "a baseline"
+    );
 }
