@@ -252,13 +252,31 @@ struct Flow {
 /// One execution within the lookback: 24 bytes where the id alone (a UUID)
 /// would take 36 plus a map entry; 10,000 flows with a day of hourly runs
 /// make a quarter of a million of these.
+/// Saved as `[id, started_at, status]`: a state holds hundreds of thousands.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "(u64, f64, Status)", into = "(u64, f64, Status)")]
 struct Seen {
     /// [`fingerprint`] of the execution id: a flow has at most a few thousand
     /// runs in the lookback, so a 64-bit hash tells them apart.
     id: u64,
     started_at: f64,
     status: Status,
+}
+
+impl From<(u64, f64, Status)> for Seen {
+    fn from((id, started_at, status): (u64, f64, Status)) -> Seen {
+        Seen {
+            id,
+            started_at,
+            status,
+        }
+    }
+}
+
+impl From<Seen> for (u64, f64, Status) {
+    fn from(s: Seen) -> Self {
+        (s.id, s.started_at, s.status)
+    }
 }
 
 /// An execution status: a known one as its index in `EXECUTION_STATUSES`,

@@ -173,10 +173,24 @@ fn duration_histogram<'de, D: serde::Deserializer<'de>>(
     Ok(Option::<Saved>::deserialize(d)?.map(|s| s.0))
 }
 
+/// Saved as `[start, status]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "(f64, Option<String>)", into = "(f64, Option<String>)")]
 struct Seen {
     start: f64,
     status: Option<String>,
+}
+
+impl From<(f64, Option<String>)> for Seen {
+    fn from((start, status): (f64, Option<String>)) -> Seen {
+        Seen { start, status }
+    }
+}
+
+impl From<Seen> for (f64, Option<String>) {
+    fn from(s: Seen) -> Self {
+        (s.start, s.status)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
