@@ -335,17 +335,18 @@ struct Counters {
     duration: Histogram,
     /// Sorted by (kind, status); a vector, since most flows have none.
     #[serde(deserialize_with = "registrations")]
-    registrations: Vec<((&'static str, String), u64)>,
+    registrations: Vec<Registrations>,
 }
+
+/// ((kind, status), count).
+type Registrations = ((&'static str, String), u64);
 
 fn duration_histogram<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Histogram, D::Error> {
     Histogram::deserialize_with_bounds(&DURATION_BUCKETS, d)
 }
 
 /// The registration kinds are the API's (`table`, `partition`).
-fn registrations<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<((&'static str, String), u64)>, D::Error> {
+fn registrations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Registrations>, D::Error> {
     let saved = Vec::<((String, String), u64)>::deserialize(d)?;
     let mut registrations = Vec::with_capacity(saved.len());
     for ((kind, status), n) in saved {
