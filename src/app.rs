@@ -13,6 +13,7 @@ use crate::config::{Collection, Config, Target};
 use crate::scheduler::Unit;
 use crate::self_metrics::ExporterMetrics;
 use crate::services::{Build, SERVICES};
+use crate::state::{Storage, TargetIdentity};
 use crate::store::Store;
 
 /// Everything the exporter runs, ready to start.
@@ -31,22 +32,39 @@ pub struct Built {
     pub settings: String,
 }
 
-/// Builds one SDK configuration per target and one collector per enabled service.
-pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan> {
+/// Builds one SDK configuration per target and one collector per enabled
+/// service; with `storage` (`--storage.path`), each collector resumes from
+/// its saved state and saves after every successful collection.
+pub async fn plan(
+    config: &Config,
+    overrides: &Overrides,
+    storage: Option<&Arc<Storage>>,
+) -> anyhow::Result<Plan> {
     let label_names: BTreeSet<&String> = config
         .targets
         .iter()
         .flat_map(|t| t.labels.keys())
         .collect();
-    let exporter = Arc::new(
-        ExporterMetrics::new(label_names.into_iter().cloned().collect())
-            .context("cannot register the exporter's own metrics")?,
-    );
+    let mut exporter = ExporterMetrics::new(label_names.into_iter().cloned().collect())
+        .context("cannot register the exporter's own metrics")?;
+    if storage.is_some() {
+        exporter
+            .enable_state()
+            .context("cannot register the exporter's own metrics")?;
+    }
+    let exporter = Arc::new(exporter);
     let mut units = Vec::new();
     let mut targets = Vec::new();
     for (index, target) in config.targets.iter().enumerate() {
-        let (region, built) =
-            build_target(index, target, &config.collection, overrides, &exporter).await?;
+        let (region, built) = build_target(
+            index,
+            target,
+            &config.collection,
+            overrides,
+            &exporter,
+            storage,
+        )
+        .await?;
         targets.push((region, target.labels.clone().into_iter().collect()));
         units.extend(built);
     }
@@ -61,13 +79,15 @@ pub async fn plan(config: &Config, overrides: &Overrides) -> anyhow::Result<Plan
     })
 }
 
-/// The collectors of one target's enabled services, and the target's region.
+/// The collectors of one target's enabled services, and the target's region;
+/// with `storage`, each resumes from its saved state and saves it.
 pub async fn build_target(
     index: usize,
     target: &Target,
     collection: &Collection,
     overrides: &Overrides,
     exporter: &ExporterMetrics,
+    storage: Option<&Arc<Storage>>,
 ) -> anyhow::Result<(String, Vec<Built>)> {
     let access = Access {
         region: target.region.as_deref(),
@@ -114,15 +134,24 @@ pub async fn build_target(
         })
         .with_context(|| format!("targets[{index}].services.{}", service.name))?;
         let key = (id.clone(), service.name);
+        let mut unit = Unit::new(
+            key,
+            index,
+            region.clone(),
+            collector,
+            metrics,
+            no_credentials.clone(),
+        );
+        if let Some(storage) = storage {
+            let identity = TargetIdentity {
+                region: region.clone(),
+                role_arn: target.role_arn.clone(),
+                labels: target.labels.clone(),
+            };
+            unit = unit.with_state(storage.slot(identity, service.name));
+        }
         units.push(Built {
-            unit: Unit::new(
-                key,
-                index,
-                region.clone(),
-                collector,
-                metrics,
-                no_credentials.clone(),
-            ),
+            unit,
             // Everything the collector was built from, as written: a reload
             // rebuilds it when any of it changed.
             settings: format!("{collection:?} {:?} {settings:?}", target.external_id),

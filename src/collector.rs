@@ -28,6 +28,23 @@ pub struct Collected {
 pub trait Collector: Send {
     /// One collection at wall-clock time `now`; on error nothing is applied.
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError>;
+
+    /// `--storage.path`: the state to save after a successful collection, as
+    /// JSON: what the collector needs to go on counting and every counter.
+    /// None: this collector keeps nothing across restarts.
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        None
+    }
+
+    /// Takes back a state [`Collector::save`] wrote at `saved_at` (Unix
+    /// seconds), before the first collection. All or nothing: on error the
+    /// collector is as it was, and starts with a baseline. After a restore the
+    /// first collection is not a baseline; a resource absent from the state is
+    /// new if AWS says it was created after `saved_at`, and otherwise gets a
+    /// baseline of its own.
+    fn restore(&mut self, _state: &str, _saved_at: f64) -> Result<(), String> {
+        Err("this collector keeps no state".into())
+    }
 }
 
 /// Unix seconds of a wall-clock time (0 before 1970, which never happens).

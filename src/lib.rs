@@ -41,6 +41,7 @@ pub mod scheduler;
 pub mod self_metrics;
 pub mod services;
 pub mod shard;
+pub mod state;
 pub mod store;
 pub mod sync;
 pub mod web_config;

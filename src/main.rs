@@ -10,6 +10,7 @@ use aws_flow_exporter::aws::Overrides;
 use aws_flow_exporter::collector::unix_seconds;
 use aws_flow_exporter::config::{Config, Shard};
 use aws_flow_exporter::runner::{self, Runner};
+use aws_flow_exporter::state::Storage;
 use aws_flow_exporter::web_config::LiveWebConfig;
 use aws_flow_exporter::{app, http, scheduler};
 use clap::{Parser, ValueEnum};
@@ -64,6 +65,9 @@ struct Flags {
     /// Accept POST /-/reload (as Prometheus does); SIGHUP reloads either way.
     #[arg(long = "web.enable-lifecycle")]
     enable_lifecycle: bool,
+    /// Keep the collectors' state in DIR (created if needed, locked): a restart loses no run and counts none twice.
+    #[arg(long = "storage.path", value_name = "DIR")]
+    storage_path: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -165,7 +169,21 @@ async fn run(
     if flags.demo {
         anyhow::bail!("this build has no --demo (built without the `demo` feature)");
     }
-    let plan = match app::plan(&config, &overrides).await {
+    // Before any port is opened: a directory that cannot be used is a configuration error.
+    let storage = match &flags.storage_path {
+        Some(dir) => match Storage::open(dir, flags.shard.map(|s| s.to_string())) {
+            Ok(storage) => {
+                tracing::info!(dir = %dir.display(), "keeping the collectors' state");
+                Some(Arc::new(storage))
+            }
+            Err(error) => {
+                tracing::error!("{error}");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+        },
+        None => None,
+    };
+    let plan = match app::plan(&config, &overrides, storage.as_ref()).await {
         Ok(plan) => plan,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -203,6 +221,7 @@ async fn run(
         overrides,
         plan.store.clone(),
         plan.exporter.clone(),
+        storage,
         config.collection.interval,
         plan.units,
     );

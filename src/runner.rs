@@ -20,7 +20,9 @@ use crate::app::{build_target, Built};
 use crate::aws::Overrides;
 use crate::collector::unix_seconds;
 use crate::config::{Config, Shard};
+use crate::scheduler::Unit;
 use crate::self_metrics::{ExporterMetrics, ServiceMetrics};
+use crate::state::Storage;
 use crate::store::{Key, Store};
 
 /// Where the configuration comes from, as the flags say.
@@ -62,8 +64,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 struct Running {
     settings: String,
     metrics: ServiceMetrics,
-    task: JoinHandle<()>,
+    task: JoinHandle<Unit>,
+    stop: tokio::sync::oneshot::Sender<()>,
 }
+
+impl Running {
+    /// Stops the loop between two collections and takes the unit back
+    /// (waiting at most [`HANDOVER`] for a collection in progress).
+    async fn stop(self) -> Option<Unit> {
+        let _ = self.stop.send(());
+        let mut task = self.task;
+        match tokio::time::timeout(HANDOVER, &mut task).await {
+            Ok(Ok(unit)) => Some(unit),
+            _ => {
+                task.abort();
+                None
+            }
+        }
+    }
+}
+
+/// How long a reload waits for a collection in progress to end before it
+/// stops that unit without its state.
+const HANDOVER: Duration = Duration::from_secs(60);
 
 /// The running collectors, and how to change them.
 pub struct Runner {
@@ -71,6 +94,8 @@ pub struct Runner {
     overrides: Overrides,
     store: Arc<Store>,
     exporter: Arc<ExporterMetrics>,
+    /// `--storage.path`: units built by a reload resume from and save there too.
+    storage: Option<Arc<Storage>>,
     /// Also keeps two reloads from interleaving.
     running: tokio::sync::Mutex<(Duration, BTreeMap<Key, Running>)>,
 }
@@ -88,6 +113,7 @@ impl Runner {
         overrides: Overrides,
         store: Arc<Store>,
         exporter: Arc<ExporterMetrics>,
+        storage: Option<Arc<Storage>>,
         interval: Duration,
         units: Vec<Built>,
     ) -> Arc<Runner> {
@@ -100,6 +126,7 @@ impl Runner {
             overrides,
             store,
             exporter,
+            storage,
             running: tokio::sync::Mutex::new((interval, running)),
         })
     }
@@ -145,6 +172,7 @@ impl Runner {
                 &config.collection,
                 &self.overrides,
                 &self.exporter,
+                self.storage.as_ref(),
             )
             .await?;
             wanted.extend(built);
@@ -159,10 +187,20 @@ impl Runner {
                     kept.insert(key, unit);
                 }
                 old => {
-                    if let Some(old) = old {
-                        old.task.abort();
+                    let mut built = built;
+                    let handed = match old {
+                        Some(old) => old.stop().await.and_then(|u| u.hand_over()),
+                        None => None,
+                    };
+                    match handed {
+                        Some((state, saved_at)) => {
+                            built.unit.take_over(&state, saved_at);
+                            tracing::info!(target = %key.0, aws_service = key.1, "collector rebuilt by the reload; its state carried over");
+                        }
+                        None => {
+                            tracing::info!(target = %key.0, aws_service = key.1, "collector started by the reload with a baseline");
+                        }
                     }
-                    tracing::info!(target = %key.0, aws_service = key.1, "collector (re)started by the reload");
                     let (key, unit) = spawn(&self.store, interval, built);
                     kept.insert(key, unit);
                 }
@@ -183,13 +221,15 @@ impl Runner {
 fn spawn(store: &Arc<Store>, interval: Duration, built: Built) -> (Key, Running) {
     let key = built.unit.key.clone();
     let metrics = built.unit.metrics.clone();
-    let task = tokio::spawn(built.unit.run(store.clone(), interval));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(built.unit.run(store.clone(), interval, stopped));
     (
         key,
         Running {
             settings: built.settings,
             metrics,
             task,
+            stop,
         },
     )
 }

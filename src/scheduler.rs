@@ -19,6 +19,7 @@ use tracing::Instrument;
 use crate::aws::ApiError;
 use crate::collector::{unix_seconds, Collected, Collector};
 use crate::self_metrics::{ExporterMetrics, ServiceMetrics};
+use crate::state::{Loaded, Slot};
 use crate::store::{Key, Store};
 
 /// One (target, service) and its collector.
@@ -29,7 +30,13 @@ pub struct Unit {
     pub region: String,
     pub collector: Box<dyn Collector>,
     pub metrics: ServiceMetrics,
+    /// `--storage.path`: where this unit's state is saved.
+    state: Option<Slot>,
     failing: bool,
+    /// When the last successful collection started (what its state is as of).
+    last_good: Option<f64>,
+    /// The last save failed: the next failure is not logged again.
+    save_failing: bool,
     attempted: bool,
     /// Shared by the units of one target: its credentials are missing.
     no_credentials: Arc<AtomicBool>,
@@ -58,9 +65,45 @@ impl Unit {
             region,
             collector,
             metrics,
+            state: None,
             failing: false,
+            last_good: None,
+            save_failing: false,
             attempted: false,
         }
+    }
+
+    /// `--storage.path`: resumes from the saved state, if there is a usable
+    /// one, and saves after every successful collection. An unusable state is
+    /// set aside (`.bad`) with one ERROR log, and the service starts with a baseline.
+    pub fn with_state(mut self, slot: Slot) -> Self {
+        let mut restored = None;
+        match slot.load() {
+            Loaded::Missing => {
+                tracing::info!(
+                    aws_service = self.key.1,
+                    file = %slot.path().display(),
+                    "no saved state: starting with a baseline"
+                );
+            }
+            Loaded::Found(saved) => match self.collector.restore(saved.state.get(), saved.saved_at)
+            {
+                Ok(()) => {
+                    tracing::info!(
+                        aws_service = self.key.1,
+                        file = %slot.path().display(),
+                        saved_at = saved.saved_at,
+                        "resumed from the saved state"
+                    );
+                    restored = Some((saved.saved_at, saved.bytes));
+                }
+                Err(why) => slot.set_aside(&why),
+            },
+            Loaded::Bad(why) => slot.set_aside(&why),
+        }
+        self.metrics.state_started(restored.is_some(), restored);
+        self.state = Some(slot);
+        self
     }
 
     fn span(&self) -> tracing::Span {
@@ -80,8 +123,8 @@ impl Unit {
 
     /// A panic inside the collection is a failed collection: nothing of it
     /// is published, and the next one runs at the next interval.
-    async fn supervised(&mut self) -> Ended {
-        let collection = Supervised(self.collector.collect(SystemTime::now()));
+    async fn supervised(&mut self, now: SystemTime) -> Ended {
+        let collection = Supervised(self.collector.collect(now));
         match AssertUnwindSafe(collection).catch_unwind().await {
             Ok(Ok(collected)) => Ended::Collected(collected),
             Ok(Err(error)) => Ended::Failed(error),
@@ -91,8 +134,12 @@ impl Unit {
 
     async fn collect_inner(&mut self, store: &Arc<Store>) -> bool {
         let started = Instant::now();
-        let up = match self.supervised().await {
+        let now = SystemTime::now();
+        let up = match self.supervised(now).await {
             Ended::Collected(collected) => {
+                self.last_good = Some(unix_seconds(now));
+                // Saved before it is published: whatever a scrape shows survives a restart.
+                self.save(now).await;
                 store.publish(self.key.clone(), collected.exposition).await;
                 release_free_memory();
                 self.metrics.set_tracked(collected.tracked);
@@ -152,14 +199,92 @@ impl Unit {
         up
     }
 
+    /// Saves the state after a successful collection that started at `now`. A
+    /// failure is logged once per streak; collecting and serving go on.
+    async fn save(&mut self, now: SystemTime) {
+        let Some(slot) = self.state.clone() else {
+            return;
+        };
+        let Some(state) = self.collector.save() else {
+            return;
+        };
+        let path = slot.path().display().to_string();
+        let saved = match state {
+            Ok(state) => tokio::task::spawn_blocking(move || {
+                slot.save(&state, unix_seconds(now))
+                    .map(|bytes| (unix_seconds(SystemTime::now()), bytes))
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the save did not finish: {e}"))),
+            Err(e) => Err(format!("cannot serialize the state: {e}")),
+        };
+        match saved {
+            Ok(saved) => {
+                self.metrics.state_saved(Some(saved));
+                if self.save_failing {
+                    tracing::info!(file = %path, "state saved again");
+                }
+                self.save_failing = false;
+            }
+            Err(error) => {
+                self.metrics.state_saved(None);
+                if !self.save_failing {
+                    tracing::warn!(
+                        file = %path,
+                        %error,
+                        "cannot save the state; collecting and serving go on"
+                    );
+                } else {
+                    tracing::debug!(file = %path, %error, "state save still failing");
+                }
+                self.save_failing = true;
+            }
+        }
+    }
+
     /// Collects every `interval` until the task is dropped. A collection that
     /// overruns the interval is followed at once by the next; they never overlap.
-    pub async fn run(mut self, store: Arc<Store>, interval: Duration) {
+    ///
+    /// `stop` ends the loop between two collections and hands the unit back,
+    /// so that a reload can carry its state over to the unit replacing it.
+    pub async fn run(
+        mut self,
+        store: Arc<Store>,
+        interval: Duration,
+        mut stop: tokio::sync::oneshot::Receiver<()>,
+    ) -> Unit {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
-            self.collect_once(&store).await;
+            tokio::select! {
+                biased;
+                _ = &mut stop => return self,
+                _ = ticker.tick() => {
+                    self.collect_once(&store).await;
+                }
+            }
+        }
+    }
+
+    /// This unit's state and when the collection it comes from started, for
+    /// the unit that replaces it; `None` before its first successful one.
+    pub fn hand_over(&self) -> Option<(String, f64)> {
+        let saved_at = self.last_good?;
+        let state = self.collector.save()?.ok()?;
+        Some((String::from_utf8(state).ok()?, saved_at))
+    }
+
+    /// Takes over the state of the unit it replaces (a reload changed its
+    /// settings): counters go on; what the new settings newly select gets a
+    /// baseline of its own, what they no longer select is dropped.
+    pub fn take_over(&mut self, state: &str, saved_at: f64) {
+        if let Err(why) = self.collector.restore(state, saved_at) {
+            tracing::warn!(
+                aws_service = self.key.1,
+                %why,
+                "cannot carry the state over the reload: starting with a baseline"
+            );
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct ExporterMetrics {
     executions_tracked: IntGaugeVec,
     /// The configuration in force: loaded, when, and its hash.
     config: ConfigMetrics,
+    /// `--storage.path` only.
+    state: Option<StateVecs>,
     /// Names of the target labels, in the order their values are passed.
     target_label_names: Vec<String>,
 }
@@ -42,6 +44,15 @@ struct ConfigMetrics {
     last_reload_successful: prometheus::IntGauge,
     last_success: prometheus::Gauge,
     hash: IntGaugeVec,
+}
+
+/// The `aws_flow_exporter_state_*` vectors, registered with `--storage.path` only.
+#[derive(Clone)]
+struct StateVecs {
+    restored: IntGaugeVec,
+    saves: IntCounterVec,
+    last_save: GaugeVec,
+    bytes: IntGaugeVec,
 }
 
 impl ExporterMetrics {
@@ -162,8 +173,61 @@ impl ExporterMetrics {
             api_requests,
             api_duration,
             executions_tracked,
+            state: None,
             target_label_names,
         })
+    }
+
+    /// `--storage.path`: registers the `aws_flow_exporter_state_*` series.
+    /// Called before [`ExporterMetrics::for_service`].
+    pub fn enable_state(&mut self) -> prometheus::Result<()> {
+        let with = |own: &[&str]| -> Vec<String> {
+            own.iter()
+                .map(|s| s.to_string())
+                .chain(std::iter::once("region".to_string()))
+                .chain(self.target_label_names.iter().cloned())
+                .collect()
+        };
+        let svc = with(&["aws_service"]);
+        let svc: Vec<&str> = svc.iter().map(String::as_str).collect();
+        let outcome = with(&["aws_service", "outcome"]);
+        let outcome: Vec<&str> = outcome.iter().map(String::as_str).collect();
+        let state = StateVecs {
+            restored: IntGaugeVec::new(
+                Opts::new(
+                    "aws_flow_exporter_state_restored",
+                    "1 if the service resumed from saved state at start, 0 if it started with a baseline.",
+                ),
+                &svc,
+            )?,
+            saves: IntCounterVec::new(
+                Opts::new(
+                    "aws_flow_exporter_state_saves_total",
+                    "Saves of the service's state to --storage.path, by outcome.",
+                ),
+                &outcome,
+            )?,
+            last_save: GaugeVec::new(
+                Opts::new(
+                    "aws_flow_exporter_state_last_save_timestamp_seconds",
+                    "Unix time when the last successful save of the service's state ended.",
+                ),
+                &svc,
+            )?,
+            bytes: IntGaugeVec::new(
+                Opts::new(
+                    "aws_flow_exporter_state_bytes",
+                    "Size of the service's last saved state file.",
+                ),
+                &svc,
+            )?,
+        };
+        self.registry.register(Box::new(state.restored.clone()))?;
+        self.registry.register(Box::new(state.saves.clone()))?;
+        self.registry.register(Box::new(state.last_save.clone()))?;
+        self.registry.register(Box::new(state.bytes.clone()))?;
+        self.state = Some(state);
+        Ok(())
     }
 
     /// The handle a (target, service) uses to record its own series.
@@ -189,6 +253,7 @@ impl ExporterMetrics {
             api_duration: self.api_duration.clone(),
             executions_tracked: self.executions_tracked.clone(),
             operations: Default::default(),
+            state: self.state.clone(),
         }
     }
 
@@ -261,6 +326,7 @@ pub struct ServiceMetrics {
     executions_tracked: IntGaugeVec,
     /// The operations with series, so that [`ServiceMetrics::remove`] finds them.
     operations: Arc<Mutex<BTreeSet<String>>>,
+    state: Option<StateVecs>,
 }
 
 impl ServiceMetrics {
@@ -336,6 +402,46 @@ impl ServiceMetrics {
         self.collection_duration
             .with_label_values(&values)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// `--storage.path`: whether the service resumed from a saved state; the
+    /// saves counter of both outcomes at 0. `saved`: (time, size) of the file resumed from.
+    pub fn state_started(&self, restored: bool, saved: Option<(f64, u64)>) {
+        let Some(state) = &self.state else { return };
+        let values = self.values(&[self.service]);
+        state
+            .restored
+            .with_label_values(&values)
+            .set(i64::from(restored));
+        for outcome in ["success", "failure"] {
+            state
+                .saves
+                .with_label_values(&self.values(&[self.service, outcome]))
+                .inc_by(0);
+        }
+        if let Some((at, bytes)) = saved {
+            state.last_save.with_label_values(&values).set(at);
+            state.bytes.with_label_values(&values).set(bytes as i64);
+        }
+    }
+
+    /// One save of the state: its size and end time when it succeeded.
+    pub fn state_saved(&self, saved: Option<(f64, u64)>) {
+        let Some(state) = &self.state else { return };
+        let outcome = if saved.is_some() {
+            "success"
+        } else {
+            "failure"
+        };
+        state
+            .saves
+            .with_label_values(&self.values(&[self.service, outcome]))
+            .inc();
+        if let Some((at, bytes)) = saved {
+            let values = self.values(&[self.service]);
+            state.last_save.with_label_values(&values).set(at);
+            state.bytes.with_label_values(&values).set(bytes as i64);
+        }
     }
 
     pub fn set_tracked(&self, tracked: usize) {

@@ -434,6 +434,55 @@ impl Histogram {
     pub fn count(&self) -> u64 {
         self.count
     }
+
+    /// A saved histogram (see [`Histogram`]'s `Serialize`) with these bounds, which must
+    /// be the ones it was saved with: for `#[serde(deserialize_with)]`.
+    pub fn deserialize_with_bounds<'de, D: serde::Deserializer<'de>>(
+        bounds: &'static [f64],
+        deserializer: D,
+    ) -> Result<Histogram, D::Error> {
+        use serde::de::Error;
+        let saved = <SavedHistogram as serde::Deserialize>::deserialize(deserializer)?;
+        if saved.bounds != bounds {
+            return Err(D::Error::custom(format!(
+                "histogram bounds {:?}, expected {bounds:?}",
+                saved.bounds
+            )));
+        }
+        if saved.counts.iter().sum::<u64>() > saved.count {
+            return Err(D::Error::custom(
+                "histogram buckets hold more than its count",
+            ));
+        }
+        Ok(Histogram {
+            bounds,
+            counts: saved.counts,
+            sum: saved.sum,
+            count: saved.count,
+        })
+    }
+}
+
+/// How a [`Histogram`] is saved: its bounds too, so that a state saved with
+/// other buckets is refused rather than misread.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedHistogram {
+    bounds: Vec<f64>,
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl serde::Serialize for Histogram {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("SavedHistogram", 4)?;
+        s.serialize_field("bounds", self.bounds)?;
+        s.serialize_field("counts", &self.counts)?;
+        s.serialize_field("sum", &self.sum)?;
+        s.serialize_field("count", &self.count)?;
+        s.end()
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod http;
 mod prometheus;
 mod reload;
 mod soak;
+mod state;
 mod supplychain;
 mod transfer;
 mod transfer_logs;

@@ -182,3 +182,66 @@ async fn the_shard_is_a_series_only_with_sharding() {
     assert!(!text.contains("aws_flow_exporter_shard_ordinal"));
     assert!(!text.contains("aws_flow_exporter_total_shards"));
 }
+
+/// AppFlow only, one target, with this `exclude`.
+fn filtered(exclude: &str) -> String {
+    format!(
+        "{FAST}targets:\n  - region: us-east-1\n    labels: {{ account: a }}\n    services:\n      \
+         appflow: {{ exclude: [{exclude}] }}\n      transfer: {{ enabled: false }}\n      \
+         supplychain: {{ enabled: false }}\n      customerprofiles: {{ enabled: false }}\n"
+    )
+}
+
+fn flow_successes(flow: &str) -> String {
+    format!(
+        "aws_appflow_executions_total{{flow_name=\"{flow}\",status=\"Successful\",region=\"us-east-1\",account=\"a\"}}"
+    )
+}
+
+#[tokio::test]
+async fn a_changed_filter_keeps_counters_drops_and_baselines() {
+    let sim = simulator().await;
+    let t = now();
+    add_flow_with_one_success(&sim, "orders", t);
+    add_flow_with_one_success(&sim, "sales", t);
+    let exporter =
+        Exporter::start_with(&sim, &filtered("'^sales$'"), &["--web.enable-lifecycle"]).await;
+    until(&exporter, &flow_successes("orders"), Some(0.0)).await;
+    sim.with(|w| {
+        w.appflow.upsert_execution(
+            "orders",
+            Execution::finished("b", "Successful", t - 300.0, t - 200.0),
+        );
+        w.appflow.upsert_execution(
+            "sales",
+            Execution::finished("b", "Successful", t - 300.0, t - 200.0),
+        );
+    });
+    let text = until(&exporter, &flow_successes("orders"), Some(1.0)).await;
+    assert_eq!(value(&text, &flow_successes("sales")), None);
+
+    // Now sales is selected and orders is not.
+    std::fs::write(exporter.config_path(), filtered("'^orders$'")).unwrap();
+    let answer = post(&exporter, "/-/reload").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let text = until(&exporter, &flow_successes("orders"), None).await;
+    // sales gets its own baseline: its runs before the reload are not counted.
+    assert_eq!(value(&text, &flow_successes("sales")), Some(0.0), "{text}");
+    sim.with(|w| {
+        w.appflow.upsert_execution(
+            "sales",
+            Execution::finished("c", "Successful", t - 100.0, t - 50.0),
+        )
+    });
+    until(&exporter, &flow_successes("sales"), Some(1.0)).await;
+
+    // Back: orders was dropped, so it comes back with a baseline too.
+    std::fs::write(exporter.config_path(), filtered("'^nothing$'")).unwrap();
+    assert_eq!(post(&exporter, "/-/reload").await.status, 200);
+    let text = until(&exporter, &flow_successes("orders"), Some(0.0)).await;
+    assert_eq!(
+        value(&text, &flow_successes("sales")),
+        Some(1.0),
+        "sales keeps its count across the rebuild"
+    );
+}

@@ -1,5 +1,6 @@
 //! Soak: many short collection cycles against a scenario that keeps evolving,
-//! with random faults. After every cycle every execution counter of AppFlow
+//! with random faults, and (in the first third, before memory is measured)
+//! random SIGKILLs and restarts on the same `--storage.path`. After every cycle every execution counter of AppFlow
 //! and Supply Chain must be monotonic and equal to the truth the simulator
 //! holds, and memory must stay flat.
 //! `SOAK_CYCLES` (default 12) makes the long version: `SOAK_CYCLES=500 cargo
@@ -12,18 +13,18 @@ use aws_flow_simulator::{Fault, World};
 
 use crate::harness::*;
 
-const CONFIG: &str = "collection:\n  interval: 100ms\n  timeout: 500ms\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { enabled: false }\n      customerprofiles: { enabled: false }\n";
+pub(crate) const CONFIG: &str = "collection:\n  interval: 100ms\n  timeout: 500ms\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { enabled: false }\n      customerprofiles: { enabled: false }\n";
 
-const SERVICES: [&str; 2] = ["appflow", "supplychain"];
+pub(crate) const SERVICES: [&str; 2] = ["appflow", "supplychain"];
 
 const TERMINAL: [&str; 3] = ["Successful", "Error", "Canceled"];
 const SC_TERMINAL: [&str; 2] = ["SUCCEEDED", "FAILED"];
 
-type Counts = BTreeMap<(String, String), f64>;
+pub(crate) type Counts = BTreeMap<(String, String), f64>;
 
 /// Terminal executions per (flow, status) that the exporter should have
 /// counted: all but those already terminal at its baseline.
-fn truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
+pub(crate) fn truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
     let mut counts = Counts::new();
     for (name, flow) in &world.appflow.flows {
         for status in TERMINAL {
@@ -41,7 +42,7 @@ fn truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
 }
 
 /// Supply Chain's truth, keyed ("instance/flow", status): Active instances only.
-fn sc_truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
+pub(crate) fn sc_truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
     let mut counts = Counts::new();
     for (id, instance) in &world.supplychain.instances {
         if instance.state != "Active" {
@@ -64,7 +65,7 @@ fn sc_truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
     counts
 }
 
-fn sc_terminal_ids(world: &World) -> HashSet<(String, String)> {
+pub(crate) fn sc_terminal_ids(world: &World) -> HashSet<(String, String)> {
     let mut ids = HashSet::new();
     for (id, instance) in &world.supplychain.instances {
         for (name, flow) in &instance.flows {
@@ -79,7 +80,7 @@ fn sc_terminal_ids(world: &World) -> HashSet<(String, String)> {
 }
 
 /// `aws_supplychain_flow_executions_total` as the exporter shows it.
-fn sc_counted(text: &str) -> Counts {
+pub(crate) fn sc_counted(text: &str) -> Counts {
     text.lines()
         .filter_map(|l| l.strip_prefix("aws_supplychain_flow_executions_total{instance_id=\""))
         .filter_map(|rest| {
@@ -92,7 +93,7 @@ fn sc_counted(text: &str) -> Counts {
         .collect()
 }
 
-fn terminal_ids(world: &World) -> HashSet<(String, String)> {
+pub(crate) fn terminal_ids(world: &World) -> HashSet<(String, String)> {
     world
         .appflow
         .flows
@@ -107,7 +108,7 @@ fn terminal_ids(world: &World) -> HashSet<(String, String)> {
 }
 
 /// `aws_appflow_executions_total` as the exporter shows it.
-fn counted(text: &str) -> Counts {
+pub(crate) fn counted(text: &str) -> Counts {
     text.lines()
         .filter_map(|l| l.strip_prefix("aws_appflow_executions_total{flow_name=\""))
         .filter_map(|rest| {
@@ -156,7 +157,10 @@ async fn counters_stay_exact_and_memory_flat_under_random_faults() {
     let mut scenario = Scenario::new(7);
     let mut clock = now();
     sim.with(|w| scenario.populate(w, clock));
-    let exporter = Exporter::start(&sim, CONFIG).await;
+    let state = tempfile::tempdir().unwrap();
+    let args = ["--storage.path", state.path().to_str().unwrap()];
+    let mut exporter = Exporter::start_with(&sim, CONFIG, &args).await;
+    let mut restarts = 0;
     let mut text = String::new();
     for service in SERVICES {
         text = exporter.settle(service).await;
@@ -179,6 +183,12 @@ async fn counters_stay_exact_and_memory_flat_under_random_faults() {
                 w.faults.inject(op, fault, rng.u32(1..5));
             }
         });
+        // Killed while AWS misbehaves, and restarted on its saved state: nothing changes.
+        if cycle < cycles / 3 && (rng.bool() || (restarts == 0 && cycle + 1 == cycles / 3)) {
+            drop(exporter);
+            exporter = Exporter::start_with(&sim, CONFIG, &args).await;
+            restarts += 1;
+        }
         exporter.collections("appflow", 2).await;
         sim.with(|w| w.faults.clear());
         // A good collection of each service of the world as it now stands.
@@ -233,7 +243,8 @@ async fn counters_stay_exact_and_memory_flat_under_random_faults() {
         );
     }
     let rss_end = rss_kib(exporter.pid());
-    eprintln!("soak: {cycles} cycles, RSS {rss_early} KiB after a third, {rss_end} KiB at the end");
+    assert!(restarts > 0 || cycles < 3, "no restart in {cycles} cycles");
+    eprintln!("soak: {cycles} cycles, {restarts} restarts, RSS {rss_early} KiB after a third, {rss_end} KiB at the end");
     // Flat, with room for allocator noise; a leak per cycle would show.
     assert!(
         rss_end <= rss_early + rss_early / 2 + 8 * 1024,

@@ -14,7 +14,7 @@ use crate::aws::{ApiError, Caller, Found};
 const PAGE_SIZE: i32 = 100;
 
 /// One flow as ListFlows describes it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FlowSummary {
     pub name: String,
     pub status: Option<String>,
@@ -30,7 +30,7 @@ pub struct FlowSummary {
 }
 
 /// The SAP OData limits DescribeFlow reveals; None when the flow does not set them.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SapODataLimits {
     pub max_parallelism: Option<i64>,
     pub max_page_size: Option<i64>,

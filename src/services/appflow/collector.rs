@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
 use super::api::{AppFlowApi, FlowSummary, Record, SapODataLimits};
 use crate::aws::ApiError;
 use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Collected, Collector};
@@ -216,9 +218,12 @@ pub struct AppFlowCollector<A> {
     concurrency: usize,
     base_labels: Vec<(String, String)>,
     state: State,
+    /// `saved_at` of a restored state, until the first collection after the restore.
+    resumed: Option<f64>,
 }
 
-#[derive(Default)]
+/// Everything saved by `--storage.path`.
+#[derive(Default, Serialize, Deserialize)]
 struct State {
     /// Set by the first successful collection: until then nothing is counted.
     baselined: bool,
@@ -227,7 +232,7 @@ struct State {
 }
 
 /// What the exporter remembers of one flow.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Flow {
     summary: FlowSummary,
     /// From DescribeFlow, and the flow's lastUpdatedAt when it was read.
@@ -247,13 +252,31 @@ struct Flow {
 /// One execution within the lookback: 24 bytes where the id alone (a UUID)
 /// would take 36 plus a map entry; 10,000 flows with a day of hourly runs
 /// make a quarter of a million of these.
-#[derive(Clone, Debug)]
+/// Saved as `[id, started_at, status]`: a state holds hundreds of thousands.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "(u64, f64, Status)", into = "(u64, f64, Status)")]
 struct Seen {
     /// [`fingerprint`] of the execution id: a flow has at most a few thousand
     /// runs in the lookback, so a 64-bit hash tells them apart.
     id: u64,
     started_at: f64,
     status: Status,
+}
+
+impl From<(u64, f64, Status)> for Seen {
+    fn from((id, started_at, status): (u64, f64, Status)) -> Seen {
+        Seen {
+            id,
+            started_at,
+            status,
+        }
+    }
+}
+
+impl From<Seen> for (u64, f64, Status) {
+    fn from(s: Seen) -> Self {
+        (s.id, s.started_at, s.status)
+    }
 }
 
 /// An execution status: a known one as its index in `EXECUTION_STATUSES`,
@@ -280,12 +303,25 @@ impl Status {
     }
 }
 
+/// Saved as the AWS string.
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Status, D::Error> {
+        Ok(Status::new(&String::deserialize(deserializer)?))
+    }
+}
+
 /// FNV-1a of an execution id.
 fn fingerprint(id: &str) -> u64 {
     crate::shard::fnv1a(id.as_bytes())
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Counters {
     /// Successful, Error, Canceled (the order of `TERMINAL`).
     executions: [u64; 3],
@@ -293,9 +329,38 @@ struct Counters {
     bytes_written: u64,
     records: u64,
     put_failures: u64,
+    #[serde(deserialize_with = "duration_histogram")]
     duration: Histogram,
     /// Sorted by (kind, status); a vector, since most flows have none.
-    registrations: Vec<((&'static str, String), u64)>,
+    #[serde(deserialize_with = "registrations")]
+    registrations: Vec<Registrations>,
+}
+
+/// ((kind, status), count).
+type Registrations = ((&'static str, String), u64);
+
+fn duration_histogram<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Histogram, D::Error> {
+    Histogram::deserialize_with_bounds(&DURATION_BUCKETS, d)
+}
+
+/// The registration kinds are the API's (`table`, `partition`).
+fn registrations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Registrations>, D::Error> {
+    let saved = Vec::<((String, String), u64)>::deserialize(d)?;
+    let mut registrations = Vec::with_capacity(saved.len());
+    for ((kind, status), n) in saved {
+        let kind = match kind.as_str() {
+            "table" => "table",
+            "partition" => "partition",
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown registration kind {other:?}"
+                )))
+            }
+        };
+        registrations.push(((kind, status), n));
+    }
+    registrations.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(registrations)
 }
 
 impl Default for Counters {
@@ -392,7 +457,7 @@ impl Runs {
 }
 
 /// The newest finished execution: what its gauges show, and its (start, id) to order it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct LastRun {
     id: Box<str>,
     started_at: f64,
@@ -453,7 +518,21 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
             concurrency: concurrency.max(1),
             base_labels,
             state: State::default(),
+            resumed: None,
         }
+    }
+
+    /// Whether this collection counts the executions of a listed flow:
+    /// never at the baseline; for a flow the state knows, always; for one it
+    /// does not, unless it is absent from a state just restored while AWS
+    /// says it was created before that state was saved (it moved in from
+    /// another shard, or a filter changed): then it gets its own baseline.
+    fn counts(&self, known: Option<&Flow>, summary: &FlowSummary) -> bool {
+        self.state.baselined
+            && (known.is_some()
+                || self.resumed.is_none_or(|saved_at| {
+                    summary.created_at.is_some_and(|created| created > saved_at)
+                }))
     }
 
     /// The remembered flow this listing describes, unless it was re-created.
@@ -527,7 +606,8 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
                 break;
             }
         }
-        fetched.runs = Some(Runs::digest(records, known, cutoff, self.state.baselined));
+        let count = self.counts(known, summary);
+        fetched.runs = Some(Runs::digest(records, known, cutoff, count));
         Ok(fetched)
     }
 
@@ -558,6 +638,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
         }
         self.state.flows = flows;
         self.state.baselined = true;
+        self.resumed = None;
     }
 
     fn render(&self) -> Exposition {
@@ -772,6 +853,16 @@ impl<A: AppFlowApi + 'static> Collector for AppFlowCollector<A> {
             exposition: self.render(),
             tracked,
         })
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(crate::state::to_json(&self.state))
+    }
+
+    fn restore(&mut self, state: &str, saved_at: f64) -> Result<(), String> {
+        self.state = crate::state::from_json(state)?;
+        self.resumed = Some(saved_at);
+        Ok(())
     }
 }
 

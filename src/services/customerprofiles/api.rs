@@ -22,7 +22,7 @@ pub struct DomainSummary {
 }
 
 /// One workflow as ListWorkflows describes it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WorkflowSummary {
     pub id: String,
     /// `WorkflowType`, the wire string ("" when AWS left it out).
@@ -34,7 +34,7 @@ pub struct WorkflowSummary {
 }
 
 /// `Metrics.AppflowIntegration`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     pub records_processed: i64,
     pub steps_completed: i64,
@@ -42,7 +42,7 @@ pub struct Progress {
 }
 
 /// What GetWorkflow adds to the listing.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WorkflowDetails {
     pub start_date: Option<f64>,
     pub last_updated_at: Option<f64>,

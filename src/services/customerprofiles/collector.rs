@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, SystemTime};
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 
 use super::api::{CustomerProfilesApi, DomainSummary, Progress, WorkflowDetails, WorkflowSummary};
 use crate::aws::ApiError;
@@ -114,9 +115,12 @@ pub struct CustomerProfilesCollector<A> {
     concurrency: usize,
     base_labels: Vec<(String, String)>,
     state: State,
+    /// `saved_at` of a restored state, until the first collection after the restore.
+    resumed: Option<f64>,
 }
 
-#[derive(Default)]
+/// Everything saved by `--storage.path`.
+#[derive(Default, Serialize, Deserialize)]
 struct State {
     /// Set by the first successful collection: until then nothing is counted.
     baselined: bool,
@@ -124,7 +128,7 @@ struct State {
 }
 
 /// What the exporter remembers of one domain.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Domain {
     created_at: Option<f64>,
     workflows: BTreeMap<String, Workflow>,
@@ -133,7 +137,7 @@ struct Domain {
 }
 
 /// What the exporter remembers of one listed workflow.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Workflow {
     summary: WorkflowSummary,
     details: Option<WorkflowDetails>,
@@ -178,6 +182,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             concurrency: concurrency.max(1),
             base_labels,
             state: State::default(),
+            resumed: None,
         }
     }
 
@@ -236,19 +241,27 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
 
     /// Applies a fully fetched collection to the state. Cannot fail.
     fn apply(&mut self, fetched: Vec<Fetched>) {
-        let count = self.state.baselined;
         let mut domains = BTreeMap::new();
         for Fetched { summary, workflows } in fetched {
             let Some(workflows) = workflows else {
                 continue;
             };
-            let mut domain = match self.state.domains.remove(&summary.name) {
-                Some(d) if d.created_at == summary.created_at => d,
-                _ => Domain {
-                    created_at: summary.created_at,
-                    ..Domain::default()
-                },
-            };
+            let known = self
+                .state
+                .domains
+                .remove(&summary.name)
+                .filter(|d| d.created_at == summary.created_at);
+            // A domain absent from a state just restored is new only if it was created
+            // after the save (CreatedAt); otherwise it gets its own baseline.
+            let count = self.state.baselined
+                && (known.is_some()
+                    || self.resumed.is_none_or(|saved_at| {
+                        summary.created_at.is_some_and(|created| created > saved_at)
+                    }));
+            let mut domain = known.unwrap_or_else(|| Domain {
+                created_at: summary.created_at,
+                ..Domain::default()
+            });
             let mut previous = std::mem::take(&mut domain.workflows);
             for (listed, read) in workflows {
                 let mut workflow = previous.remove(&listed.id).unwrap_or_default();
@@ -274,6 +287,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
         }
         self.state.domains = domains;
         self.state.baselined = true;
+        self.resumed = None;
     }
 
     fn render(&self) -> Exposition {
@@ -394,6 +408,16 @@ impl<A: CustomerProfilesApi + 'static> Collector for CustomerProfilesCollector<A
             exposition: self.render(),
             tracked,
         })
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(crate::state::to_json(&self.state))
+    }
+
+    fn restore(&mut self, state: &str, saved_at: f64) -> Result<(), String> {
+        self.state = crate::state::from_json(state)?;
+        self.resumed = Some(saved_at);
+        Ok(())
     }
 }
 
@@ -788,5 +812,34 @@ mod tests {
         assert!(!filter.matches("axb"));
         assert!(!filter.matches("a.b2"));
         assert!(domain_filter(&[]).unwrap().matches("anything"));
+    }
+
+    #[tokio::test]
+    async fn a_restored_state_counts_what_finished_meanwhile_and_baselines_old_domains() {
+        let fake = Fake::shared();
+        fake.domain("d", NOW - 5000.0);
+        fake.set("d", "w1", "COMPLETE", NOW - 900.0);
+        fake.set("d", "w2", "IN_PROGRESS", NOW - 800.0);
+        let mut before = collector(&fake, NameFilter::default());
+        collect(&mut before).await;
+        let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+
+        // While down: w2 fails, w3 starts and completes; domain "new" is created
+        // after the save, domain "old" (created before it) becomes visible.
+        fake.set("d", "w2", "FAILED", NOW - 100.0);
+        fake.set("d", "w3", "COMPLETE", NOW - 50.0);
+        fake.domain("new", NOW + 10.0);
+        fake.set("new", "n1", "COMPLETE", NOW - 40.0);
+        fake.domain("old", NOW - 9000.0);
+        fake.set("old", "o1", "COMPLETE", NOW - 40.0);
+        let mut after = collector(&fake, NameFilter::default());
+        after.restore(&saved, NOW - 500.0).expect("restores");
+        for _ in 0..2 {
+            let (text, _) = collect(&mut after).await;
+            assert_eq!(value(&text, &finished("d", "COMPLETE")), Some(1.0), "w3");
+            assert_eq!(value(&text, &finished("d", "FAILED")), Some(1.0), "w2");
+            assert_eq!(value(&text, &finished("new", "COMPLETE")), Some(1.0));
+            assert_eq!(value(&text, &finished("old", "COMPLETE")), Some(0.0));
+        }
     }
 }

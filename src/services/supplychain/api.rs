@@ -21,7 +21,7 @@ pub struct InstanceSummary {
 }
 
 /// One data integration flow as ListDataIntegrationFlows describes it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FlowSummary {
     pub name: String,
     /// `sources[].sourceType`, in the order AWS sent them.

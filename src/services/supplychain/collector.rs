@@ -13,6 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
 use super::api::{Execution, FlowSummary, InstanceSummary, SupplyChainApi};
 use crate::aws::ApiError;
 use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Collected, Collector};
@@ -123,9 +125,12 @@ pub struct SupplyChainCollector<A> {
     concurrency: usize,
     base_labels: Vec<(String, String)>,
     state: State,
+    /// `saved_at` of a restored state, until the first collection after the restore.
+    resumed: Option<f64>,
 }
 
-#[derive(Default)]
+/// Everything saved by `--storage.path`.
+#[derive(Default, Serialize, Deserialize)]
 struct State {
     /// Set by the first successful collection: until then nothing is counted.
     baselined: bool,
@@ -133,7 +138,7 @@ struct State {
 }
 
 /// What the exporter remembers of one instance.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct InstanceEntry {
     state: Option<String>,
     /// Flows are collected and shown only while the instance is Active; a non-Active instance
@@ -143,7 +148,7 @@ struct InstanceEntry {
 }
 
 /// What the exporter remembers of one flow.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Flow {
     summary: FlowSummary,
     /// Executions within the lookback.
@@ -153,16 +158,42 @@ struct Flow {
     last_failure: Option<f64>,
     /// SUCCEEDED, FAILED (the order of `TERMINAL`).
     executions: [u64; 2],
+    #[serde(deserialize_with = "duration_histogram")]
     duration: Option<Histogram>,
 }
 
-#[derive(Clone, Debug)]
+fn duration_histogram<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Histogram>, D::Error> {
+    #[derive(Deserialize)]
+    struct Saved(#[serde(deserialize_with = "bounded")] Histogram);
+    fn bounded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Histogram, D::Error> {
+        Histogram::deserialize_with_bounds(&DURATION_BUCKETS, d)
+    }
+    Ok(Option::<Saved>::deserialize(d)?.map(|s| s.0))
+}
+
+/// Saved as `[start, status]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "(f64, Option<String>)", into = "(f64, Option<String>)")]
 struct Seen {
     start: f64,
     status: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+impl From<(f64, Option<String>)> for Seen {
+    fn from((start, status): (f64, Option<String>)) -> Seen {
+        Seen { start, status }
+    }
+}
+
+impl From<Seen> for (f64, Option<String>) {
+    fn from(s: Seen) -> Self {
+        (s.start, s.status)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Finished {
     start: f64,
     id: String,
@@ -217,7 +248,21 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             concurrency: concurrency.max(1),
             base_labels,
             state: State::default(),
+            resumed: None,
         }
+    }
+
+    /// Whether this collection counts the executions of a listed flow (see
+    /// AppFlow's): a flow absent from a state just restored is new only if
+    /// AWS says it was created after the save, else it gets its own baseline.
+    fn counts(&self, known: bool, summary: &FlowSummary) -> bool {
+        self.state.baselined
+            && (known
+                || self.resumed.is_none_or(|saved_at| {
+                    summary
+                        .created_time
+                        .is_some_and(|created| created > saved_at)
+                }))
     }
 
     /// The remembered flow this listing describes, unless it was re-created.
@@ -310,7 +355,6 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
         mut fetched: impl Iterator<Item = Fetched>,
         cutoff: f64,
     ) {
-        let count = self.state.baselined;
         let mut instances = BTreeMap::new();
         for ListedInstance { summary, flows } in listed {
             let Some(flows) = flows else {
@@ -325,10 +369,12 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
                     if fetched.gone {
                         continue;
                     }
-                    let mut flow = match entry.flows.remove(&flow_summary.name) {
-                        Some(f) if f.summary.created_time == flow_summary.created_time => f,
-                        _ => Flow::default(),
-                    };
+                    let known = entry
+                        .flows
+                        .remove(&flow_summary.name)
+                        .filter(|f| f.summary.created_time == flow_summary.created_time);
+                    let count = self.counts(known.is_some(), &flow_summary);
+                    let mut flow = known.unwrap_or_default();
                     flow.absorb(&summary.id, &flow_summary.name, fetched, cutoff, count);
                     flow.summary = flow_summary;
                     kept.insert(flow.summary.name.clone(), flow);
@@ -342,6 +388,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
         }
         self.state.instances = instances;
         self.state.baselined = true;
+        self.resumed = None;
     }
 
     fn render(&self) -> Exposition {
@@ -575,6 +622,16 @@ impl<A: SupplyChainApi + 'static> Collector for SupplyChainCollector<A> {
             exposition: self.render(),
             tracked: self.tracked(),
         })
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(crate::state::to_json(&self.state))
+    }
+
+    fn restore(&mut self, state: &str, saved_at: f64) -> Result<(), String> {
+        self.state = crate::state::from_json(state)?;
+        self.resumed = Some(saved_at);
+        Ok(())
     }
 }
 

@@ -16,7 +16,10 @@ use crate::aws::{ApiError, Caller, Found};
 const PAGE_SIZE: i32 = 1000;
 
 /// Which list of `Results` a step result comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     Steps,
     OnExceptionSteps,

@@ -27,6 +27,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
 use super::api::{ExecutionDetail, ListedExecution, Phase, StepError, TransferApi};
 use super::logs::{server_log_group, EventKind, LoggedEvent, LogsApi, FILTER_PATTERN};
 use crate::aws::ApiError;
@@ -115,9 +117,12 @@ pub struct TransferCollector<A, L> {
     lookback: Duration,
     base_labels: Vec<(String, String)>,
     state: State,
+    /// `saved_at` of a restored state, until the first collection after the restore.
+    resumed: Option<f64>,
 }
 
-#[derive(Default)]
+/// Everything saved by `--storage.path` (derived: a field added here is saved with it).
+#[derive(Default, Serialize, Deserialize)]
 struct State {
     /// Set by the first successful collection: until then nothing is counted.
     baselined: bool,
@@ -130,13 +135,14 @@ struct State {
 }
 
 /// What the exporter remembers of one workflow.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Workflow {
     /// The executions listed at the last collection, by id.
     executions: HashMap<String, Tracked>,
     /// By outcome, in the order of `OUTCOMES`.
     finished: [u64; 2],
     /// (phase, step type, error type) -> count.
+    #[serde(with = "crate::state::pairs")]
     step_errors: BTreeMap<(Phase, String, String), u64>,
     /// With `log_groups`: the executions known from the logs (or ended by the
     /// listing), by id, until they are forgotten.
@@ -148,6 +154,7 @@ struct Workflow {
 }
 
 /// An execution being followed while it is listed.
+#[derive(Serialize, Deserialize)]
 struct Tracked {
     first_seen: f64,
     /// The latest status seen, for the `executions` gauge.
@@ -159,7 +166,7 @@ struct Tracked {
 }
 
 /// An execution as the workflow logs show it, for de-duplication.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Logged {
     /// Its outcome was counted (or, at the baseline, seen): by its first end
     /// event, or by the listing when it stopped being listed.
@@ -206,6 +213,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
             lookback,
             base_labels,
             state: State::default(),
+            resumed: None,
         }
     }
 
@@ -335,12 +343,18 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         now: f64,
     ) {
         let count = self.state.baselined;
+        // ListWorkflows gives no creation time: a workflow absent from a state
+        // just restored gets its own baseline (what it did so far is not counted).
+        let mut unknown = HashSet::new();
         let mut workflows = BTreeMap::new();
         for (id, executions) in &listed {
             // Gone between ListWorkflows and ListExecutions: deleted, like an unlisted one.
             if executions.is_some() {
-                let workflow = self.state.workflows.remove(id).unwrap_or_default();
-                workflows.insert(id.clone(), workflow);
+                let known = self.state.workflows.remove(id);
+                if known.is_none() && self.resumed.is_some() {
+                    unknown.insert(id.clone());
+                }
+                workflows.insert(id.clone(), known.unwrap_or_default());
             }
         }
         // Workflows left behind were deleted: their tracked executions go uncounted.
@@ -348,7 +362,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         let logs_on = read.is_some();
         // The logs first: an execution they count is not counted again by the listing.
         if let Some(read) = read {
-            self.apply_logs(read, count);
+            self.apply_logs(read, count, &unknown);
         }
         for ((id, executions), covered) in listed.into_iter().zip(covered) {
             let (Some(executions), Some(workflow)) =
@@ -361,6 +375,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
                 (true, false) => Source::ListingBesideLogs(to_ms(now)),
                 (true, true) => Source::Logs,
             };
+            let count = count && !unknown.contains(&id);
             workflow.absorb(&id, executions, now, count, source);
         }
         if logs_on {
@@ -371,11 +386,12 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
             }
         }
         self.state.baselined = true;
+        self.resumed = None;
     }
 
     /// Counts the events read (at the baseline: only remembers them), moves
     /// the high-water mark, and records which groups exist.
-    fn apply_logs(&mut self, read: LogRead, count: bool) {
+    fn apply_logs(&mut self, read: LogRead, count: bool, baselined: &HashSet<String>) {
         let LogRead { groups, mut events } = read;
         events.sort_by(|(_, a), (_, b)| {
             (a.timestamp_ms, &a.event_id).cmp(&(b.timestamp_ms, &b.event_id))
@@ -392,6 +408,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
                 workflow.log_groups.insert(groups[group].0.clone());
             }
             let at = (logged.timestamp_ms, logged.event_id);
+            let count = count && !baselined.contains(&event.workflow_id);
             workflow.see_event(
                 &event.workflow_id,
                 &event.execution_id,
@@ -771,6 +788,16 @@ impl<A: TransferApi + 'static, L: LogsApi + 'static> Collector for TransferColle
             exposition: self.render(now),
             tracked: self.tracked(),
         })
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(crate::state::to_json(&self.state))
+    }
+
+    fn restore(&mut self, state: &str, saved_at: f64) -> Result<(), String> {
+        self.state = crate::state::from_json(state)?;
+        self.resumed = Some(saved_at);
+        Ok(())
     }
 }
 
@@ -1706,5 +1733,62 @@ mod tests {
         assert_eq!(tracked, 1, "later is forgotten");
         let (_, tracked) = collect_at(&mut c, NOW + 3_610.0 + 86_400.0).await;
         assert_eq!(tracked, 0, "older than the lookback");
+    }
+
+    #[tokio::test]
+    async fn a_restored_state_follows_its_executions_and_baselines_unknown_workflows() {
+        let fake = Arc::new(Fake::default());
+        let denied = || vec![error(Phase::Steps, 0, "COPY", "PERMISSION_DENIED")];
+        fake.set(
+            "w",
+            vec![
+                exec("a", "IN_PROGRESS", vec![]),
+                exec("b", "IN_PROGRESS", vec![]),
+            ],
+        );
+        let mut before = collector(&fake);
+        collect(&mut before).await;
+        fake.set(
+            "w",
+            vec![
+                exec("a", "IN_PROGRESS", vec![]),
+                exec("b", "IN_PROGRESS", denied()),
+            ],
+        );
+        let text = collect(&mut before).await;
+        assert_eq!(step_errors(&text, "w", COPY_DENIED), Some(1.0));
+        let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+
+        // While down: a ends, b goes on, c starts with an error; workflow v appears
+        // (no creation time in ListWorkflows: its own baseline).
+        fake.set(
+            "w",
+            vec![
+                exec("b", "IN_PROGRESS", denied()),
+                exec("c", "IN_PROGRESS", denied()),
+            ],
+        );
+        fake.set("v", vec![exec("d", "IN_PROGRESS", denied())]);
+        let mut after = collector(&fake);
+        after.restore(&saved, NOW).expect("restores");
+        let (text, tracked) = collect_at(&mut after, NOW + 60.0).await;
+        assert_eq!(tracked, 3);
+        assert_eq!(finished(&text, "w", "completed"), Some(1.0), "a, once");
+        assert_eq!(step_errors(&text, "w", COPY_DENIED), Some(2.0), "b once, c");
+        assert_eq!(step_errors(&text, "v", COPY_DENIED), None, "v's baseline");
+        assert_eq!(
+            value(&text, "aws_transfer_workflow_oldest_execution_age_seconds{workflow_id=\"w\",region=\"us-east-1\"}"),
+            Some(60.0),
+            "b was first seen before the restart"
+        );
+        // After that first collection, v is known: its executions end and count.
+        fake.set("v", vec![]);
+        fake.set("w", vec![]);
+        let (text, _) = collect_at(&mut after, NOW + 120.0).await;
+        assert_eq!(finished(&text, "v", "exception"), Some(1.0));
+        assert_eq!(finished(&text, "w", "exception"), Some(2.0));
+        assert!(after
+            .restore("{\"baselined\":true,\"workflows\":[]}", NOW)
+            .is_err());
     }
 }

@@ -461,3 +461,106 @@ async fn unknown_values_and_missing_fields() {
         .iter()
         .any(|c| c.starts_with("DescribeFlow")));
 }
+
+async fn collect_at(c: &mut AppFlowCollector<Arc<Fake>>, t: f64) -> String {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t);
+    let collected = c.collect(at).await.expect("collection");
+    let mut out = String::new();
+    crate::exposition::render([&collected.exposition], &mut out);
+    out
+}
+
+fn executions(text: &str, flow: &str, status: &str) -> Option<f64> {
+    value(
+        text,
+        &format!(
+            "aws_appflow_executions_total{{flow_name=\"{flow}\",status=\"{status}\",region=\"us-east-1\"}}"
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_restored_state_resumes_counting_without_a_baseline() {
+    let fake = Fake::shared(2);
+    fake.set(
+        "f",
+        vec![
+            run("b", "Successful", NOW - 100.0),
+            run("a", "Error", NOW - 200.0),
+        ],
+    );
+    let mut before = collector(&fake);
+    collect(&mut before).await;
+    let mut c = run("c", "Successful", NOW - 50.0);
+    c.registrations = vec![("table", "SUCCEEDED".into())];
+    fake.set(
+        "f",
+        vec![
+            run("d", "InProgress", NOW - 10.0),
+            c.clone(),
+            run("b", "Successful", NOW - 100.0),
+            run("a", "Error", NOW - 200.0),
+        ],
+    );
+    let text = collect(&mut before).await;
+    assert_eq!(executions(&text, "f", "Successful"), Some(1.0));
+    let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+
+    // Down for a while: d ends, e starts and ends, g is created, h moves in
+    // (created long before the save: a filter changed, or another shard's).
+    let later = NOW + 300.0;
+    fake.set(
+        "f",
+        vec![
+            run("e", "Successful", NOW + 100.0),
+            run("d", "Error", NOW - 10.0),
+            c,
+            run("b", "Successful", NOW - 100.0),
+            run("a", "Error", NOW - 200.0),
+        ],
+    );
+    fake.set("g", vec![run("g1", "Successful", NOW + 50.0)]);
+    fake.flows.lock().unwrap().last_mut().unwrap().created_at = Some(NOW + 40.0);
+    fake.set("h", vec![run("h1", "Successful", NOW + 60.0)]);
+    let mut after = collector(&fake);
+    after.restore(&saved, NOW).expect("restores");
+    assert_eq!(
+        String::from_utf8(after.save().unwrap().unwrap()).unwrap(),
+        saved,
+        "a restored state saves back the same"
+    );
+    for _ in 0..2 {
+        let text = collect_at(&mut after, later).await;
+        assert_eq!(executions(&text, "f", "Successful"), Some(2.0), "c and e");
+        assert_eq!(executions(&text, "f", "Error"), Some(1.0), "d");
+        assert_eq!(executions(&text, "g", "Successful"), Some(1.0), "new flow");
+        assert_eq!(
+            executions(&text, "h", "Successful"),
+            Some(0.0),
+            "own baseline"
+        );
+        assert!(text.contains("aws_appflow_catalog_registrations_total{flow_name=\"f\",kind=\"table\",status=\"SUCCEEDED\",region=\"us-east-1\"} 1"), "{text}");
+        assert!(text.contains(
+            "aws_appflow_execution_duration_seconds_count{flow_name=\"f\",region=\"us-east-1\"} 3"
+        ));
+    }
+    // After the first collection, a flow that appears is new, whatever its creation time.
+    fake.set("i", vec![run("i1", "Successful", NOW + 200.0)]);
+    let text = collect_at(&mut after, later).await;
+    assert_eq!(executions(&text, "i", "Successful"), Some(1.0));
+}
+
+#[tokio::test]
+async fn an_unreadable_state_changes_nothing() {
+    let fake = Fake::shared(100);
+    fake.set("f", vec![run("a", "Successful", NOW - 100.0)]);
+    let mut c = collector(&fake);
+    assert!(c.restore("{\"baselined\":true,\"flows\":7}", NOW).is_err());
+    assert!(c.restore("{\"baselined\":", NOW).is_err());
+    let text = collect(&mut c).await;
+    assert_eq!(
+        executions(&text, "f", "Successful"),
+        Some(0.0),
+        "a baseline"
+    );
+}

@@ -541,3 +541,57 @@ async fn a_failed_collection_applies_nothing() {
     let text = collect(&mut c).await;
     assert_eq!(value(&text, &ok()), Some(1.0));
 }
+
+fn executions_of(text: &str, flow: &str, status: &str) -> Option<f64> {
+    value(
+        text,
+        &format!("aws_supplychain_flow_executions_total{{instance_id=\"i\",flow_name=\"{flow}\",status=\"{status}\",region=\"us-east-1\"}}"),
+    )
+}
+
+#[tokio::test]
+async fn a_restored_state_resumes_counting_and_baselines_old_unknown_flows() {
+    let (fake, mut before) = baselined(
+        2,
+        vec![
+            run("r", "IN_PROGRESS", NOW - 100.0),
+            run("a", "SUCCEEDED", NOW - 200.0),
+        ],
+    )
+    .await;
+    fake.runs(vec![
+        run("r", "IN_PROGRESS", NOW - 100.0),
+        run("b", "SUCCEEDED", NOW - 150.0),
+        run("a", "SUCCEEDED", NOW - 200.0),
+    ]);
+    let text = collect(&mut before).await;
+    assert_eq!(value(&text, &ok()), Some(1.0));
+    let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+
+    // While down: r fails, c succeeds; flow "new" is created after the save, "old" before it.
+    fake.runs(vec![
+        run("c", "SUCCEEDED", NOW + 50.0),
+        run("r", "FAILED", NOW - 100.0),
+        run("b", "SUCCEEDED", NOW - 150.0),
+        run("a", "SUCCEEDED", NOW - 200.0),
+    ]);
+    fake.set("i", "new", vec![run("n", "SUCCEEDED", NOW + 20.0)]);
+    fake.set("i", "old", vec![run("o", "SUCCEEDED", NOW + 20.0)]);
+    for f in fake.flows.lock().unwrap().get_mut("i").unwrap() {
+        if f.name == "new" {
+            f.created_time = Some(NOW + 10.0);
+        }
+    }
+    let mut after = collector(&fake);
+    after.restore(&saved, NOW).expect("restores");
+    for _ in 0..2 {
+        let (text, _) = collect_at(&mut after, NOW + 100.0).await;
+        assert_eq!(value(&text, &ok()), Some(2.0), "b and c");
+        assert_eq!(value(&text, &failed()), Some(1.0), "r");
+        assert_eq!(executions_of(&text, "new", "SUCCEEDED"), Some(1.0));
+        assert_eq!(executions_of(&text, "old", "SUCCEEDED"), Some(0.0));
+        assert!(text.contains(
+            "aws_supplychain_flow_execution_duration_seconds_count{instance_id=\"i\",flow_name=\"f\",region=\"us-east-1\"} 3"
+        ), "{text}");
+    }
+}
