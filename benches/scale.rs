@@ -333,7 +333,7 @@ impl Load {
             }
             Load::CustomerProfiles(_) => {
                 "ListDomains pages + ListWorkflows pages per domain + one GetWorkflow per workflow \
-                 started or in progress before the step"
+                 the step started, moved on or finished (status or LastUpdatedAt changed)"
             }
         }
     }

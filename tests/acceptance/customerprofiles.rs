@@ -226,7 +226,8 @@ async fn multi_page_listings_and_get_workflow_only_when_needed() {
     );
     assert!(!text.contains(&workflow_id("ancient")));
 
-    // Steady state: every listing each collection, GetWorkflow only for the running one.
+    // Steady state: every listing each collection, no GetWorkflow (nothing listed changed,
+    // the running workflow included).
     sim.with(|w| w.reset_calls());
     let text = exporter.settle(SERVICE).await;
     let calls = sim.with(|w| w.all_calls());
@@ -245,7 +246,7 @@ async fn multi_page_listings_and_get_workflow_only_when_needed() {
     );
     // 105 domains, one with three pages of workflows.
     assert_eq!(n("ListWorkflows"), 107 * collections, "{calls:?}");
-    assert_eq!(n("GetWorkflow"), collections, "{calls:?}");
+    assert_eq!(n("GetWorkflow"), 0, "{calls:?}");
     assert_eq!(tracked(&text), Some(230.0));
 
     // A terminal workflow whose LastUpdatedAt changes is read again, once.
@@ -275,12 +276,94 @@ async fn multi_page_listings_and_get_workflow_only_when_needed() {
         .get("customerprofiles:GetWorkflow")
         .copied()
         .unwrap_or(0);
-    let lists = calls
-        .get("customerprofiles:ListDomains")
-        .copied()
-        .unwrap_or(0)
-        / 2;
-    assert_eq!(gets, lists + 1, "{calls:?}");
+    assert_eq!(gets, 1, "{calls:?}");
+}
+
+/// Issue 14's example: 50 running workflows, one completes between two collections. The
+/// steady-state collection reads that one only; the others keep the values last read.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_changed_workflows_are_read_and_unchanged_ones_keep_their_values() {
+    let sim = simulator().await;
+    let t = now();
+    sim.with(|w| {
+        w.customerprofiles.add_domain(Domain::new("d", t - 1000.0));
+        for i in 0..50 {
+            let wf = workflow(&format!("w{i}"), "IN_PROGRESS", t - 900.0 + f64::from(i))
+                .with_progress(100 + i64::from(i), 1, 4);
+            w.customerprofiles.upsert_workflow("d", wf);
+        }
+    });
+    // Collections a second apart, so that call counters read right after one ends are exact.
+    let yaml = profiles_config("").replace("interval: 200ms", "interval: 1s");
+    let exporter = Exporter::start(&sim, &yaml).await;
+    exporter.settle(SERVICE).await;
+    let n = |calls: &std::collections::BTreeMap<String, u64>, op: &str| {
+        calls
+            .get(&format!("customerprofiles:{op}"))
+            .copied()
+            .unwrap_or(0)
+    };
+
+    // Nothing changed: listings only. GetWorkflow would now say more records for w3, but
+    // its listing did not move, so the value last read stays.
+    sim.with(|w| {
+        w.reset_calls();
+        let wf = w
+            .customerprofiles
+            .workflow_mut("d", &workflow_id("w3"))
+            .unwrap();
+        wf.metrics.as_mut().unwrap().records_processed = 9_999;
+    });
+    let text = exporter.settle(SERVICE).await;
+    let calls = sim.with(|w| w.all_calls());
+    let collections = n(&calls, "ListDomains");
+    assert!(collections >= 2, "{calls:?}");
+    assert_eq!(n(&calls, "ListWorkflows"), collections, "{calls:?}");
+    assert_eq!(n(&calls, "GetWorkflow"), 0, "{calls:?}");
+    let records = |text: &str, seed: &str| {
+        value(
+            text,
+            &workflow_series("workflow_processed_records", "d", seed, ""),
+        )
+    };
+    assert_eq!(records(&text, "w3"), Some(103.0));
+
+    // One completes: one GetWorkflow, whatever the number of collections.
+    sim.with(|w| w.reset_calls());
+    set_status(&sim, "d", "w7", "COMPLETE", t - 1.0);
+    let text = exporter.settle(SERVICE).await;
+    let calls = sim.with(|w| w.all_calls());
+    assert_eq!(n(&calls, "GetWorkflow"), 1, "{calls:?}");
+    assert_eq!(
+        n(&calls, "ListWorkflows"),
+        n(&calls, "ListDomains"),
+        "{calls:?}"
+    );
+    assert_eq!(value(&text, &finished("d", "COMPLETE")), Some(1.0));
+    for i in 0..50 {
+        let seed = format!("w{i}");
+        assert_eq!(records(&text, &seed), Some(100.0 + f64::from(i)), "{seed}");
+    }
+    assert_eq!(
+        value(
+            &text,
+            &workflow_series("workflow_status", "d", "w7", "status=\"COMPLETE\",")
+        ),
+        Some(1.0)
+    );
+
+    // w3's LastUpdatedAt moves: read, and its new value shown.
+    sim.with(|w| {
+        w.reset_calls();
+        w.customerprofiles
+            .workflow_mut("d", &workflow_id("w3"))
+            .unwrap()
+            .last_updated_at = t - 0.5;
+    });
+    let text = exporter.settle(SERVICE).await;
+    let calls = sim.with(|w| w.all_calls());
+    assert_eq!(n(&calls, "GetWorkflow"), 1, "{calls:?}");
+    assert_eq!(records(&text, "w3"), Some(9_999.0));
 }
 
 #[tokio::test(flavor = "multi_thread")]

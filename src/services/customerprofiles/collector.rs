@@ -3,11 +3,12 @@
 //!
 //! Cost per collection: ListDomains pages, one ListWorkflows listing per
 //! domain (QueryStartDate = now - lookback, 100 a page), and GetWorkflow only
-//! for a workflow that is new, not in a terminal status, or whose status or
-//! LastUpdatedAt changed since it was last read. AWS allows 5 requests a
-//! second for ListWorkflows and for GetWorkflow; the default
-//! `requests_per_second` of 5 per target and service caps all three
-//! operations together at that rate.
+//! for a workflow that is new or whose listed status or LastUpdatedAt changed
+//! since it was last read, running or not (see `needs_details`): in steady
+//! state, one call per workflow that changed. AWS allows 5 requests a second
+//! for ListWorkflows and for GetWorkflow; the default `requests_per_second`
+//! of 5 per target and service caps all three operations together at that
+//! rate.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, SystemTime};
@@ -195,13 +196,23 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             .and_then(|d| d.workflows.get(id))
     }
 
-    /// GetWorkflow is skipped for a terminal workflow already read in that state.
+    /// Whether `w` must be read with GetWorkflow: it is new (in this domain
+    /// incarnation), was never read, or its listed status or LastUpdatedAt
+    /// differs from the listing it was last read with. Otherwise its details
+    /// as last read still hold and are shown again, whatever its status
+    /// (running, terminal or unknown to the exporter): this relies on AWS
+    /// moving LastUpdatedAt whenever a workflow changes. A listing without LastUpdatedAt (the SDK's
+    /// filler for a missing one) cannot show a change: such a workflow is read
+    /// at every collection unless its status is terminal.
     fn needs_details(&self, domain: &DomainSummary, w: &WorkflowSummary) -> bool {
-        let current = Some((w.status.clone(), w.last_updated_at));
-        !is_terminal(&w.status)
-            || self
-                .known(domain, &w.id)
-                .is_none_or(|k| k.described != current)
+        let Some(known) = self.known(domain, &w.id) else {
+            return true;
+        };
+        let unchanged = known
+            .described
+            .as_ref()
+            .is_some_and(|(status, at)| *status == w.status && *at == w.last_updated_at);
+        !unchanged || (w.last_updated_at.is_none() && !is_terminal(&w.status))
     }
 
     async fn read(
@@ -528,6 +539,22 @@ mod tests {
             list.retain(|(s, _)| s.id != id);
             list.push((summary, details));
         }
+        /// Changes what GetWorkflow says of `id`'s progress, not its listing.
+        fn progress(&self, domain: &str, id: &str, records: i64, steps: i64) {
+            let mut workflows = self.workflows.lock().unwrap();
+            let list = workflows.get_mut(domain).unwrap();
+            let (_, details) = list.iter_mut().find(|(s, _)| s.id == id).unwrap();
+            let p = details.progress.as_mut().unwrap();
+            (p.records_processed, p.steps_completed) = (records, steps);
+        }
+        /// Moves `id`'s LastUpdatedAt, in the listing and in GetWorkflow, to `at`.
+        fn touch(&self, domain: &str, id: &str, at: f64) {
+            let mut workflows = self.workflows.lock().unwrap();
+            let list = workflows.get_mut(domain).unwrap();
+            let (summary, details) = list.iter_mut().find(|(s, _)| s.id == id).unwrap();
+            summary.last_updated_at = Some(at);
+            details.last_updated_at = Some(at);
+        }
         /// The calls made since the last take, sorted (GetWorkflow calls run concurrently).
         fn take_calls(&self) -> Vec<String> {
             let mut calls = std::mem::take(&mut *self.calls.lock().unwrap());
@@ -660,8 +687,15 @@ mod tests {
         }
     }
 
+    fn gets(calls: &[String]) -> Vec<&str> {
+        calls
+            .iter()
+            .filter_map(|c| c.strip_prefix("GetWorkflow "))
+            .collect()
+    }
+
     #[tokio::test]
-    async fn get_workflow_only_for_new_running_or_changed_workflows() {
+    async fn get_workflow_only_for_new_or_changed_workflows() {
         let fake = Fake::shared();
         fake.domain("d", 1.0);
         fake.set("d", "done", "COMPLETE", NOW - 500.0);
@@ -679,32 +713,160 @@ mod tests {
                 "ListWorkflows d"
             ]
         );
-        collect(&mut c).await;
-        assert_eq!(
-            fake.take_calls(),
-            [
-                "GetWorkflow odd",
-                "GetWorkflow running",
-                "ListDomains",
-                "ListWorkflows d"
-            ]
-        );
+        // Nothing listed changed: the listings only, running and unknown statuses included.
+        for _ in 0..2 {
+            collect(&mut c).await;
+            assert_eq!(fake.take_calls(), ["ListDomains", "ListWorkflows d"]);
+        }
+        // A running workflow completes: read once, counted once.
         fake.set("d", "running", "COMPLETE", NOW - 10.0);
         let (text, _) = collect(&mut c).await;
         assert_eq!(
             fake.take_calls(),
-            [
-                "GetWorkflow odd",
-                "GetWorkflow running",
-                "ListDomains",
-                "ListWorkflows d"
-            ]
+            ["GetWorkflow running", "ListDomains", "ListWorkflows d"]
         );
         assert_eq!(value(&text, &finished("d", "COMPLETE")), Some(1.0));
+        collect(&mut c).await;
+        assert_eq!(gets(&fake.take_calls()), Vec::<&str>::new());
         // A terminal workflow whose LastUpdatedAt moves is read again.
         fake.set("d", "done", "COMPLETE", NOW - 5.0);
         collect(&mut c).await;
-        assert!(fake.take_calls().contains(&"GetWorkflow done".to_string()));
+        assert_eq!(gets(&fake.take_calls()), ["done"]);
+        // An unknown status: read when it changes, or when LastUpdatedAt moves, only.
+        fake.set("d", "odd", "SUSPENDED", NOW - 300.0);
+        collect(&mut c).await;
+        assert_eq!(gets(&fake.take_calls()), ["odd"]);
+        fake.set("d", "odd", "SUSPENDED", NOW - 4.0);
+        collect(&mut c).await;
+        assert_eq!(gets(&fake.take_calls()), ["odd"]);
+        collect(&mut c).await;
+        assert_eq!(gets(&fake.take_calls()), Vec::<&str>::new());
+        // A status change alone (same LastUpdatedAt) is a change too.
+        fake.set("d", "odd", "IN_PROGRESS", NOW - 4.0);
+        collect(&mut c).await;
+        assert_eq!(gets(&fake.take_calls()), ["odd"]);
+    }
+
+    /// Issue 14's example: 50 running workflows, one completes between two collections.
+    #[tokio::test]
+    async fn fifty_running_one_completes_one_get_workflow() {
+        let fake = Fake::shared();
+        fake.domain("d", 1.0);
+        for i in 0..50 {
+            fake.set(
+                "d",
+                &format!("w{i:02}"),
+                "IN_PROGRESS",
+                NOW - 600.0 + f64::from(i),
+            );
+        }
+        let mut c = collector(&fake, NameFilter::default());
+        collect(&mut c).await;
+        assert_eq!(gets(&fake.take_calls()).len(), 50);
+        collect(&mut c).await;
+        assert_eq!(fake.take_calls(), ["ListDomains", "ListWorkflows d"]);
+        fake.set("d", "w17", "COMPLETE", NOW - 1.0);
+        let (text, tracked) = collect(&mut c).await;
+        assert_eq!(
+            fake.take_calls(),
+            ["GetWorkflow w17", "ListDomains", "ListWorkflows d"]
+        );
+        assert_eq!(value(&text, &finished("d", "COMPLETE")), Some(1.0));
+        assert_eq!(tracked, 1);
+        // Every workflow keeps its series.
+        for i in 0..50 {
+            let id = format!("w{i:02}");
+            assert_eq!(
+                value(&text, &series("workflow_processed_records", &id, "")),
+                Some(100.0),
+                "{id}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_workflow_shows_the_details_last_read() {
+        let fake = Fake::shared();
+        fake.domain("d", 1.0);
+        fake.set("d", "w", "IN_PROGRESS", NOW - 400.0);
+        let mut c = collector(&fake, NameFilter::default());
+        collect(&mut c).await;
+        assert_eq!(gets(&fake.take_calls()), ["w"]);
+        // AWS's details move on but the listing does not: nothing new is read, the gauges
+        // show what was last read.
+        fake.progress("d", "w", 500, 3);
+        for _ in 0..2 {
+            let (text, _) = collect(&mut c).await;
+            assert_eq!(gets(&fake.take_calls()), Vec::<&str>::new());
+            assert_eq!(
+                value(&text, &series("workflow_processed_records", "w", "")),
+                Some(100.0)
+            );
+            assert_eq!(
+                value(&text, &series("workflow_steps_completed", "w", "")),
+                Some(2.0)
+            );
+            assert_eq!(value(&text, &series("workflow_steps", "w", "")), Some(4.0));
+            assert_eq!(
+                value(&text, &series("workflow_start_timestamp_seconds", "w", "")),
+                Some(NOW - 1000.0)
+            );
+            assert!(text.contains("source_connector=\"Salesforce\""));
+        }
+        // LastUpdatedAt moves: read, the new values shown, and kept while nothing changes.
+        fake.touch("d", "w", NOW - 100.0);
+        for expected in [["w"].as_slice(), &[]] {
+            let (text, _) = collect(&mut c).await;
+            assert_eq!(gets(&fake.take_calls()), expected);
+            assert_eq!(
+                value(&text, &series("workflow_processed_records", "w", "")),
+                Some(500.0)
+            );
+            assert_eq!(
+                value(&text, &series("workflow_steps_completed", "w", "")),
+                Some(3.0)
+            );
+            assert_eq!(
+                value(
+                    &text,
+                    &series("workflow_last_updated_timestamp_seconds", "w", "")
+                ),
+                Some(NOW - 100.0)
+            );
+        }
+        // A collection that fails after the listing changed applies nothing: the change is
+        // read by the next one.
+        fake.progress("d", "w", 900, 4);
+        fake.touch("d", "w", NOW - 50.0);
+        *fake.fail_get.lock().unwrap() = true;
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(NOW);
+        assert!(c.collect(at).await.is_err());
+        *fake.fail_get.lock().unwrap() = false;
+        fake.take_calls();
+        let (text, _) = collect(&mut c).await;
+        assert_eq!(gets(&fake.take_calls()), ["w"]);
+        assert_eq!(
+            value(&text, &series("workflow_processed_records", "w", "")),
+            Some(900.0)
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_listed_last_updated_at_only_terminal_workflows_are_skipped() {
+        let fake = Fake::shared();
+        fake.domain("d", 1.0);
+        fake.set("d", "running", "IN_PROGRESS", NOW - 400.0);
+        fake.set("d", "odd", "PAUSED", NOW - 400.0);
+        fake.set("d", "done", "COMPLETE", NOW - 400.0);
+        for (summary, _) in fake.workflows.lock().unwrap().get_mut("d").unwrap() {
+            summary.last_updated_at = None;
+        }
+        let mut c = collector(&fake, NameFilter::default());
+        collect(&mut c).await;
+        assert_eq!(gets(&fake.take_calls()), ["done", "odd", "running"]);
+        // No change can be seen: what may still move is read again.
+        collect(&mut c).await;
+        assert_eq!(gets(&fake.take_calls()), ["odd", "running"]);
     }
 
     #[tokio::test]

@@ -49,18 +49,18 @@ pub struct Step {
 impl Step {
     /// The fewest Customer Profiles calls one collection after this step can make, for an
     /// exporter that remembers the previous collection: every ListDomains page, every
-    /// ListWorkflows page of each domain, and one GetWorkflow for each workflow that started
-    /// (new) or that was in progress before the step (its status or LastUpdatedAt changed, or
-    /// it is still not terminal).
+    /// ListWorkflows page of each domain, and one GetWorkflow for each workflow the step
+    /// changed: started (new), moved on by a step or finished (its LastUpdatedAt, and for a
+    /// finished one its status, changed).
     ///
     /// The listing carries a workflow's status and LastUpdatedAt but not its progress
     /// (`Metrics`: records processed, steps completed) nor its error: those are in GetWorkflow
-    /// alone, and AWS does not say that LastUpdatedAt moves with the record count, so a workflow
-    /// still in progress is read at every collection, changed or not. A terminal workflow whose
-    /// listing is as it was when last read needs no call.
+    /// alone. A workflow changes its LastUpdatedAt whenever it changes, so a workflow whose
+    /// listing is as it was when last read, running or not, has nothing new to read and needs
+    /// no call.
     pub fn lower_bound(&self) -> u64 {
         let workflow_pages: usize = self.domains.iter().map(|n| pages(*n, LIST_PAGE)).sum();
-        let reads = self.changed.started.len() + self.changed.was_running.len();
+        let reads = self.changed.count();
         (pages(self.domains.len(), LIST_PAGE) + workflow_pages + reads) as u64
     }
 }
@@ -293,11 +293,18 @@ mod tests {
                 .collect();
             assert_eq!(new, expected, "step {i}");
             assert_eq!(before.difference(&after).count(), c.count(), "step {i}");
+            // Each of them changed its listing (status, LastUpdatedAt) too, which is all an
+            // exporter sees before GetWorkflow: the bound reads exactly these.
+            let listing = |d: &BTreeSet<String>| -> BTreeSet<String> {
+                d.iter()
+                    .map(|l| l.splitn(4, ' ').take(3).collect::<Vec<_>>().join(" "))
+                    .collect()
+            };
+            let (listed_before, listed_after) = (listing(&before), listing(&after));
+            let relisted = listed_after.difference(&listed_before).map(id_of);
+            assert_eq!(relisted.collect::<BTreeSet<_>>(), expected, "step {i}");
             // 1 ListDomains page, 10 + 10 + 5 ListWorkflows pages.
-            assert_eq!(
-                step.lower_bound(),
-                (1 + 25 + c.started.len() + c.was_running.len()) as u64
-            );
+            assert_eq!(step.lower_bound(), (1 + 25 + c.count()) as u64);
             if i > 1 {
                 // A third move on, the rest are split between finishing and starting.
                 assert_eq!(
