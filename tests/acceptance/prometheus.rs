@@ -40,7 +40,7 @@ fn alert(name: &str, key: &str) -> Alert {
 /// Every service enabled: a service without a collector yet exports nothing; with
 /// one, its collector runs here unchanged. `env` stands for the user's target labels.
 fn config() -> String {
-    "collection:\n  interval: 500ms\n  timeout: 2s\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    labels: { env: e2e }\n".to_string()
+    "collection:\n  interval: 500ms\n  timeout: 2s\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    labels: { env: e2e }\n    services:\n      transfer: { log_groups: auto }\n".to_string()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -126,6 +126,9 @@ fn evolve_appflow(sim: &Simulator, t: f64) -> Vec<Alert> {
     ]
 }
 
+/// The Transfer server whose workflow logs are read (`log_groups: auto`).
+const QUICK_SERVER: &str = "s-0e2e0e2e0e2e0e2e0";
+
 const SC_INSTANCE: &str = "a1b2c3d4-0000-4000-8000-0000000000e2";
 
 /// "w-stuck": an execution in progress since before the baseline (Stuck, with the test's 2 s
@@ -146,6 +149,10 @@ fn populate_transfer(sim: &Simulator, _t: f64) -> Vec<Alert> {
                 .step("CUSTOM", "scan")
                 .on_exception("DELETE", "cleanup"),
         );
+        // Its executions last less than a collection interval: only the logs see them.
+        w.transfer
+            .add_workflow(transfer::Workflow::new("w-quick").step("TAG", "tag"));
+        w.add_transfer_server(transfer::Server::new(QUICK_SERVER).with_logging());
     });
     vec![alert("TransferWorkflowExecutionStuck", "w-stuck")]
 }
@@ -162,10 +169,28 @@ fn evolve_transfer(sim: &Simulator, _t: f64) -> Vec<Alert> {
             "scanner said no",
         ));
         w.transfer.upsert_execution("w-scan", failing);
+        // Starts and fails within 300 ms, between two collections.
+        let start_ms = (now() * 1000.0) as i64;
+        let run = transfer::WorkflowRun::new(
+            QUICK_SERVER,
+            "w-quick",
+            "33333333-3333-4333-8333-333333333333",
+            start_ms,
+        )
+        .step(transfer::RunStep::failed(
+            "TAG",
+            "tag",
+            300,
+            "BAD_REQUEST",
+            "no such object",
+        ));
+        assert!(w.log_workflow_run(&run));
     });
     vec![
         alert("TransferWorkflowStepErrors", "w-scan"),
         alert("TransferWorkflowExecutionStuck", "w-scan"),
+        alert("TransferWorkflowExecutionFailed", "w-quick"),
+        alert("TransferWorkflowStepErrors", "w-quick"),
     ]
 }
 
@@ -493,7 +518,10 @@ async fn dashboards_have_data_and_the_expected_alerts_fire() {
         populate_customerprofiles(&sim, t),
     ));
 
-    let exporter = Exporter::start(&sim, &config()).await;
+    // With --storage.path, so that the state panels have data too.
+    let storage = tempfile::tempdir().unwrap();
+    let storage_path = storage.path().to_str().unwrap().to_string();
+    let exporter = Exporter::start_with(&sim, &config(), &["--storage.path", &storage_path]).await;
     settle(&exporter).await;
     expected.extend(throttle_every_collection(&sim));
     let prometheus = Prometheus::start(exporter.addr).await;
