@@ -503,3 +503,46 @@ async fn ids_are_forgotten_after_the_overlap_once_ended_and_after_the_lookback_o
     let (_, tracked) = collect_at(&mut c, NOW + 3_610.0 + 86_400.0).await;
     assert_eq!(tracked, 0, "older than the lookback");
 }
+
+/// `--storage.path`: the high-water mark and the remembered ids are part of
+/// the state, so a restart reads on from the mark and counts nothing twice,
+/// while what ended during the downtime counts once.
+#[tokio::test]
+async fn a_restart_reads_on_from_the_saved_mark_and_counts_nothing_twice() {
+    let fake = Arc::new(Fake::default());
+    fake.set("w", vec![]);
+    fake.create_group(GROUP);
+    fake.run("w", "old", NOW_MS - 3_600_000, &[], "ExecutionCompleted");
+    let mut before = logged(&fake, named(&[GROUP]));
+    collect_at(&mut before, NOW).await;
+    fake.run(
+        "w",
+        "a",
+        NOW_MS + 5_000,
+        &[("tag", "TAG", "BAD_REQUEST")],
+        "ExecutionErrored",
+    );
+    let (text, _) = collect_at(&mut before, NOW + 30.0).await;
+    assert_eq!(finished(&text, "w", "exception"), Some(1.0));
+    let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+
+    // While down: b completes. a's events are still inside the overlap.
+    let b_end = fake.run("w", "b", NOW_MS + 40_000, &[], "ExecutionCompleted");
+    let mut after = logged(&fake, named(&[GROUP]));
+    after.restore(&saved, NOW + 30.0).expect("restores");
+    fake.reads();
+    let (text, _) = collect_at(&mut after, NOW + 60.0).await;
+    let mark = NOW_MS + 6_000 - OVERLAP_MS;
+    assert_eq!(
+        fake.reads(),
+        vec![format!("FilterLogEvents {GROUP} {mark}")],
+        "from the saved mark, not the lookback"
+    );
+    assert_eq!(finished(&text, "w", "exception"), Some(1.0), "a, not again");
+    assert_eq!(finished(&text, "w", "completed"), Some(1.0), "b, once");
+    assert_eq!(step_errors(&text, "w", TAG_BAD), Some(1.0));
+    assert_eq!(
+        last_end(&text, "w", "completed"),
+        Some(b_end as f64 / 1000.0)
+    );
+}
