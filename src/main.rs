@@ -265,6 +265,14 @@ async fn start_demo(
     }
     if default_config {
         config.collection.interval = step;
+        // The demo world's Transfer server writes its workflow logs: read them.
+        for target in &mut config.targets {
+            for settings in &mut target.services {
+                if settings.name == "transfer" {
+                    settings.log_groups = Some(aws_flow_exporter::config::LogGroups::Auto);
+                }
+            }
+        }
     }
     tracing::info!(endpoint = %simulator.url(), "demo: collecting from the simulated AWS");
     Ok(simulator)
