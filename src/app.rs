@@ -30,6 +30,21 @@ pub struct Plan {
 pub struct Built {
     pub unit: Unit,
     pub settings: String,
+    /// Whose state it is, for `--storage.path`.
+    pub identity: TargetIdentity,
+}
+
+impl Built {
+    /// `--storage.path`: resumes from the saved state and saves after every
+    /// successful collection. A reload attaches it only to the units it
+    /// starts, so that one it keeps is not read again.
+    pub fn with_storage(mut self, storage: Option<&Arc<Storage>>) -> Built {
+        if let Some(storage) = storage {
+            let slot = storage.slot(self.identity.clone(), self.unit.key.1);
+            self.unit = self.unit.with_state(slot);
+        }
+        self
+    }
 }
 
 /// Builds one SDK configuration per target and one collector per enabled
@@ -56,17 +71,10 @@ pub async fn plan(
     let mut units = Vec::new();
     let mut targets = Vec::new();
     for (index, target) in config.targets.iter().enumerate() {
-        let (region, built) = build_target(
-            index,
-            target,
-            &config.collection,
-            overrides,
-            &exporter,
-            storage,
-        )
-        .await?;
+        let (region, built) =
+            build_target(index, target, &config.collection, overrides, &exporter).await?;
         targets.push((region, target.labels.clone().into_iter().collect()));
-        units.extend(built);
+        units.extend(built.into_iter().map(|b| b.with_storage(storage)));
     }
     let store = Arc::new(Store::new(
         units.iter().map(|b| b.unit.key.clone()).collect(),
@@ -79,15 +87,13 @@ pub async fn plan(
     })
 }
 
-/// The collectors of one target's enabled services, and the target's region;
-/// with `storage`, each resumes from its saved state and saves it.
+/// The collectors of one target's enabled services, and the target's region.
 pub async fn build_target(
     index: usize,
     target: &Target,
     collection: &Collection,
     overrides: &Overrides,
     exporter: &ExporterMetrics,
-    storage: Option<&Arc<Storage>>,
 ) -> anyhow::Result<(String, Vec<Built>)> {
     let access = Access {
         region: target.region.as_deref(),
@@ -134,7 +140,7 @@ pub async fn build_target(
         })
         .with_context(|| format!("targets[{index}].services.{}", service.name))?;
         let key = (id.clone(), service.name);
-        let mut unit = Unit::new(
+        let unit = Unit::new(
             key,
             index,
             region.clone(),
@@ -142,16 +148,13 @@ pub async fn build_target(
             metrics,
             no_credentials.clone(),
         );
-        if let Some(storage) = storage {
-            let identity = TargetIdentity {
+        units.push(Built {
+            unit,
+            identity: TargetIdentity {
                 region: region.clone(),
                 role_arn: target.role_arn.clone(),
                 labels: target.labels.clone(),
-            };
-            unit = unit.with_state(storage.slot(identity, service.name));
-        }
-        units.push(Built {
-            unit,
+            },
             // Everything the collector was built from, as written: a reload
             // rebuilds it when any of it changed.
             settings: format!("{collection:?} {:?} {settings:?}", target.external_id),

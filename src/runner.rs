@@ -172,7 +172,6 @@ impl Runner {
                 &config.collection,
                 &self.overrides,
                 &self.exporter,
-                self.storage.as_ref(),
             )
             .await?;
             wanted.extend(built);
@@ -187,7 +186,7 @@ impl Runner {
                     kept.insert(key, unit);
                 }
                 old => {
-                    let mut built = built;
+                    let mut built = built.with_storage(self.storage.as_ref());
                     let handed = match old {
                         Some(old) => old.stop().await.and_then(|u| u.hand_over()),
                         None => None,
