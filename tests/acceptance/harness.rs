@@ -155,7 +155,8 @@ impl Exporter {
     pub async fn collections(&self, service: &str, n: u64) -> String {
         let series = format!("aws_flow_exporter_collection_duration_seconds_count{{aws_service=\"{service}\",region=\"us-east-1\"}}");
         let start = value(&self.metrics().await, &series).unwrap_or(0.0);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Generous: a collection of 1,100 workflows takes some 27 s on two busy cores.
+        let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let text = self.metrics().await;
             if value(&text, &series).unwrap_or(0.0) >= start + n as f64 {
