@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -390,11 +391,45 @@ fn quota(per_second: f64) -> Quota {
 }
 
 /// Where the SDK should send requests when not to AWS (only `--demo` sets this;
-/// tests use the standard `AWS_ENDPOINT_URL` variables).
+/// tests use the standard `AWS_ENDPOINT_URL` variables), and the HTTP client
+/// the targets share.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub endpoint_url: Option<String>,
     pub static_credentials: bool,
+    /// The HTTP client of the first target configured, given to the others
+    /// (clones share it).
+    pub http: SharedClient,
+}
+
+/// One HTTP client (TLS configuration, root certificates, connection pool)
+/// for every target: the SDK would build one per target, some 0.5 MB of
+/// parsed root certificates each, and a pool of idle connections each.
+#[derive(Clone, Default)]
+pub struct SharedClient(Arc<std::sync::Mutex<Option<SharedHttpClient>>>);
+
+impl SharedClient {
+    fn get(&self) -> Option<SharedHttpClient> {
+        crate::sync::lock(&self.0).clone()
+    }
+
+    /// Keeps `client` unless one is kept already.
+    fn offer(&self, client: Option<SharedHttpClient>) {
+        let mut kept = crate::sync::lock(&self.0);
+        if kept.is_none() {
+            *kept = client;
+        }
+    }
+}
+
+impl std::fmt::Debug for SharedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.get().is_some() {
+            "SharedClient(set)"
+        } else {
+            "SharedClient(unset)"
+        })
+    }
 }
 
 /// How a target reaches AWS.
@@ -429,7 +464,15 @@ pub async fn sdk_config(access: &Access<'_>, overrides: &Overrides) -> SdkConfig
             "demo", "demo", None, None, "demo",
         ));
     }
+    let shared = overrides.http.get();
+    let first = shared.is_none();
+    if let Some(client) = shared {
+        loader = loader.http_client(client);
+    }
     let base = loader.load().await;
+    if first {
+        overrides.http.offer(base.http_client());
+    }
     let Some(role_arn) = access.role_arn else {
         return base;
     };
