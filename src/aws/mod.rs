@@ -397,38 +397,48 @@ fn quota(per_second: f64) -> Quota {
 pub struct Overrides {
     pub endpoint_url: Option<String>,
     pub static_credentials: bool,
-    /// The HTTP client of the first target configured, given to the others
-    /// (clones share it).
+    /// The HTTP client every target uses (clones share it).
     pub http: SharedClient,
 }
 
-/// One HTTP client (TLS configuration, root certificates, connection pool)
-/// for every target: the SDK would build one per target, some 0.5 MB of
-/// parsed root certificates each, and a pool of idle connections each.
+/// One HTTP client (TLS configuration, parsed root certificates, connection
+/// pool) for every target. Without it each SDK client, four per target, makes
+/// its own default client: some 70 KB of parsed root certificates and a pool
+/// of idle connections each, about 2 MB a target.
 #[derive(Clone, Default)]
 pub struct SharedClient(Arc<std::sync::Mutex<Option<SharedHttpClient>>>);
 
 impl SharedClient {
-    fn get(&self) -> Option<SharedHttpClient> {
-        crate::sync::lock(&self.0).clone()
+    /// The client, made at the first call.
+    fn get(&self) -> SharedHttpClient {
+        crate::sync::lock(&self.0)
+            .get_or_insert_with(default_https_client)
+            .clone()
     }
+}
 
-    /// Keeps `client` unless one is kept already.
-    fn offer(&self, client: Option<SharedHttpClient>) {
-        let mut kept = crate::sync::lock(&self.0);
-        if kept.is_none() {
-            *kept = client;
+/// What the SDK makes when given no client (`aws-smithy-runtime`'s
+/// `default_https_client` for the latest behavior version): hyper 1 with
+/// rustls and aws-lc, the proxy from the environment.
+fn default_https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
         }
-    }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 impl std::fmt::Debug for SharedClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.get().is_some() {
-            "SharedClient(set)"
-        } else {
-            "SharedClient(unset)"
-        })
+        f.write_str("SharedClient")
     }
 }
 
@@ -464,15 +474,7 @@ pub async fn sdk_config(access: &Access<'_>, overrides: &Overrides) -> SdkConfig
             "demo", "demo", None, None, "demo",
         ));
     }
-    let shared = overrides.http.get();
-    let first = shared.is_none();
-    if let Some(client) = shared {
-        loader = loader.http_client(client);
-    }
-    let base = loader.load().await;
-    if first {
-        overrides.http.offer(base.http_client());
-    }
+    let base = loader.http_client(overrides.http.get()).load().await;
     let Some(role_arn) = access.role_arn else {
         return base;
     };
