@@ -25,8 +25,8 @@
 //!    collection every SCALE_OTHER_INTERVAL_SECONDS (6); then the steady cycles as in 2.
 //! 6. Many targets: one simulator holding SCALE_TARGET_RESOURCES (100) flows or workflows of
 //!    each service, and an exporter with each of SCALE_TARGETS (1,10,100) targets, every one
-//!    with distinct `labels` and all four services, SCALE_TARGET_RPS (50) requests per second,
-//!    a collection every SCALE_TARGET_INTERVAL_SECONDS (30): memory (VmRSS, VmHWM) in all and
+//!    with distinct `labels` and all four services, SCALE_TARGET_RPS (5, the default) requests per second,
+//!    a collection every SCALE_TARGET_INTERVAL_SECONDS (60): memory (VmRSS, VmHWM) in all and
 //!    per target, after the first collection and after each of SCALE_TARGET_CYCLES (3) steady
 //!    collections (SCALE_FRACTION of everything changes before each), and the collection
 //!    times per service against the rate bound (calls per target / requests per second).
@@ -117,8 +117,8 @@ impl Settings {
             ),
             targets: list("SCALE_TARGETS", "1,10,100"),
             target_resources: env_or("SCALE_TARGET_RESOURCES", 100),
-            target_rps: env_or("SCALE_TARGET_RPS", 50.0),
-            target_interval_seconds: env_or("SCALE_TARGET_INTERVAL_SECONDS", 30),
+            target_rps: env_or("SCALE_TARGET_RPS", 5.0),
+            target_interval_seconds: env_or("SCALE_TARGET_INTERVAL_SECONDS", 60),
             target_cycles: env_or("SCALE_TARGET_CYCLES", 3),
         }
     }
