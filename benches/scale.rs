@@ -1037,7 +1037,7 @@ impl Fleet {
             self.targets, series, wall
         );
         println!(
-            "{:<17} {:<12} {:>12} {:>9} {:>9} {:>8} {:>8}",
+            "{:<17} {:<16} {:>12} {:>9} {:>9} {:>8} {:>8}",
             "collection", "service", "calls/target", "budget s", "mean s", "max s", "ratio"
         );
         let empty = Round {
@@ -1110,7 +1110,7 @@ impl Fleet {
             let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
             let max = times.iter().copied().fold(0.0, f64::max);
             println!(
-                "{:<17} {:<12} {:>12.1} {:>9.2} {:>9.2} {:>8.2} {:>8.2}",
+                "{:<17} {:<16} {:>12.1} {:>9.2} {:>9.2} {:>8.2} {:>8.2}",
                 name,
                 label,
                 per_target,
