@@ -2,6 +2,7 @@
 //!
 //! The simulator runs in this process with the `scale` scenario; the release exporter runs as a
 //! child process pointed at it through the standard AWS variables, exactly as in production.
+//! SCALE_EXPORTER names another exporter binary to measure (an older build, say).
 //!
 //! 1. First collection: AWS calls, the time the rate budget allows (calls / requests per
 //!    second), the measured collection time and their ratio, at SCALE_FLOWS (10,000) and
@@ -13,14 +14,26 @@
 //!    exactly one collection runs, and its AWS calls are compared with the lower bound.
 //! 3. Memory: VmRSS and VmHWM (the peak) from /proc and `process_resident_memory_bytes`, against
 //!    64 MiB.
-//! 4. Scrape throughput: wrk against the exporter and against nginx serving the same body as a
-//!    static file, gzip and plain, when both are installed.
+//! 4. Scrape throughput: wrk against the exporter and against nginx serving the same bytes as a
+//!    static file (sendfile, 2 workers), gzip and plain, at each of SCALE_WRK_CONNECTIONS
+//!    (1,4,32) connections for SCALE_WRK_SECONDS (10) each, exporter and nginx alternating; wrk
+//!    keeps one request in flight per connection, as Prometheus does per target. Measured at
+//!    SCALE_FLOWS flows and on the `--demo` world, when wrk and nginx are installed.
 //! 5. Steady state, the other services: for Transfer, Supply Chain and Customer Profiles in turn,
 //!    an exporter with only that service enabled, SCALE_OTHER_RESOURCES (10,000) workflows or
 //!    flows, no latency and the highest `requests_per_second` (only call counts matter), a
 //!    collection every SCALE_OTHER_INTERVAL_SECONDS (6); then the steady cycles as in 2.
+//! 6. Many targets: one simulator holding SCALE_TARGET_RESOURCES (100) flows or workflows of
+//!    each service, and an exporter with each of SCALE_TARGETS (1,10,100) targets, every one
+//!    with distinct `labels` and all four services, SCALE_TARGET_RPS (5, the default) requests per second,
+//!    a collection every SCALE_TARGET_INTERVAL_SECONDS (60): memory (VmRSS, VmHWM) in all and
+//!    per target, after the first collection and after each of SCALE_TARGET_CYCLES (3) steady
+//!    collections (SCALE_FRACTION of everything changes before each), and the collection
+//!    times per service against the rate bound (calls per target / requests per second).
 //!
-//! SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only.
+//! SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
+//! only (the 10,000 flows collected without latency, at the highest rate, to be ready soon),
+//! SCALE_ONLY=targets runs 6 only.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -49,6 +62,15 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// A comma-separated list.
+fn list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_string())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect()
+}
+
 struct Settings {
     flows: usize,
     rps: f64,
@@ -60,10 +82,16 @@ struct Settings {
     fraction: f64,
     interval_seconds: u64,
     wrk_seconds: u64,
-    wrk_connections: u32,
+    wrk_connections: Vec<u32>,
     only: String,
     other_resources: usize,
     other_interval_seconds: u64,
+    exporter: String,
+    targets: Vec<usize>,
+    target_resources: usize,
+    target_rps: f64,
+    target_interval_seconds: u64,
+    target_cycles: u32,
 }
 
 impl Settings {
@@ -79,10 +107,19 @@ impl Settings {
             fraction: env_or("SCALE_FRACTION", 0.01),
             interval_seconds: env_or("SCALE_INTERVAL_SECONDS", 20),
             wrk_seconds: env_or("SCALE_WRK_SECONDS", 10),
-            wrk_connections: env_or("SCALE_WRK_CONNECTIONS", 32),
+            wrk_connections: list("SCALE_WRK_CONNECTIONS", "1,4,32"),
             only: env_or("SCALE_ONLY", String::new()),
             other_resources: env_or("SCALE_OTHER_RESOURCES", 10_000),
             other_interval_seconds: env_or("SCALE_OTHER_INTERVAL_SECONDS", 6),
+            exporter: env_or(
+                "SCALE_EXPORTER",
+                env!("CARGO_BIN_EXE_aws-flow-exporter").to_string(),
+            ),
+            targets: list("SCALE_TARGETS", "1,10,100"),
+            target_resources: env_or("SCALE_TARGET_RESOURCES", 100),
+            target_rps: env_or("SCALE_TARGET_RPS", 5.0),
+            target_interval_seconds: env_or("SCALE_TARGET_INTERVAL_SECONDS", 60),
+            target_cycles: env_or("SCALE_TARGET_CYCLES", 3),
         }
     }
 }
@@ -97,12 +134,37 @@ fn main() {
 }
 
 async fn run(s: Settings) {
-    if s.only != "others" {
-        appflow(&s).await;
+    println!("exporter: {}", s.exporter);
+    match s.only.as_str() {
+        "appflow" => appflow(&s).await,
+        "others" => others(&s).await,
+        "scrape" => scrape(&s).await,
+        "targets" => many_targets(&s).await,
+        _ => {
+            appflow(&s).await;
+            others(&s).await;
+            many_targets(&s).await;
+        }
     }
-    if s.only != "appflow" {
-        others(&s).await;
-    }
+}
+
+/// Section 4 alone: the scrape throughput at SCALE_FLOWS flows (collected without latency, at
+/// the highest rate, to be ready soon: the body is the same) and on the `--demo` world.
+async fn scrape(s: &Settings) {
+    let quick = Settings {
+        latency: Duration::ZERO,
+        ..Settings::from_env()
+    };
+    let main = Account::start(&quick, Svc::AppFlow, s.flows, MAX_RPS).await;
+    main.ready().await;
+    println!(
+        "\n== Scrape throughput, {} flows (wrk -d{}s per row) ==",
+        s.flows, s.wrk_seconds
+    );
+    main.throughput(s).await;
+    main.memory().await.print("after the scrape benchmark");
+    drop(main);
+    demo_throughput(s).await;
 }
 
 async fn appflow(s: &Settings) {
@@ -172,11 +234,13 @@ async fn appflow(s: &Settings) {
     steady.print("after the steady cycles");
 
     println!(
-        "\n== Scrape throughput (wrk -t2 -c{} -d{}s) ==",
-        s.wrk_connections, s.wrk_seconds
+        "\n== Scrape throughput, {} flows (wrk -d{}s per row) ==",
+        s.flows, s.wrk_seconds
     );
     main.throughput(s).await;
     main.memory().await.print("after the scrape benchmark");
+    drop(main);
+    demo_throughput(s).await;
 }
 
 /// Section 5: the steady state of each other service, one exporter at a time.
@@ -489,7 +553,7 @@ impl Account {
         )
         .expect("config written");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aws-flow-exporter"));
+        let mut cmd = Command::new(&s.exporter);
         for (key, _) in std::env::vars() {
             if key.starts_with("AWS_") {
                 cmd.env_remove(key);
@@ -675,81 +739,421 @@ impl Account {
     }
 
     async fn memory(&self) -> Memory {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.exporter.id()))
-            .unwrap_or_default();
-        let kib = |key: &str| -> f64 {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<f64>().ok())
-                .map_or(f64::NAN, |k| k / 1024.0)
-        };
-        let resident = self.own(&self.metrics().await, "process_resident_memory_bytes");
-        Memory {
-            rss: kib("VmRSS:"),
-            hwm: kib("VmHWM:"),
-            resident,
-        }
+        memory_of(self.exporter.id(), &self.metrics().await)
     }
 
     async fn throughput(&self, s: &Settings) {
-        if s.wrk_seconds == 0 {
-            println!("SKIPPED: SCALE_WRK_SECONDS=0");
-            return;
-        }
-        let (Some(wrk), Some(nginx)) = (which("wrk"), which("nginx")) else {
-            println!(
-                "SKIPPED: wrk and nginx are needed (Debian: apt-get install -y wrk nginx-light)"
-            );
-            return;
-        };
         // Hold the next collection at its first call (no CPU used while it waits) so both servers
         // are measured serving the same, unchanging body on a machine otherwise idle.
         self.sim
             .with(|w| w.faults.set_latency("ListFlows", Duration::from_secs(3600)));
-        let gzip = get(self.addr, "/metrics", true).await.expect("gzip scrape");
-        let plain = get(self.addr, "/metrics", false)
-            .await
-            .expect("plain scrape");
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("metrics.gz"), &gzip.raw).expect("write gzip");
-        std::fs::write(dir.path().join("metrics.txt"), &plain.body).expect("write plain");
-        println!(
-            "body: {:.1} MiB gzip, {:.1} MiB plain",
-            gzip.raw.len() as f64 / MIB,
-            plain.body.len() as f64 / MIB
-        );
-        let Some(server) = Nginx::start(&nginx, dir.path()) else {
-            println!("SKIPPED: nginx did not start");
-            return;
-        };
-        println!(
-            "{:<6} {:>16} {:>14} {:>8}",
-            "", "exporter req/s", "nginx req/s", "ratio"
-        );
-        for (name, gzipped, nginx_path) in
-            [("gzip", true, "/metrics.gz"), ("plain", false, "/metrics")]
-        {
-            let exporter = wrk_rps(&wrk, s, &format!("http://{}/metrics", self.addr), gzipped);
-            let reference = wrk_rps(
-                &wrk,
-                s,
-                &format!("http://127.0.0.1:{}{nginx_path}", server.port),
-                gzipped,
-            );
-            println!(
-                "{:<6} {:>16.1} {:>14.1} {:>8.3}",
-                name,
-                exporter,
-                reference,
-                exporter / reference
-            );
-        }
-        drop(server);
+        compare(s, self.addr).await;
         self.sim
             .with(|w| w.faults.set_latency("ListFlows", Duration::ZERO));
     }
+}
+
+/// Section 4 on the `--demo` world: the exporter's own simulator, a collection every 5 s (the
+/// scrapes after each are fresh: the body changes while measured).
+async fn demo_throughput(s: &Settings) {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = std::fs::File::create(dir.path().join("exporter.log")).expect("log file");
+    let mut cmd = Command::new(&s.exporter);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .arg("--demo")
+        .arg("--web.listen-address")
+        .arg(addr.to_string())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the exporter starts");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while get(addr, "/readyz", false).await.map(|r| r.status) != Some(200) {
+        if Instant::now() > deadline {
+            println!("SKIPPED: the --demo exporter never got ready");
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "\n== Scrape throughput, the --demo world (wrk -d{}s per row) ==",
+        s.wrk_seconds
+    );
+    compare(s, addr).await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// wrk against the exporter at `addr` and against nginx serving the bytes it serves now, gzip
+/// and plain, at each number of connections, the two alternating.
+async fn compare(s: &Settings, addr: SocketAddr) {
+    if s.wrk_seconds == 0 {
+        println!("SKIPPED: SCALE_WRK_SECONDS=0");
+        return;
+    }
+    let (Some(wrk), Some(nginx)) = (which("wrk"), which("nginx")) else {
+        println!("SKIPPED: wrk and nginx are needed (Debian: apt-get install -y wrk nginx-light)");
+        return;
+    };
+    let gzip = get(addr, "/metrics", true).await.expect("gzip scrape");
+    let plain = get(addr, "/metrics", false).await.expect("plain scrape");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("metrics.gz"), &gzip.raw).expect("write gzip");
+    std::fs::write(dir.path().join("metrics.txt"), &plain.body).expect("write plain");
+    println!(
+        "body: {:.3} MiB gzip, {:.3} MiB plain",
+        gzip.raw.len() as f64 / MIB,
+        plain.body.len() as f64 / MIB
+    );
+    let Some(server) = Nginx::start(&nginx, dir.path()) else {
+        println!("SKIPPED: nginx did not start");
+        return;
+    };
+    println!(
+        "{:<6} {:>5} {:>16} {:>14} {:>8} {:>14}",
+        "", "conns", "exporter req/s", "nginx req/s", "ratio", "exporter ms"
+    );
+    for (name, gzipped, nginx_path) in [("gzip", true, "/metrics.gz"), ("plain", false, "/metrics")]
+    {
+        for &connections in &s.wrk_connections {
+            let exporter = wrk_rps(
+                &wrk,
+                s,
+                connections,
+                &format!("http://{addr}/metrics"),
+                gzipped,
+            );
+            let reference = wrk_rps(
+                &wrk,
+                s,
+                connections,
+                &format!("http://127.0.0.1:{}{nginx_path}", server.port),
+                gzipped,
+            );
+            // Time per scrape as one connection sees it.
+            println!(
+                "{:<6} {:>5} {:>16.1} {:>14.1} {:>8.3} {:>14.3}",
+                name,
+                connections,
+                exporter,
+                reference,
+                exporter / reference,
+                1000.0 * connections as f64 / exporter
+            );
+        }
+    }
+    drop(server);
+}
+
+/// Section 6: one simulator, an exporter with each number of targets in turn.
+async fn many_targets(s: &Settings) {
+    println!(
+        "\n== Many targets: {} flows or workflows of each service, every target with distinct \
+         labels and all four services, {} rps, a collection every {} s, {} cores ==",
+        s.target_resources,
+        s.target_rps,
+        s.target_interval_seconds,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    for &targets in &s.targets {
+        let fleet = Fleet::start(s, targets).await;
+        fleet.run(s).await;
+    }
+}
+
+/// Section 6: the simulated AWS with every service, and an exporter with `targets` targets.
+struct Fleet {
+    sim: Simulator,
+    loads: std::sync::Mutex<Vec<(Svc, Load)>>,
+    targets: usize,
+    exporter: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = self.exporter.kill();
+        let _ = self.exporter.wait();
+    }
+}
+
+/// What one collection of every target cost, per service.
+struct Round {
+    /// Per service: calls, and for each target its collection count and seconds summed.
+    calls: BTreeMap<&'static str, u64>,
+    counts: BTreeMap<&'static str, Vec<f64>>,
+    sums: BTreeMap<&'static str, Vec<f64>>,
+    memory: Memory,
+}
+
+impl Fleet {
+    async fn start(s: &Settings, targets: usize) -> Fleet {
+        let mut world = World::default();
+        let loads: Vec<(Svc, Load)> = Svc::ALL
+            .iter()
+            .map(|&svc| (svc, Load::populated(svc, s.target_resources, &mut world)))
+            .collect();
+        let sim = Simulator::start_with("127.0.0.1:0".parse().unwrap(), world)
+            .await
+            .expect("simulator starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("config.yaml");
+        let mut yaml = format!(
+            "collection:\n  interval: {}s\n  requests_per_second: {}\n  timeout: 20s\ntargets:\n",
+            s.target_interval_seconds, s.target_rps
+        );
+        for i in 0..targets {
+            yaml.push_str(&format!(
+                "  - region: us-east-1\n    labels: {{ account: \"a{i:04}\" }}\n    services:\n"
+            ));
+            for svc in Svc::ALL {
+                yaml.push_str(&format!("      {}: {{ enabled: true }}\n", svc.label()));
+            }
+        }
+        std::fs::write(&config, yaml).expect("config written");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut cmd = Command::new(&s.exporter);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AWS_") {
+                cmd.env_remove(key);
+            }
+        }
+        let log = std::fs::File::create(dir.path().join("exporter.log")).expect("log file");
+        let exporter = cmd
+            .env("AWS_ENDPOINT_URL", sim.url())
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret-key")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .arg("--config.file")
+            .arg(&config)
+            .arg("--web.listen-address")
+            .arg(addr.to_string())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the exporter starts");
+        Fleet {
+            sim,
+            loads: std::sync::Mutex::new(loads),
+            targets,
+            exporter,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("exporter.log")).unwrap_or_default()
+    }
+
+    async fn metrics(&self) -> String {
+        let response = get(self.addr, "/metrics", true).await.expect("a scrape");
+        assert_eq!(response.status, 200);
+        String::from_utf8(response.body).expect("UTF-8")
+    }
+
+    async fn round(&self) -> Round {
+        let text = self.metrics().await;
+        let mut round = Round {
+            calls: BTreeMap::new(),
+            counts: BTreeMap::new(),
+            sums: BTreeMap::new(),
+            memory: memory_of(self.exporter.id(), &text),
+        };
+        for svc in Svc::ALL {
+            let calls = self.sim.with(|w| total(&service_calls(w, svc)));
+            round.calls.insert(svc.label(), calls);
+            round.counts.insert(
+                svc.label(),
+                own_all(
+                    &text,
+                    "aws_flow_exporter_collection_duration_seconds_count",
+                    svc,
+                ),
+            );
+            round.sums.insert(
+                svc.label(),
+                own_all(
+                    &text,
+                    "aws_flow_exporter_collection_duration_seconds_sum",
+                    svc,
+                ),
+            );
+        }
+        round
+    }
+
+    /// Waits until every (target, service) has ended `count` collections.
+    async fn wait_collections(&self, count: f64) -> Round {
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        loop {
+            let round = self.round().await;
+            let done = round
+                .counts
+                .values()
+                .all(|counts| counts.len() == self.targets && counts.iter().all(|c| *c >= count));
+            if done {
+                return round;
+            }
+            assert!(Instant::now() < deadline, "no collection: {}", self.logs());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn run(&self, s: &Settings) {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(3600);
+        while get(self.addr, "/readyz", false).await.map(|r| r.status) != Some(200) {
+            assert!(Instant::now() < deadline, "never ready: {}", self.logs());
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let first = self.wait_collections(1.0).await;
+        let series = self
+            .metrics()
+            .await
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .count();
+        println!(
+            "\n-- {} targets: {} series, first collection of all ended after {:.1} s --",
+            self.targets, series, wall
+        );
+        println!(
+            "{:<17} {:<16} {:>12} {:>9} {:>9} {:>8} {:>8}",
+            "collection", "service", "calls/target", "budget s", "mean s", "max s", "ratio"
+        );
+        let empty = Round {
+            calls: BTreeMap::new(),
+            counts: BTreeMap::new(),
+            sums: BTreeMap::new(),
+            memory: Memory {
+                rss: 0.0,
+                hwm: 0.0,
+                resident: None,
+            },
+        };
+        self.print_round("first", &empty, &first, s);
+        let mut rounds = vec![("after the first", first)];
+        for cycle in 1..=s.target_cycles {
+            self.sim.with(|w| {
+                for (_, load) in self.loads.lock().expect("loads").iter_mut() {
+                    load.step(w, s.fraction);
+                }
+            });
+            let round = self.wait_collections(1.0 + cycle as f64).await;
+            self.print_round(
+                &format!("steady {cycle}"),
+                &rounds.last().expect("a round").1,
+                &round,
+                s,
+            );
+            rounds.push(("after a steady one", round));
+        }
+        println!(
+            "{:<22} {:>10} {:>10} {:>13} {:>13}  (target {MEMORY_TARGET_MIB} MiB at the peak)",
+            "memory", "VmRSS MiB", "VmHWM MiB", "RSS/target", "HWM/target"
+        );
+        for (when, round) in &rounds {
+            let m = &round.memory;
+            println!(
+                "{:<22} {:>10.1} {:>10.1} {:>13.2} {:>13.2}  {}",
+                when,
+                m.rss,
+                m.hwm,
+                m.rss / self.targets as f64,
+                m.hwm / self.targets as f64,
+                if m.hwm <= MEMORY_TARGET_MIB {
+                    "peak within target"
+                } else {
+                    "peak OVER target"
+                }
+            );
+        }
+    }
+
+    /// Per service, what the collections between `before` and `after` cost: calls per target
+    /// and the rate bound they imply, and the collection times per target.
+    fn print_round(&self, name: &str, before: &Round, after: &Round, s: &Settings) {
+        for svc in Svc::ALL {
+            let label = svc.label();
+            let calls = after.calls[label] - before.calls.get(label).copied().unwrap_or(0);
+            let per_target = calls as f64 / self.targets as f64;
+            let budget = per_target / s.target_rps;
+            let (counts, sums) = (&after.counts[label], &after.sums[label]);
+            let zero = vec![0.0; counts.len()];
+            let before_counts = before.counts.get(label).unwrap_or(&zero);
+            let before_sums = before.sums.get(label).unwrap_or(&zero);
+            let times: Vec<f64> = (0..counts.len())
+                .map(|i| {
+                    let n = counts[i] - before_counts.get(i).copied().unwrap_or(0.0);
+                    (sums[i] - before_sums.get(i).copied().unwrap_or(0.0)) / n.max(1.0)
+                })
+                .collect();
+            let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+            let max = times.iter().copied().fold(0.0, f64::max);
+            println!(
+                "{:<17} {:<16} {:>12.1} {:>9.2} {:>9.2} {:>8.2} {:>8.2}",
+                name,
+                label,
+                per_target,
+                budget,
+                mean,
+                max,
+                mean / budget
+            );
+        }
+    }
+}
+
+/// VmRSS and VmHWM of `pid`, and `process_resident_memory_bytes` from `text`.
+fn memory_of(pid: u32, text: &str) -> Memory {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| -> f64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(f64::NAN, |k| k / 1024.0)
+    };
+    Memory {
+        rss: kib("VmRSS:"),
+        hwm: kib("VmHWM:"),
+        resident: own(text, "process_resident_memory_bytes", Svc::AppFlow),
+    }
+}
+
+/// Every value of the exporter's own series `name` for `service`, in the order written (the
+/// targets' order, by their labels).
+fn own_all(text: &str, name: &str, service: Svc) -> Vec<f64> {
+    let label = format!("aws_service=\"{}\"", service.label());
+    text.lines()
+        .filter_map(|line| {
+            let (labels, value) = line
+                .strip_prefix(name)?
+                .strip_prefix('{')?
+                .split_once("} ")?;
+            labels.contains(&label).then(|| value.trim().parse().ok())?
+        })
+        .collect()
 }
 
 /// The value of the exporter's own series `name` (first match, for `service`), read from the end.
@@ -837,11 +1241,12 @@ fn which(program: &str) -> Option<String> {
     found.map(|p| p.to_string_lossy().into_owned())
 }
 
-/// Requests per second that wrk measured; NaN when it failed or saw errors.
-fn wrk_rps(wrk: &str, s: &Settings, url: &str, gzip: bool) -> f64 {
+/// Requests per second that wrk measured; NaN when it failed or saw errors. One wrk thread up to
+/// 4 connections, two beyond (the machine's cores go to the servers).
+fn wrk_rps(wrk: &str, s: &Settings, connections: u32, url: &str, gzip: bool) -> f64 {
     let mut cmd = Command::new(wrk);
-    cmd.arg("-t2")
-        .arg(format!("-c{}", s.wrk_connections))
+    cmd.arg(format!("-t{}", if connections > 4 { 2 } else { 1 }))
+        .arg(format!("-c{connections}"))
         .arg(format!("-d{}s", s.wrk_seconds))
         .arg("--timeout")
         .arg("30s");

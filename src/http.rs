@@ -79,6 +79,11 @@ pub async fn serve(listener: TcpListener, site: Arc<Site>, shutdown: impl Future
 
 /// One client connection: the TLS handshake when configured, then HTTP/1.1.
 async fn connection(stream: tokio::net::TcpStream, site: Arc<Site>, watcher: Watcher) {
+    // A response's last segment goes out at once, not when the client has
+    // acknowledged the previous ones (Nagle): nginx does the same.
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY");
+    }
     let tls = site.web.as_ref().and_then(|w| w.current().tls.clone());
     let service_site = site.clone();
     let service = hyper::service::service_fn(move |req| {
@@ -194,18 +199,29 @@ async fn route(
 
 async fn metrics(site: &Site, headers: &hyper::HeaderMap) -> Response<ScrapeBody> {
     let prepared = site.store.current();
-    let mut tail = Vec::new();
-    site.exporter.render(&mut tail);
+    // The exporter's own series, rendered when they changed or their process
+    // metrics are a second old, and their gzip form made once per rendering.
+    let rendered = site.exporter.rendered();
     let (body, gzipped) = if accepts_gzip(headers) {
-        match prepared.gzip(&tail) {
-            Ok(body) => (body, true),
+        match prepared.tail(&rendered.text) {
+            Ok(tail) => (prepared.gzip_with(&tail), true),
             Err(error) => {
                 tracing::warn!(%error, "gzip failed; answering uncompressed");
-                (site.turns.plain(&prepared, tail).await, false)
+                (
+                    site.turns
+                        .plain_with(&prepared, rendered.text.clone())
+                        .await,
+                    false,
+                )
             }
         }
     } else {
-        (site.turns.plain(&prepared, tail).await, false)
+        (
+            site.turns
+                .plain_with(&prepared, rendered.text.clone())
+                .await,
+            false,
+        )
     };
     let mut response = Response::new(body);
     let h = response.headers_mut();
@@ -318,6 +334,78 @@ pub fn index_html(telemetry_path: &str, targets: &[(String, Vec<(String, String)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exposition::{Exposition, Family, Kind};
+    use std::io::Read;
+
+    static FLOWS: Family = Family {
+        name: "x_flows",
+        help: "Flows.",
+        kind: Kind::Gauge,
+        labels: &[],
+    };
+
+    fn site() -> Site {
+        Site {
+            telemetry_path: "/metrics".into(),
+            store: Arc::new(Store::default()),
+            exporter: Arc::new(ExporterMetrics::new(Vec::new()).unwrap()),
+            turns: Turns::default(),
+            index_html: String::new(),
+            lifecycle: None,
+            web: None,
+        }
+    }
+
+    async fn scrape(site: &Site, gzip: bool) -> String {
+        let accept = if gzip { "gzip" } else { "identity" };
+        let response = metrics(site, &headers(accept)).await;
+        let encoded = response.headers().get(header::CONTENT_ENCODING).is_some();
+        assert_eq!(encoded, gzip);
+        let body = response.into_body().collect().unwrap();
+        let mut text = String::new();
+        if gzip {
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_string(&mut text)
+                .unwrap();
+        } else {
+            text = String::from_utf8(body).unwrap();
+        }
+        text
+    }
+
+    async fn publish(site: &Site, flows: f64) {
+        let mut e = Exposition::new(&[("region".into(), "r".into())]);
+        e.sample(&FLOWS, &[], flows);
+        site.store.publish(("t".into(), "appflow"), e).await;
+    }
+
+    #[tokio::test]
+    async fn scrapes_follow_publishes_and_changes_of_the_own_series() {
+        let site = site();
+        publish(&site, 1.0).await;
+        let first = scrape(&site, true).await;
+        assert!(first.contains("x_flows{region=\"r\"} 1\n"), "{first}");
+        assert!(first.contains("aws_flow_exporter_build_info"), "{first}");
+        assert_eq!(scrape(&site, false).await, first);
+        // A publish: the next scrape has it, the cached own series after it.
+        publish(&site, 2.0).await;
+        let second = scrape(&site, true).await;
+        assert!(second.contains("x_flows{region=\"r\"} 2\n"), "{second}");
+        assert!(second.contains("aws_flow_exporter_build_info"), "{second}");
+        // A change of the exporter's own series: in the very next scrape.
+        let labels = Default::default();
+        let service = site.exporter.for_service("appflow", "r", &labels);
+        service.set_tracked(7);
+        let third = scrape(&site, true).await;
+        assert!(
+            third.contains(
+                "aws_flow_exporter_executions_tracked{aws_service=\"appflow\",region=\"r\"} 7\n"
+            ),
+            "{third}"
+        );
+        assert!(third.contains("x_flows{region=\"r\"} 2\n"));
+        assert_eq!(scrape(&site, false).await, third);
+    }
 
     fn headers(accept: &str) -> hyper::HeaderMap {
         let mut h = hyper::HeaderMap::new();

@@ -4,10 +4,18 @@
 //! Targets may carry different static labels, but a metric vector has one set
 //! of label names: every vector uses the union of the targets' label names,
 //! and a label a target lacks is left empty and dropped when rendering.
+//!
+//! Scrapes get the text from [`ExporterMetrics::rendered`], which renders
+//! the registry again only when one of its series changed (every change here
+//! counts a generation) or when the last rendering is [`PROCESS_FRESHNESS`]
+//! old: the `process_*` series change all the time and are read from /proc.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
@@ -18,6 +26,9 @@ use crate::aws::{AttemptObserver, Outcome};
 use crate::sync::lock;
 
 const API_DURATION_BUCKETS: &[f64] = &[0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0];
+/// How old the `process_*` series a scrape gets may be.
+pub const PROCESS_FRESHNESS: Duration = Duration::from_secs(1);
+
 const COLLECTION_DURATION_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
@@ -37,6 +48,35 @@ pub struct ExporterMetrics {
     state: Option<StateVecs>,
     /// Names of the target labels, in the order their values are passed.
     target_label_names: Vec<String>,
+    /// Bumped after every change of a series here.
+    changes: Changes,
+    /// The last rendering, for [`ExporterMetrics::rendered`].
+    rendered: Mutex<Option<Arc<Rendered>>>,
+}
+
+/// Counts changes of the exporter's own series (process metrics aside).
+#[derive(Clone, Default)]
+struct Changes(Arc<AtomicU64>);
+
+impl Changes {
+    /// Called after a change.
+    fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// One rendering of the exporter's own series.
+pub struct Rendered {
+    /// A new buffer per rendering: what is made of one (the gzip tail) is
+    /// known by it.
+    pub text: Bytes,
+    /// The change count the text includes, at least.
+    changes: u64,
+    at: Instant,
 }
 
 /// `aws_flow_exporter_config_*`: which configuration is in force.
@@ -175,6 +215,8 @@ impl ExporterMetrics {
             executions_tracked,
             state: None,
             target_label_names,
+            changes: Changes::default(),
+            rendered: Mutex::new(None),
         })
     }
 
@@ -254,6 +296,7 @@ impl ExporterMetrics {
             executions_tracked: self.executions_tracked.clone(),
             operations: Default::default(),
             state: self.state.clone(),
+            changes: self.changes.clone(),
         }
     }
 
@@ -263,11 +306,13 @@ impl ExporterMetrics {
         self.config.last_success.set(unix_time);
         self.config.hash.reset();
         self.config.hash.with_label_values(&[sha256]).set(1);
+        self.changes.bump();
     }
 
     /// A reload was refused; the configuration in force stays.
     pub fn config_reload_failed(&self) {
         self.config.last_reload_successful.set(0);
+        self.changes.bump();
     }
 
     /// `--shard I/N`: `shard_ordinal` and `total_shards` (absent without it).
@@ -283,13 +328,42 @@ impl ExporterMetrics {
         ordinal.set(index as i64);
         shards.set(total as i64);
         self.registry.register(Box::new(ordinal))?;
-        self.registry.register(Box::new(shards))
+        let registered = self.registry.register(Box::new(shards));
+        self.changes.bump();
+        registered
     }
 
     /// Whether a target with these label names fits the registry's vectors,
     /// whose label names were fixed at start.
     pub fn fits_labels<'a>(&self, mut names: impl Iterator<Item = &'a String>) -> bool {
         names.all(|n| self.target_label_names.contains(n))
+    }
+
+    /// The text of [`ExporterMetrics::render`], rendered again only when a
+    /// series changed since, or when it is [`PROCESS_FRESHNESS`] old.
+    pub fn rendered(&self) -> Arc<Rendered> {
+        self.rendered_at(Instant::now())
+    }
+
+    fn rendered_at(&self, now: Instant) -> Arc<Rendered> {
+        // Held while rendering: scrapes arriving meanwhile wait and share it.
+        let mut kept = lock(&self.rendered);
+        let changes = self.changes.get();
+        if let Some(last) = kept.as_ref() {
+            if last.changes == changes && now.saturating_duration_since(last.at) < PROCESS_FRESHNESS
+            {
+                return last.clone();
+            }
+        }
+        let mut text = Vec::with_capacity(kept.as_ref().map_or(8 * 1024, |r| r.text.len() + 1024));
+        self.render(&mut text);
+        let rendered = Arc::new(Rendered {
+            text: Bytes::from(text),
+            changes,
+            at: now,
+        });
+        *kept = Some(rendered.clone());
+        rendered
     }
 
     /// Text exposition of the registry, with empty labels dropped.
@@ -327,6 +401,7 @@ pub struct ServiceMetrics {
     /// The operations with series, so that [`ServiceMetrics::remove`] finds them.
     operations: Arc<Mutex<BTreeSet<String>>>,
     state: Option<StateVecs>,
+    changes: Changes,
 }
 
 impl ServiceMetrics {
@@ -338,6 +413,16 @@ impl ServiceMetrics {
         let _ = self.last_success.remove_label_values(&service);
         let _ = self.collection_duration.remove_label_values(&service);
         let _ = self.executions_tracked.remove_label_values(&service);
+        if let Some(state) = &self.state {
+            let _ = state.restored.remove_label_values(&service);
+            let _ = state.last_save.remove_label_values(&service);
+            let _ = state.bytes.remove_label_values(&service);
+            for outcome in ["success", "failure"] {
+                let _ = state
+                    .saves
+                    .remove_label_values(&self.values(&[self.service, outcome]));
+            }
+        }
         for operation in lock(&self.operations).iter() {
             let _ = self
                 .api_duration
@@ -350,6 +435,7 @@ impl ServiceMetrics {
                 ]));
             }
         }
+        self.changes.bump();
     }
 
     fn values<'a>(&'a self, own: &[&'a str]) -> Vec<&'a str> {
@@ -374,6 +460,7 @@ impl ServiceMetrics {
                     .inc_by(0);
             }
         }
+        self.changes.bump();
     }
 
     /// One AWS API attempt and how it ended.
@@ -388,6 +475,7 @@ impl ServiceMetrics {
         self.api_duration
             .with_label_values(&self.values(&[service, operation]))
             .observe(elapsed.as_secs_f64());
+        self.changes.bump();
     }
 
     /// The end of a collection, successful or not.
@@ -402,6 +490,7 @@ impl ServiceMetrics {
         self.collection_duration
             .with_label_values(&values)
             .observe(elapsed.as_secs_f64());
+        self.changes.bump();
     }
 
     /// `--storage.path`: whether the service resumed from a saved state; the
@@ -423,6 +512,7 @@ impl ServiceMetrics {
             state.last_save.with_label_values(&values).set(at);
             state.bytes.with_label_values(&values).set(bytes as i64);
         }
+        self.changes.bump();
     }
 
     /// One save of the state: its size and end time when it succeeded.
@@ -442,17 +532,89 @@ impl ServiceMetrics {
             state.last_save.with_label_values(&values).set(at);
             state.bytes.with_label_values(&values).set(bytes as i64);
         }
+        self.changes.bump();
     }
 
     pub fn set_tracked(&self, tracked: usize) {
         self.executions_tracked
             .with_label_values(&self.values(&[self.service]))
             .set(tracked as i64);
+        self.changes.bump();
     }
 }
 
 impl AttemptObserver for ServiceMetrics {
     fn attempt(&self, operation: &'static str, outcome: Outcome, elapsed: Duration) {
         self.api_attempt(operation, outcome, elapsed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics() -> (ExporterMetrics, ServiceMetrics) {
+        let exporter = ExporterMetrics::new(vec!["account".into()]).unwrap();
+        let labels = [("account".to_string(), "a".to_string())].into();
+        let service = exporter.for_service("appflow", "us-east-1", &labels);
+        (exporter, service)
+    }
+
+    #[test]
+    fn the_rendering_is_kept_until_a_series_changes() {
+        let (exporter, service) = metrics();
+        let now = Instant::now();
+        let first = exporter.rendered_at(now);
+        let again = exporter.rendered_at(now + Duration::from_millis(500));
+        assert!(Arc::ptr_eq(&first, &again));
+        service.api_attempt("ListFlows", Outcome::Success, Duration::from_millis(20));
+        let changed = exporter.rendered_at(now + Duration::from_millis(600));
+        assert!(!Arc::ptr_eq(&first, &changed));
+        let text = String::from_utf8_lossy(&changed.text).to_string();
+        assert!(
+            text.contains("aws_flow_exporter_api_requests_total{account=\"a\",aws_service=\"appflow\",operation=\"ListFlows\",outcome=\"success\",region=\"us-east-1\"} 1"),
+            "{text}"
+        );
+        // The same text as a direct rendering.
+        let mut direct = Vec::new();
+        exporter.render(&mut direct);
+        let strip = |t: &[u8]| {
+            String::from_utf8_lossy(t)
+                .lines()
+                .filter(|l| !l.starts_with("process_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&direct), strip(&changed.text));
+        // Every kind of change is seen.
+        let changes: Vec<Box<dyn Fn()>> = vec![
+            Box::new(|| service.collection_ended(true, Duration::from_secs(1), 1.0)),
+            Box::new(|| service.set_tracked(3)),
+            Box::new(|| service.known_operations(&["DescribeFlow"])),
+            Box::new(|| exporter.config_loaded("abc", 2.0)),
+            Box::new(|| exporter.config_reload_failed()),
+            Box::new(|| service.remove()),
+        ];
+        for change in changes {
+            let before = exporter.rendered_at(now + Duration::from_millis(700));
+            change();
+            let after = exporter.rendered_at(now + Duration::from_millis(700));
+            assert!(!Arc::ptr_eq(&before, &after));
+        }
+    }
+
+    #[test]
+    fn process_metrics_are_at_most_a_second_old() {
+        let (exporter, _service) = metrics();
+        let now = Instant::now();
+        let first = exporter.rendered_at(now);
+        let later = now + PROCESS_FRESHNESS - Duration::from_millis(1);
+        assert!(Arc::ptr_eq(&first, &exporter.rendered_at(later)));
+        let stale = exporter.rendered_at(now + PROCESS_FRESHNESS);
+        assert!(!Arc::ptr_eq(&first, &stale));
+        assert!(Arc::ptr_eq(
+            &stale,
+            &exporter.rendered_at(now + PROCESS_FRESHNESS)
+        ));
     }
 }

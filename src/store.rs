@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use crate::exposition::body::Prepared;
 use crate::exposition::{self, Exposition};
-use crate::sync::{lock, read, write};
+use crate::sync::{read, write};
 
 /// A (target, service): the target's identity (region, role and labels,
 /// stable across reloads) and the service's registry name.
@@ -19,9 +19,11 @@ pub struct Store {
     snapshots: RwLock<BTreeMap<Key, Arc<Exposition>>>,
     prepared: RwLock<Arc<Prepared>>,
     /// Bumped by every publish; the last generation prepared, under the lock
-    /// that keeps two preparations from running at once.
+    /// that keeps two preparations from running at once. Publishers wait for
+    /// it asynchronously: one blocking thread prepares at a time, and the
+    /// publishes that arrived meanwhile are covered by the next preparation.
     published: AtomicU64,
-    prepared_generation: Mutex<u64>,
+    prepared_generation: tokio::sync::Mutex<u64>,
     /// The (target, service)s expected, and those whose first collection ended.
     expected: RwLock<Vec<Key>>,
     attempted: RwLock<std::collections::BTreeSet<Key>>,
@@ -74,27 +76,32 @@ impl Store {
     /// megabytes is CPU work.
     async fn republish(self: &Arc<Self>) {
         let generation = self.published.fetch_add(1, Ordering::AcqRel) + 1;
-        let store = self.clone();
-        if let Err(error) = tokio::task::spawn_blocking(move || store.prepare(generation)).await {
-            tracing::error!(%error, "preparing the exposition failed");
-        }
-    }
-
-    /// Prepares the AWS part unless a later preparation already covered `generation`.
-    fn prepare(&self, generation: u64) {
-        let mut done = lock(&self.prepared_generation);
+        let mut done = self.prepared_generation.lock().await;
         if *done >= generation {
             return;
         }
         let latest = self.published.load(Ordering::Acquire);
+        let store = self.clone();
+        match tokio::task::spawn_blocking(move || store.prepare()).await {
+            Ok(true) => *done = latest,
+            Ok(false) => {}
+            Err(error) => tracing::error!(%error, "preparing the exposition failed"),
+        }
+    }
+
+    /// Prepares the AWS part from the snapshots now stored.
+    fn prepare(&self) -> bool {
         let snapshots: Vec<Arc<Exposition>> = read(&self.snapshots).values().cloned().collect();
         let pieces = exposition::pieces(snapshots.iter().map(|s| s.as_ref()));
         match Prepared::join(&pieces) {
             Ok(prepared) => {
                 *write(&self.prepared) = Arc::new(prepared);
-                *done = latest;
+                true
             }
-            Err(error) => tracing::error!(%error, "cannot prepare the exposition"),
+            Err(error) => {
+                tracing::error!(%error, "cannot prepare the exposition");
+                false
+            }
         }
     }
 

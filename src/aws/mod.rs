@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -390,11 +391,55 @@ fn quota(per_second: f64) -> Quota {
 }
 
 /// Where the SDK should send requests when not to AWS (only `--demo` sets this;
-/// tests use the standard `AWS_ENDPOINT_URL` variables).
+/// tests use the standard `AWS_ENDPOINT_URL` variables), and the HTTP client
+/// the targets share.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub endpoint_url: Option<String>,
     pub static_credentials: bool,
+    /// The HTTP client every target uses (clones share it).
+    pub http: SharedClient,
+}
+
+/// One HTTP client (TLS configuration, parsed root certificates, connection
+/// pool) for every target. Without it each SDK client, four per target, makes
+/// its own default client: some 70 KB of parsed root certificates and a pool
+/// of idle connections each, about 2 MB a target.
+#[derive(Clone, Default)]
+pub struct SharedClient(Arc<std::sync::Mutex<Option<SharedHttpClient>>>);
+
+impl SharedClient {
+    /// The client, made at the first call.
+    fn get(&self) -> SharedHttpClient {
+        crate::sync::lock(&self.0)
+            .get_or_insert_with(default_https_client)
+            .clone()
+    }
+}
+
+/// What the SDK makes when given no client (`aws-smithy-runtime`'s
+/// `default_https_client` for the latest behavior version): hyper 1 with
+/// rustls and aws-lc, the proxy from the environment.
+fn default_https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
+impl std::fmt::Debug for SharedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedClient")
+    }
 }
 
 /// How a target reaches AWS.
@@ -429,7 +474,7 @@ pub async fn sdk_config(access: &Access<'_>, overrides: &Overrides) -> SdkConfig
             "demo", "demo", None, None, "demo",
         ));
     }
-    let base = loader.load().await;
+    let base = loader.http_client(overrides.http.get()).load().await;
     let Some(role_arn) = access.role_arn else {
         return base;
     };

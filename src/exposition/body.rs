@@ -2,20 +2,23 @@
 //! sends bytes.
 //!
 //! Whenever a collection publishes, the compressed pieces of every (target,
-//! service) exposition are joined into [`Prepared`]: one raw deflate stream
-//! left open (so another stream can follow it), its CRC and length, and the
-//! plain text too while it is small. The text is never compressed twice. The
-//! exporter's own series (a few kilobytes, and process metrics that should be
-//! fresh) are rendered per scrape and appended: as a second deflate stream for
-//! gzip, which with the combined CRC makes one ordinary single-member gzip
-//! file, or as text. At 10,000 flows the plain text is some 50 MB, more than
-//! the memory budget, so beyond [`PLAIN_LIMIT`] only the gzip form is kept and
-//! a plain scrape is inflated while it is sent: Prometheus asks for gzip.
+//! service) exposition are joined into [`Prepared`]: the gzip header and one
+//! raw deflate stream left open (so another stream can follow it), its CRC
+//! and length, and the plain text too while it is small. The text is never
+//! compressed twice. The exporter's own series (a few kilobytes, and process
+//! metrics that should be fresh) follow: as a second deflate stream ending
+//! with the gzip trailer, which with the combined CRC makes one ordinary
+//! single-member gzip file, or as text. That [`Tail`] is made once per
+//! rendering of the exporter's own series and kept with the [`Prepared`] it
+//! follows, so a scrape sends two shared buffers and computes nothing. At
+//! 10,000 flows the plain text is some 50 MB, more than the memory budget, so
+//! beyond [`PLAIN_LIMIT`] only the gzip form is kept and a plain scrape is
+//! inflated while it is sent: Prometheus asks for gzip.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,6 +30,7 @@ use hyper::body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Piece, FINAL_BLOCK};
+use crate::sync::lock;
 
 /// The plain text is kept beside the gzip form up to this size.
 pub const PLAIN_LIMIT: usize = 8 * 1024 * 1024;
@@ -37,6 +41,7 @@ const PIECE: usize = 128 * 1024;
 pub const INFLATING: usize = 4;
 /// gzip header: deflate, no name, no mtime, unknown OS.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+const GZIP_HEADER_LEN: usize = GZIP_HEADER.len();
 
 /// How long a plain scrape waits for its turn to inflate.
 const PERMIT_WAIT: Duration = Duration::from_secs(2);
@@ -59,6 +64,11 @@ impl Default for Turns {
 impl Turns {
     /// The whole exposition as text: `prepared`, then `tail`.
     pub async fn plain(&self, prepared: &Prepared, tail: Vec<u8>) -> ScrapeBody {
+        self.plain_with(prepared, Bytes::from(tail)).await
+    }
+
+    /// [`Turns::plain`] with a shared tail.
+    pub async fn plain_with(&self, prepared: &Prepared, tail: Bytes) -> ScrapeBody {
         let mut permit = None;
         if prepared.inflates() {
             let wait = self.inflating.clone().acquire_owned();
@@ -67,64 +77,87 @@ impl Turns {
                 .ok()
                 .and_then(Result::ok);
         }
-        prepared.plain(tail, permit)
+        prepared.plain_with(tail, permit)
     }
 }
 
 /// The AWS part of the exposition, ready to serve.
 pub struct Prepared {
-    /// Raw deflate, sync-flushed but not final.
-    deflate: Bytes,
+    /// The gzip header, then the raw deflate, sync-flushed but not final.
+    head: Bytes,
     crc: crc32fast::Hasher,
     len: u64,
     plain: Option<Bytes>,
+    /// The tail made last for this part (see [`Prepared::tail`]).
+    tail: Mutex<Option<Arc<Tail>>>,
+}
+
+/// The exporter's own series as they follow one [`Prepared`]: the text, and
+/// its deflate stream (final) with the gzip trailer of the whole body.
+pub struct Tail {
+    /// Held, so no other text takes its address while the tail is kept.
+    text: Bytes,
+    gzip: Bytes,
 }
 
 impl Default for Prepared {
     fn default() -> Self {
-        Prepared::join(&[]).unwrap_or(Prepared {
-            deflate: Bytes::new(),
-            crc: crc32fast::Hasher::new(),
-            len: 0,
-            plain: Some(Bytes::new()),
+        Prepared::join(&[]).unwrap_or_else(|_| {
+            Prepared::new(
+                Vec::from(GZIP_HEADER),
+                crc32fast::Hasher::new(),
+                0,
+                Some(Bytes::new()),
+            )
         })
     }
 }
 
 impl Prepared {
+    fn new(head: Vec<u8>, crc: crc32fast::Hasher, len: u64, plain: Option<Bytes>) -> Self {
+        Prepared {
+            head: Bytes::from(head),
+            crc,
+            len,
+            plain,
+            tail: Mutex::new(None),
+        }
+    }
+
     /// Joins compressed pieces, in order, into one stream; inflates it back
     /// to keep the text when that is small.
     pub fn join(pieces: &[Piece]) -> io::Result<Prepared> {
-        let mut deflate = Vec::with_capacity(pieces.iter().map(|p| p.deflate.len()).sum());
+        let size = pieces.iter().map(|p| p.deflate.len()).sum::<usize>();
+        let mut head = Vec::with_capacity(GZIP_HEADER_LEN + size);
+        head.extend_from_slice(&GZIP_HEADER);
         let mut crc = crc32fast::Hasher::new();
         let mut len = 0;
         for piece in pieces {
-            deflate.extend_from_slice(&piece.deflate);
+            head.extend_from_slice(&piece.deflate);
             crc.combine(&crc32fast::Hasher::new_with_initial_len(
                 piece.crc, piece.len,
             ));
             len += piece.len;
         }
-        let deflate = Bytes::from(deflate);
         let plain = if len <= PLAIN_LIMIT as u64 {
             let mut text = Vec::with_capacity(len as usize);
-            inflater(deflate.clone()).read_to_end(&mut text)?;
+            inflater(&head[GZIP_HEADER_LEN..]).read_to_end(&mut text)?;
             Some(Bytes::from(text))
         } else {
             None
         };
-        Ok(Prepared {
-            deflate,
-            crc,
-            len,
-            plain,
-        })
+        Ok(Prepared::new(head, crc, len, plain))
+    }
+
+    /// The raw deflate stream (not final).
+    fn deflate(&self) -> Bytes {
+        self.head.slice(GZIP_HEADER_LEN..)
     }
 
     /// Bytes held.
     #[cfg(test)]
     fn held_bytes(&self) -> usize {
-        self.deflate.len() + self.plain.as_ref().map_or(0, Bytes::len)
+        self.head.len() + self.plain.as_ref().map_or(0, Bytes::len)
     }
 
     /// Whether a plain scrape inflates (and so should wait for a permit).
@@ -132,44 +165,81 @@ impl Prepared {
         self.plain.is_none()
     }
 
-    /// The whole exposition as one gzip file: this part, then `tail`.
-    pub fn gzip(&self, tail: &[u8]) -> io::Result<ScrapeBody> {
-        let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
-        encoder.write_all(tail)?;
-        let tail_deflate = encoder.finish()?;
+    /// The tail that follows this part: `text`, the exporter's own series.
+    /// Made once per text (the same buffer): later scrapes share it.
+    pub fn tail(&self, text: &Bytes) -> io::Result<Arc<Tail>> {
+        let mut kept = lock(&self.tail);
+        let same = |t: &&Arc<Tail>| t.text.as_ptr() == text.as_ptr() && t.text.len() == text.len();
+        if let Some(tail) = kept.as_ref().filter(same) {
+            return Ok(tail.clone());
+        }
+        let tail = Arc::new(self.make_tail(text.clone())?);
+        *kept = Some(tail.clone());
+        Ok(tail)
+    }
+
+    fn make_tail(&self, text: Bytes) -> io::Result<Tail> {
+        let mut encoder =
+            DeflateEncoder::new(Vec::with_capacity(text.len() / 4 + 64), Compression::fast());
+        encoder.write_all(&text)?;
+        let mut gzip = encoder.finish()?;
         let mut crc = self.crc.clone();
         let mut tail_crc = crc32fast::Hasher::new();
-        tail_crc.update(tail);
+        tail_crc.update(&text);
         crc.combine(&tail_crc);
-        let mut trailer = Vec::with_capacity(8);
-        trailer.extend_from_slice(&crc.finalize().to_le_bytes());
+        gzip.extend_from_slice(&crc.finalize().to_le_bytes());
         // ISIZE is the length modulo 2^32, by definition.
-        trailer.extend_from_slice(&((self.len + tail.len() as u64) as u32).to_le_bytes());
-        Ok(ScrapeBody::from_parts([
-            Part::Bytes(Bytes::from_static(&GZIP_HEADER)),
-            Part::Bytes(self.deflate.clone()),
-            Part::Bytes(Bytes::from(tail_deflate)),
-            Part::Bytes(Bytes::from(trailer)),
-        ]))
+        gzip.extend_from_slice(&((self.len + text.len() as u64) as u32).to_le_bytes());
+        Ok(Tail {
+            text,
+            gzip: Bytes::from(gzip),
+        })
+    }
+
+    /// The whole exposition as one gzip file: this part, then `tail`.
+    pub fn gzip(&self, tail: &[u8]) -> io::Result<ScrapeBody> {
+        let tail = self.make_tail(Bytes::copy_from_slice(tail))?;
+        Ok(self.gzip_with(&tail))
+    }
+
+    /// The whole exposition as one gzip file: this part, then `tail` (made
+    /// by [`Prepared::tail`] of this part). Two shared buffers.
+    pub fn gzip_with(&self, tail: &Tail) -> ScrapeBody {
+        ScrapeBody::from_parts([
+            Part::Bytes(self.head.clone()),
+            Part::Bytes(tail.gzip.clone()),
+        ])
     }
 
     /// The whole exposition as text: this part, then `tail`. `permit` is
     /// held while the body inflates (see [`INFLATING`]).
     pub fn plain(&self, tail: Vec<u8>, permit: Option<OwnedSemaphorePermit>) -> ScrapeBody {
+        self.plain_with(Bytes::from(tail), permit)
+    }
+
+    /// [`Prepared::plain`] with a shared tail.
+    pub fn plain_with(&self, tail: Bytes, permit: Option<OwnedSemaphorePermit>) -> ScrapeBody {
         let head = match &self.plain {
             Some(text) => Part::Bytes(text.clone()),
             None => Part::Inflate {
-                decoder: Box::new(inflater(self.deflate.clone())),
+                decoder: Box::new(inflater(self.deflate())),
                 _permit: permit,
             },
         };
-        ScrapeBody::from_parts([head, Part::Bytes(Bytes::from(tail))])
+        ScrapeBody::from_parts([head, Part::Bytes(tail)])
     }
 }
 
-type Inflater = DeflateDecoder<io::Chain<io::Cursor<Bytes>, &'static [u8]>>;
+impl Tail {
+    /// The exporter's own series, as text.
+    pub fn text(&self) -> &Bytes {
+        &self.text
+    }
+}
 
-fn inflater(deflate: Bytes) -> Inflater {
+type Inflater<T = Bytes> = DeflateDecoder<io::Chain<io::Cursor<T>, &'static [u8]>>;
+
+fn inflater<T: AsRef<[u8]>>(deflate: T) -> Inflater<T> {
     DeflateDecoder::new(io::Cursor::new(deflate).chain(FINAL_BLOCK))
 }
 
@@ -295,6 +365,63 @@ mod tests {
         assert_eq!(out, [aws.as_slice(), b"tail 1\n"].concat());
         // Nothing after the first member: ordinary decoders read it all.
         assert!(decoder.into_inner().is_empty());
+    }
+
+    fn gunzip(body: ScrapeBody) -> Vec<u8> {
+        let body = body.collect().unwrap();
+        let mut out = Vec::new();
+        let mut decoder = GzDecoder::new(&body[..]);
+        decoder.read_to_end(&mut out).unwrap();
+        assert!(decoder.into_inner().is_empty());
+        out
+    }
+
+    #[test]
+    fn a_shared_tail_is_made_once_per_text_and_decodes_to_exactly_the_text() {
+        let aws = text(1000);
+        let p = prepared(&aws);
+        let first = Bytes::from_static(b"own_series 1\n");
+        let tail = p.tail(&first).unwrap();
+        // The same rendering: the same tail, nothing made again.
+        assert!(Arc::ptr_eq(&tail, &p.tail(&first).unwrap()));
+        assert_eq!(
+            gunzip(p.gzip_with(&tail)),
+            [aws.as_slice(), b"own_series 1\n"].concat()
+        );
+        // Two buffers: the prepared part (header and deflate), and the tail with the trailer.
+        assert_eq!(p.gzip_with(&tail).parts.len(), 2);
+        // A new rendering, even of equal text, is a new tail; the body follows it.
+        let second = Bytes::from(b"own_series 2\n".to_vec());
+        let newer = p.tail(&second).unwrap();
+        assert!(!Arc::ptr_eq(&tail, &newer));
+        assert_eq!(
+            gunzip(p.gzip_with(&newer)),
+            [aws.as_slice(), b"own_series 2\n"].concat()
+        );
+        assert_eq!(newer.text(), &second);
+        // Another prepared part (a publish) makes its own tail, with its own CRC and length.
+        let other_aws = text(10);
+        let other = prepared(&other_aws);
+        let theirs = other.tail(&second).unwrap();
+        assert_eq!(
+            gunzip(other.gzip_with(&theirs)),
+            [other_aws.as_slice(), b"own_series 2\n"].concat()
+        );
+        // Plain, from the same shared text.
+        let plain = p.plain_with(newer.text().clone(), None).collect().unwrap();
+        assert_eq!(plain, [aws.as_slice(), b"own_series 2\n"].concat());
+    }
+
+    #[test]
+    fn a_large_prepared_part_with_a_tail_decodes_to_exactly_the_text() {
+        let large_text = text(PLAIN_LIMIT / 20);
+        let large = prepared(&large_text);
+        let own = Bytes::from(text(300));
+        let tail = large.tail(&own).unwrap();
+        assert_eq!(
+            gunzip(large.gzip_with(&tail)),
+            [large_text.as_slice(), &own[..]].concat()
+        );
     }
 
     #[test]
