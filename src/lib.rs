@@ -5,22 +5,22 @@
 //!
 //! # Layout
 //!
-//! - `main.rs`: flags, logging, wiring, exit codes; nothing else.
+//! - [`cli`]: flags, logging, wiring, exit codes (`main.rs` only calls it).
 //! - [`config`]: the YAML file schema, validated into the runtime model.
 //! - [`services`]: the registry, one entry per AWS service; each service is
 //!   a folder with its narrow API trait and SDK adapter, its collector (state,
 //!   metric families, counting) and its registry entry.
-//! - [`collector`]: the trait every service's collector implements.
-//! - [`app`]: from a configuration to collectors, by walking the registry.
-//! - [`aws`]: SDK configuration and [`aws::Caller`] (rate limit, concurrency,
-//!   timeout, retries); attempts are reported to an [`aws::AttemptObserver`].
-//! - [`scheduler`]: one supervised loop per (target, service);
-//!   [`runner`]: the running loops and the reload that changes them.
-//! - [`store`]: the published snapshots and readiness; [`exposition`]: the
+//! - `collector`: the trait every service's collector implements.
+//! - `app`: from a configuration to collectors, by walking the registry.
+//! - `aws`: SDK configuration and `aws::Caller` (rate limit, concurrency,
+//!   timeout, retries); attempts are reported to an `aws::AttemptObserver`.
+//! - `scheduler`: one supervised loop per (target, service);
+//!   `runner`: the running loops and the reload that changes them.
+//! - `store`: the published snapshots and readiness; [`exposition`]: the
 //!   text exposition, compressed in pieces, and the bodies scrapes get.
-//! - [`self_metrics`]: the exporter's own series in a `prometheus::Registry`.
-//! - [`http`]: the routes; [`web_config`]: TLS and basic auth.
-//! - [`shard`], [`filter`], [`sync`]: which names a replica collects, the
+//! - `self_metrics`: the exporter's own series in a `prometheus::Registry`.
+//! - `http`: the routes; `web_config`: TLS and basic auth.
+//! - `shard`, `filter`, `sync`: which names a replica collects, the
 //!   name filter, poison-tolerant locks.
 //!
 //! No module imports in a cycle: `config` reads `services`, which reads
@@ -29,19 +29,24 @@
 //! The AWS simulator used by tests and `--demo` is the separate
 //! `aws-flow-simulator` crate.
 
-pub mod app;
-pub mod aws;
-pub mod collector;
+// The public surface is what the binary and the tests outside `src/` use:
+// the command line, the configuration (property tests) and the registry with
+// its families (the monitoring tests). Everything else is the crate's own.
+pub mod cli;
 pub mod config;
 pub mod exposition;
-pub mod filter;
-pub mod http;
-pub mod runner;
-pub mod scheduler;
-pub mod self_metrics;
 pub mod services;
-pub mod shard;
-pub mod state;
-pub mod store;
-pub mod sync;
-pub mod web_config;
+
+mod app;
+mod aws;
+mod collector;
+mod filter;
+mod http;
+mod runner;
+mod scheduler;
+mod self_metrics;
+mod shard;
+mod state;
+mod store;
+mod sync;
+mod web_config;

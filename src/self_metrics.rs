@@ -445,10 +445,6 @@ impl ServiceMetrics {
             .collect()
     }
 
-    pub fn service(&self) -> &'static str {
-        self.service
-    }
-
     /// The `api_requests_total` series of `operations` at 0, every outcome,
     /// so that dashboards show 0 rather than "No data".
     pub fn known_operations(&self, operations: &[&'static str]) {

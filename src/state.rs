@@ -126,10 +126,6 @@ impl Storage {
         Ok(storage)
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn remove_leftovers(&self) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
@@ -212,10 +208,6 @@ struct Version {
 impl Slot {
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    pub fn service(&self) -> &'static str {
-        self.service
     }
 
     /// Reads and checks the file.

@@ -104,10 +104,4 @@ impl Store {
             }
         }
     }
-
-    /// Sets the bytes served directly (tests of the HTTP side).
-    #[cfg(test)]
-    pub fn serve_prepared(&self, prepared: Prepared) {
-        *write(&self.prepared) = Arc::new(prepared);
-    }
 }

@@ -101,7 +101,7 @@ impl Default for Target {
 }
 
 impl Target {
-    /// The settings of the service named `name` (a [`ServiceDef::name`]); `None`
+    /// The settings of the service named `name` (a [`crate::services::ServiceDef::name`]); `None`
     /// only for a name that is not in the registry.
     pub fn service(&self, name: &str) -> Option<&ServiceSettings> {
         self.services.iter().find(|s| s.name == name)

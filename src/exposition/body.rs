@@ -63,6 +63,7 @@ impl Default for Turns {
 
 impl Turns {
     /// The whole exposition as text: `prepared`, then `tail`.
+    #[cfg(test)]
     pub async fn plain(&self, prepared: &Prepared, tail: Vec<u8>) -> ScrapeBody {
         self.plain_with(prepared, Bytes::from(tail)).await
     }
@@ -197,6 +198,7 @@ impl Prepared {
     }
 
     /// The whole exposition as one gzip file: this part, then `tail`.
+    #[cfg(test)]
     pub fn gzip(&self, tail: &[u8]) -> io::Result<ScrapeBody> {
         let tail = self.make_tail(Bytes::copy_from_slice(tail))?;
         Ok(self.gzip_with(&tail))
@@ -232,6 +234,7 @@ impl Prepared {
 
 impl Tail {
     /// The exporter's own series, as text.
+    #[cfg(test)]
     pub fn text(&self) -> &Bytes {
         &self.text
     }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 
-pub mod body;
+pub(crate) mod body;
 
 use bytes::Bytes;
 use flate2::read::DeflateDecoder;
@@ -321,7 +321,7 @@ pub fn write<'a>(
     Ok(())
 }
 
-/// The same text as [`write`], as compressed pieces to be joined: the
+/// The same text as [`write()`], as compressed pieces to be joined: the
 /// samples' pieces are shared, only the families' headers are compressed here.
 pub fn pieces<'a>(parts: impl IntoIterator<Item = &'a Exposition>) -> Vec<Piece> {
     let mut out = Vec::new();
@@ -334,7 +334,7 @@ pub fn pieces<'a>(parts: impl IntoIterator<Item = &'a Exposition>) -> Vec<Piece>
     out
 }
 
-/// [`write`] into a string, for `--once` and tests.
+/// [`write()`] into a string, for `--once` and tests.
 pub fn render<'a>(parts: impl IntoIterator<Item = &'a Exposition>, out: &mut String) {
     let mut bytes = Vec::new();
     // Writing into a Vec cannot fail, and the text is UTF-8 by construction.

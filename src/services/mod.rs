@@ -8,10 +8,10 @@
 //! folder, one line in [`SERVICES`], a simulator module and its docs
 //! (README, "Adding a service").
 
-pub mod appflow;
-pub mod customerprofiles;
-pub mod supplychain;
-pub mod transfer;
+mod appflow;
+mod customerprofiles;
+mod supplychain;
+mod transfer;
 
 use std::time::Duration;
 
