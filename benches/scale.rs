@@ -863,14 +863,15 @@ impl Account {
                 calls
             );
         }
-        let load = self.load.lock().expect("load");
-        println!(
-            "bound = {} ({} {listing} pages)",
-            load.bound_text(),
-            load.listing_pages()
-        );
+        {
+            let load = self.load.lock().expect("load");
+            println!(
+                "bound = {} ({} {listing} pages)",
+                load.bound_text(),
+                load.listing_pages()
+            );
+        }
         if self.service == Svc::Transfer {
-            drop(load);
             let text = self.metrics().await;
             let counted: f64 = text
                 .lines()

@@ -17,11 +17,12 @@
 //! the start of the lookback and count nothing; a group new since the last
 //! collection starts at the newest mark. Re-read events are de-duplicated by
 //! (execution, type, step name), and an execution is remembered until its
-//! events are older than every next read's start. A workflow is counted from the logs while its events were read in a
-//! group that exists; a workflow whose events are in no readable group keeps
-//! the listing-based counting. Where the two meet (a workflow whose logs
-//! appear or disappear), the execution ids and error phases each source has
-//! counted are shared, so nothing counts twice.
+//! events are older than every next read's start. A workflow is counted from
+//! the logs while its events were read in a group that exists; a workflow
+//! whose events are in no readable group keeps the listing-based counting.
+//! Where the two meet (a workflow whose logs appear or disappear), the
+//! execution ids and error phases each source has counted are shared, so
+//! nothing counts twice.
 //!
 //! Cost per collection: ListWorkflows pages, ListExecutions (pages) per
 //! workflow, DescribeExecution per listed execution of a workflow not counted
