@@ -31,9 +31,18 @@
 //!    collections (SCALE_FRACTION of everything changes before each), and the collection
 //!    times per service against the rate bound (calls per target / requests per second).
 //!
+//! 7. Transfer with and without the workflow logs: SCALE_TRANSFER_WORKFLOWS (10,000) workflows
+//!    run by SCALE_TRANSFER_SERVERS (100) servers, each logging to its log group; per cycle,
+//!    SCALE_FRACTION of the workflows run an execution, SCALE_TRANSFER_QUICK (90%) of which start
+//!    and end between two collections (logged, never listed), the others going through the
+//!    listing; as in 5 (no latency, the highest rate, a collection every
+//!    SCALE_OTHER_INTERVAL_SECONDS), once without `log_groups` and once with `log_groups: auto`:
+//!    the calls of each steady collection by operation against the lower bound, and, after the
+//!    cycles, the executions counted against those that ended.
+//!
 //! SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
 //! only (the 10,000 flows collected without latency, at the highest rate, to be ready soon),
-//! SCALE_ONLY=targets runs 6 only.
+//! SCALE_ONLY=targets runs 6 only, SCALE_ONLY=transferlogs runs 7 only.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -44,7 +53,7 @@ use std::time::{Duration, Instant};
 
 use aws_flow_simulator::scenario::scale::customerprofiles::{self, CustomerProfilesScale};
 use aws_flow_simulator::scenario::scale::supplychain::{self, SupplyChainScale};
-use aws_flow_simulator::scenario::scale::transfer::{self, TransferScale};
+use aws_flow_simulator::scenario::scale::transfer::{self, LoggedStep, TransferScale};
 use aws_flow_simulator::scenario::scale::{list_pages, pages, Changed, Scale};
 use aws_flow_simulator::{epoch_now, Simulator, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,6 +101,9 @@ struct Settings {
     target_rps: f64,
     target_interval_seconds: u64,
     target_cycles: u32,
+    transfer_workflows: usize,
+    transfer_servers: usize,
+    transfer_quick: f64,
 }
 
 impl Settings {
@@ -120,6 +132,9 @@ impl Settings {
             target_rps: env_or("SCALE_TARGET_RPS", 5.0),
             target_interval_seconds: env_or("SCALE_TARGET_INTERVAL_SECONDS", 60),
             target_cycles: env_or("SCALE_TARGET_CYCLES", 3),
+            transfer_workflows: env_or("SCALE_TRANSFER_WORKFLOWS", 10_000),
+            transfer_servers: env_or("SCALE_TRANSFER_SERVERS", 100),
+            transfer_quick: env_or("SCALE_TRANSFER_QUICK", 0.9),
         }
     }
 }
@@ -140,10 +155,12 @@ async fn run(s: Settings) {
         "others" => others(&s).await,
         "scrape" => scrape(&s).await,
         "targets" => many_targets(&s).await,
+        "transferlogs" => transfer_logs(&s).await,
         _ => {
             appflow(&s).await;
             others(&s).await;
             many_targets(&s).await;
+            transfer_logs(&s).await;
         }
     }
 }
@@ -262,6 +279,41 @@ async fn others(s: &Settings) {
     println!("\n(section 5 took {:.0} s)", began.elapsed().as_secs_f64());
 }
 
+/// Section 7: Transfer's steady state without and with `log_groups: auto`, on the same account.
+async fn transfer_logs(s: &Settings) {
+    println!(
+        "\n== Transfer with and without the workflow logs: {} workflows over {} servers, \
+         {:.0}% run an execution per cycle ({:.0}% of them start and end between two \
+         collections), no latency, {MAX_RPS} rps, a collection every {} s ==",
+        s.transfer_workflows,
+        s.transfer_servers,
+        s.fraction * 100.0,
+        s.transfer_quick * 100.0,
+        s.other_interval_seconds
+    );
+    let began = Instant::now();
+    for log_groups in [false, true] {
+        println!(
+            "\n-- transfer, {} --",
+            if log_groups {
+                "log_groups: auto"
+            } else {
+                "without log_groups"
+            }
+        );
+        let scale = TransferScale::with_logs(SEED, s.transfer_workflows, s.transfer_servers);
+        let load = Load::TransferLogs {
+            scale,
+            quick: s.transfer_quick,
+            read: log_groups,
+        };
+        let account = Account::start_with(s, Svc::Transfer, load, MAX_RPS).await;
+        account.ready().await;
+        account.steady(s).await;
+    }
+    println!("\n(section 7 took {:.0} s)", began.elapsed().as_secs_f64());
+}
+
 /// The services, as the exporter's configuration, its `aws_service` label and the simulator's
 /// call counts name them.
 #[derive(Clone, Copy, PartialEq)]
@@ -304,6 +356,13 @@ impl Svc {
 enum Load {
     AppFlow(Scale),
     Transfer(TransferScale),
+    /// Transfer with servers that log (section 7); `quick`: the share of executions that start
+    /// and end between two collections; `read`: the exporter reads the logs (`log_groups`).
+    TransferLogs {
+        scale: TransferScale,
+        quick: f64,
+        read: bool,
+    },
     SupplyChain(SupplyChainScale),
     CustomerProfiles(CustomerProfilesScale),
 }
@@ -314,6 +373,8 @@ struct Stepped {
     /// Resources with a run in progress before the step.
     running: usize,
     bound: u64,
+    /// Transfer: executions that ended in the step (what exact counters count).
+    ended: usize,
 }
 
 impl Load {
@@ -353,11 +414,31 @@ impl Load {
                     changed: step.changed(),
                     running: step.was_running.len(),
                     bound: step.lower_bound(scale.flow_names().len()),
+                    ended: 0,
                 }
             }
             Load::Transfer(scale) => {
                 let step = scale.step(world, fraction);
-                Stepped::of(&step.changed, step.lower_bound())
+                Stepped {
+                    ended: step.changed.finished.len(),
+                    ..Stepped::of(&step.changed, step.lower_bound())
+                }
+            }
+            Load::TransferLogs { scale, quick, read } => {
+                let now_ms = (now * 1000.0) as i64;
+                let step: LoggedStep = scale.step_logged(world, fraction, *quick, now_ms);
+                let listing = &step.listing;
+                let bound = if *read {
+                    step.lower_bound()
+                } else {
+                    listing.lower_bound()
+                };
+                Stepped {
+                    changed: listing.changed.count() + step.quick,
+                    running: listing.changed.was_running.len(),
+                    bound,
+                    ended: step.ended,
+                }
             }
             Load::SupplyChain(scale) => {
                 let step = scale.step(world, now, fraction);
@@ -374,7 +455,9 @@ impl Load {
     fn listing_pages(&self) -> u64 {
         (match self {
             Load::AppFlow(scale) => list_pages(scale.flow_names().len()),
-            Load::Transfer(scale) => pages(scale.workflow_ids().len(), transfer::LIST_PAGE),
+            Load::Transfer(scale) | Load::TransferLogs { scale, .. } => {
+                pages(scale.workflow_ids().len(), transfer::LIST_PAGE)
+            }
             Load::SupplyChain(scale) => pages(scale.instances(), supplychain::LIST_PAGE),
             Load::CustomerProfiles(scale) => {
                 pages(scale.domain_names().len(), customerprofiles::LIST_PAGE)
@@ -387,9 +470,13 @@ impl Load {
             Load::AppFlow(_) => {
                 "ListFlows pages + flows whose last run changed + flows that had a run in progress"
             }
-            Load::Transfer(_) => {
+            Load::Transfer(_) | Load::TransferLogs { read: false, .. } => {
                 "ListWorkflows pages + one ListExecutions per workflow + one DescribeExecution \
                  per execution in progress after the step"
+            }
+            Load::TransferLogs { read: true, .. } => {
+                "ListWorkflows pages + one ListExecutions per workflow + ListServers pages + one \
+                 FilterLogEvents per server's log group (one page each) + no DescribeExecution"
             }
             Load::SupplyChain(_) => {
                 "ListInstances pages + ListDataIntegrationFlows pages per Active instance + one \
@@ -409,6 +496,7 @@ impl Stepped {
             changed: changed.count(),
             running: changed.was_running.len(),
             bound,
+            ended: 0,
         }
     }
 }
@@ -500,7 +588,12 @@ fn free_port() -> u16 {
 
 /// The calls to `service` so far, by operation.
 fn service_calls(world: &World, service: Svc) -> BTreeMap<String, u64> {
-    let prefix = format!("{}:", service.label());
+    prefixed_calls(world, service.label())
+}
+
+/// The calls to the simulator's service `name` so far, by operation.
+fn prefixed_calls(world: &World, name: &str) -> BTreeMap<String, u64> {
+    let prefix = format!("{name}:");
     world
         .all_calls()
         .into_iter()
@@ -526,6 +619,32 @@ impl Account {
     async fn start(s: &Settings, service: Svc, flows: usize, rps: f64) -> Account {
         let mut world = World::default();
         let load = Load::populated(service, flows, &mut world);
+        Account::start_in(s, service, world, load, flows, rps).await
+    }
+
+    /// Section 7: the Transfer account of `load` (populated here), the exporter reading its
+    /// logs if the load says so.
+    async fn start_with(s: &Settings, service: Svc, mut load: Load, rps: f64) -> Account {
+        let mut world = World::default();
+        let flows = match &mut load {
+            Load::TransferLogs { scale, .. } => {
+                scale.populate(&mut world);
+                scale.workflow_ids().len()
+            }
+            _ => unreachable!("only section 7 brings its own load"),
+        };
+        Account::start_in(s, service, world, load, flows, rps).await
+    }
+
+    async fn start_in(
+        s: &Settings,
+        service: Svc,
+        mut world: World,
+        load: Load,
+        flows: usize,
+        rps: f64,
+    ) -> Account {
+        let reads_logs = matches!(load, Load::TransferLogs { read: true, .. });
         let (latency, interval) = match service {
             Svc::AppFlow => (s.latency, s.interval_seconds),
             _ => (Duration::ZERO, s.other_interval_seconds),
@@ -540,7 +659,12 @@ impl Account {
             .iter()
             .map(|&other| {
                 let enabled = other == service;
-                format!("      {}: {{ enabled: {enabled} }}\n", other.label())
+                let logs = if enabled && reads_logs {
+                    ", log_groups: auto"
+                } else {
+                    ""
+                };
+                format!("      {}: {{ enabled: {enabled}{logs} }}\n", other.label())
             })
             .collect();
         std::fs::write(
@@ -594,9 +718,16 @@ impl Account {
         std::fs::read_to_string(self._dir.path().join("exporter.log")).unwrap_or_default()
     }
 
-    /// The calls to this account's service so far, by operation.
+    /// The calls to this account's service so far, by operation (for Transfer, with the
+    /// CloudWatch Logs calls it makes).
     fn calls(&self) -> BTreeMap<String, u64> {
-        self.sim.with(|w| service_calls(w, self.service))
+        self.sim.with(|w| {
+            let mut calls = service_calls(w, self.service);
+            if self.service == Svc::Transfer {
+                calls.extend(prefixed_calls(w, "logs"));
+            }
+            calls
+        })
     }
 
     /// Calls of the listing each collection starts with, so far.
@@ -696,6 +827,7 @@ impl Account {
         let mut count = self.collections().await;
         let mut spent = self.collection_seconds().await;
         let listing = self.service.listing();
+        let mut ended = 0;
         for cycle in 1..=s.cycles {
             let before = self.calls();
             let step = self.sim.with(|w| {
@@ -711,6 +843,7 @@ impl Account {
             spent = seconds;
             let measured = total(&calls);
             let bound = step.bound;
+            ended += step.ended;
             let pages = calls.get(listing).copied().unwrap_or(0);
             let expected = self.load.lock().expect("load").listing_pages();
             let note = if pages != expected {
@@ -730,12 +863,23 @@ impl Account {
                 calls
             );
         }
-        let load = self.load.lock().expect("load");
-        println!(
-            "bound = {} ({} {listing} pages)",
-            load.bound_text(),
-            load.listing_pages()
-        );
+        {
+            let load = self.load.lock().expect("load");
+            println!(
+                "bound = {} ({} {listing} pages)",
+                load.bound_text(),
+                load.listing_pages()
+            );
+        }
+        if self.service == Svc::Transfer {
+            let text = self.metrics().await;
+            let counted: f64 = text
+                .lines()
+                .filter(|l| l.starts_with("aws_transfer_workflow_executions_finished_total{"))
+                .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+                .sum();
+            println!("executions counted as finished: {counted} of the {ended} that ended");
+        }
     }
 
     async fn memory(&self) -> Memory {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use aws_flow_simulator::appflow::Execution;
+use aws_flow_simulator::transfer::{log_group, RunStep, Server, WorkflowRun};
 use aws_flow_simulator::{customerprofiles as cp, supplychain as scn, transfer};
 use aws_flow_simulator::{Fault, Simulator};
 
@@ -15,6 +16,13 @@ const CONFIG: &str =
     "collection:\n  interval: 200ms\n  timeout: 500ms\n  requests_per_second: 1000\n";
 /// AppFlow only.
 const APPFLOW_CONFIG: &str = "collection:\n  interval: 200ms\n  timeout: 500ms\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { enabled: false }\n      supplychain: { enabled: false }\n      customerprofiles: { enabled: false }\n";
+
+/// All four services, Transfer reading its workflow logs (`log_groups: auto`).
+const LOGS_CONFIG: &str = "collection:\n  interval: 200ms\n  timeout: 500ms\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { log_groups: auto }\n";
+/// With LOGS_CONFIG: a server that logs w-1's executions, and one without a
+/// logging role (no log group: not a failure, `log_group_up` 0).
+const LOGGED_SERVER: &str = "s-0123456789abcdef0";
+const QUIET_SERVER: &str = "s-0fedcba9876543210";
 
 const FAILED: &str = "collection failed";
 const SERVICES: [&str; 4] = ["appflow", "transfer", "supplychain", "customerprofiles"];
@@ -30,8 +38,38 @@ fn counter_series(service: &str) -> String {
     }
 }
 
-fn populate(sim: &Simulator, t: f64) {
+/// Whether Transfer reads its workflow logs (LOGS_CONFIG) or not (CONFIG).
+#[derive(Clone, Copy, PartialEq)]
+enum Logs {
+    Off,
+    On,
+}
+
+impl Logs {
+    fn config(self) -> &'static str {
+        match self {
+            Logs::Off => CONFIG,
+            Logs::On => LOGS_CONFIG,
+        }
+    }
+}
+
+fn log_group_up(text: &str, server: &str) -> Option<f64> {
+    let group = log_group(server);
+    value(
+        text,
+        &format!("aws_transfer_log_group_up{{log_group=\"{group}\",region=\"us-east-1\"}}"),
+    )
+}
+
+fn populate(sim: &Simulator, t: f64, logs: Logs) {
     add_flow_with_one_success(sim, "orders", t);
+    if logs == Logs::On {
+        sim.with(|w| {
+            w.add_transfer_server(Server::new(LOGGED_SERVER).with_logging());
+            w.add_transfer_server(Server::new(QUIET_SERVER));
+        });
+    }
     sim.with(|w| {
         w.transfer
             .add_workflow(transfer::Workflow::new("w-1").step("COPY", "archive"));
@@ -56,8 +94,15 @@ fn populate(sim: &Simulator, t: f64) {
     });
 }
 
-/// One new terminal execution in `service`.
-fn change(sim: &Simulator, service: &str, t: f64) {
+/// One new terminal execution in `service` (for Transfer with `logs`, also
+/// its events in the workflow log).
+fn change(sim: &Simulator, service: &str, t: f64, logs: Logs) {
+    if service == "transfer" && logs == Logs::On {
+        let start_ms = (t * 1000.0) as i64 - 2_000;
+        let run = WorkflowRun::new(LOGGED_SERVER, "w-1", EXECUTION, start_ms)
+            .step(RunStep::ok("COPY", "archive", 500));
+        assert!(sim.with(|w| w.log_workflow_run(&run)));
+    }
     sim.with(|w| match service {
         "appflow" => w.appflow.upsert_execution(
             "orders",
@@ -99,28 +144,44 @@ async fn until_up(exporter: &Exporter, service: &str, expected: f64) -> String {
 /// One row of the matrix: `fault` on `operation` of `service` from after the
 /// baseline until cleared; `outcome` is how `api_requests_total` must
 /// classify the attempts. The other services must stay up throughout.
-async fn survives(service: &'static str, operation: &str, fault: Fault, outcome: &str) {
+/// `operation` may name the simulator's service (`logs:FilterLogEvents`, a
+/// call of the Transfer collector to CloudWatch Logs).
+async fn survives_with(
+    logs: Logs,
+    service: &'static str,
+    operation: &str,
+    fault: Fault,
+    outcome: &str,
+) {
     let sim = simulator().await;
     let t = now();
-    populate(&sim, t);
-    let exporter = Exporter::start(&sim, CONFIG).await;
+    populate(&sim, t, logs);
+    let exporter = Exporter::start(&sim, logs.config()).await;
     for s in SERVICES {
         let text = exporter.settle(s).await;
-        assert_eq!(up(&text, s), Some(1.0), "{s}");
+        assert_eq!(up(&text, s), Some(1.0), "{s}: {}", exporter.logs());
     }
     let counter = counter_series(service);
     let text = exporter.metrics().await;
     assert_eq!(value(&text, &counter), Some(0.0), "{counter}\n{text}");
+    if logs == Logs::On {
+        // A server without a log group is no failure.
+        assert_eq!(log_group_up(&text, LOGGED_SERVER), Some(1.0), "{text}");
+        assert_eq!(log_group_up(&text, QUIET_SERVER), Some(0.0), "{text}");
+    }
 
-    let scoped = format!("{service}:{operation}");
+    let (scoped, operation) = match operation.split_once(':') {
+        Some((_, op)) => (operation.to_string(), op),
+        None => (format!("{service}:{operation}"), operation),
+    };
     sim.with(|w| w.faults.always(&scoped, fault.clone()));
     // A collection already past `operation` when the fault came would see the
     // change and succeed: let it end first (on a loaded machine it is slow).
     exporter.collections(service, 1).await;
-    change(&sim, service, t);
+    change(&sim, service, t, logs);
     until_up(&exporter, service, 0.0).await;
     let text = exporter.collections(service, 3).await;
-    let case = format!("{service} {operation} {fault:?}");
+    let case = format!("{service} {scoped} {fault:?}");
     assert_eq!(up(&text, service), Some(0.0), "{case}");
     // The last good values stay; nothing of the failed collections is applied.
     assert_eq!(value(&text, &counter), Some(0.0), "{case}");
@@ -154,24 +215,39 @@ async fn survives(service: &'static str, operation: &str, fault: Fault, outcome:
     assert!(exporter.logs().contains("collection recovered"));
     let text = exporter.settle(service).await;
     assert_eq!(value(&text, &counter), Some(1.0), "{case}: not twice");
+    if logs == Logs::On {
+        // Counted from its end event, the listing told nothing more.
+        let last_end = "aws_transfer_workflow_last_execution_end_timestamp_seconds{workflow_id=\"w-1\",outcome=\"completed\",region=\"us-east-1\"}";
+        assert!(value(&text, last_end).is_some(), "{case}: {text}");
+        assert_eq!(log_group_up(&text, QUIET_SERVER), Some(0.0), "{case}");
+    }
 }
 
 /// Every fault of the matrix on one service.
-async fn matrix(service: &'static str, list: &str, detail: &str) {
-    survives(service, list, Fault::Throttle, "throttled").await;
-    survives(service, detail, Fault::ThrottleRetryAfter(1), "throttled").await;
-    survives(service, detail, Fault::ServerError, "server_error").await;
-    survives(
-        service,
-        list,
-        Fault::Hang(Duration::from_secs(3)),
-        "timeout",
-    )
-    .await;
-    survives(service, list, Fault::Drop, "transport_error").await;
-    survives(service, detail, Fault::Malformed, "transport_error").await;
-    survives(service, list, Fault::Truncated, "transport_error").await;
-    survives(service, "*", Fault::AccessDenied, "client_error").await;
+async fn matrix(service: &'static str, list: &'static str, detail: &'static str) {
+    matrix_with(Logs::Off, service, list, detail, "*").await;
+}
+
+/// Every fault of the matrix on one service, `denied` being where access is
+/// denied to every operation (`*`, or `logs:*`).
+async fn matrix_with(
+    logs: Logs,
+    service: &'static str,
+    list: &'static str,
+    detail: &'static str,
+    denied: &'static str,
+) {
+    let row = |operation: &'static str, fault: Fault, outcome: &'static str| {
+        survives_with(logs, service, operation, fault, outcome)
+    };
+    row(list, Fault::Throttle, "throttled").await;
+    row(detail, Fault::ThrottleRetryAfter(1), "throttled").await;
+    row(detail, Fault::ServerError, "server_error").await;
+    row(list, Fault::Hang(Duration::from_secs(3)), "timeout").await;
+    row(list, Fault::Drop, "transport_error").await;
+    row(detail, Fault::Malformed, "transport_error").await;
+    row(list, Fault::Truncated, "transport_error").await;
+    row(denied, Fault::AccessDenied, "client_error").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -182,6 +258,63 @@ async fn appflow_survives_every_fault() {
 #[tokio::test(flavor = "multi_thread")]
 async fn transfer_survives_every_fault() {
     matrix("transfer", "ListWorkflows", "ListExecutions").await;
+}
+
+/// Transfer with `log_groups: auto`: every fault of FilterLogEvents (the
+/// first two columns both CloudWatch Logs) fails the whole Transfer
+/// collection, applies nothing, and the run that ended meanwhile counts once
+/// after recovery (metrics.md, "Exact counts from the workflow logs").
+#[tokio::test(flavor = "multi_thread")]
+async fn transfer_logs_survive_every_fault_of_filter_log_events() {
+    let read = "logs:FilterLogEvents";
+    matrix_with(Logs::On, "transfer", read, read, "logs:*").await;
+}
+
+/// The same with every fault of ListServers (the servers whose log groups `auto` reads).
+#[tokio::test(flavor = "multi_thread")]
+async fn transfer_logs_survive_every_fault_of_list_servers() {
+    matrix_with(
+        Logs::On,
+        "transfer",
+        "ListServers",
+        "ListServers",
+        "ListServers",
+    )
+    .await;
+}
+
+/// ResourceNotFoundException from FilterLogEvents is a missing group, not a
+/// failure: the collection goes on, every group's `log_group_up` is 0, the
+/// workflow is counted from the listing; when the group reads again, the run
+/// the listing counted is not counted again from its events.
+#[tokio::test(flavor = "multi_thread")]
+async fn transfer_logs_missing_groups_are_not_a_failure_and_count_nothing_twice() {
+    let sim = simulator().await;
+    let t = now();
+    populate(&sim, t, Logs::On);
+    let exporter = Exporter::start(&sim, LOGS_CONFIG).await;
+    exporter.settle("transfer").await;
+    sim.with(|w| w.faults.always("logs:FilterLogEvents", Fault::NotFound));
+    // Described while no group reads (the listing counts w-1 again).
+    exporter.settle("transfer").await;
+    change(&sim, "transfer", t, Logs::On);
+    let counter = counter_series("transfer");
+    let text = exporter.settle("transfer").await;
+    assert_eq!(up(&text, "transfer"), Some(1.0), "{}", exporter.logs());
+    assert_eq!(log_group_up(&text, LOGGED_SERVER), Some(0.0));
+    assert_eq!(log_group_up(&text, QUIET_SERVER), Some(0.0));
+    assert_eq!(value(&text, &counter), Some(1.0), "counted by the listing");
+    sim.with(|w| w.faults.clear());
+    for _ in 0..2 {
+        let text = exporter.settle("transfer").await;
+        assert_eq!(log_group_up(&text, LOGGED_SERVER), Some(1.0));
+        assert_eq!(
+            value(&text, &counter),
+            Some(1.0),
+            "not again from its events"
+        );
+    }
+    assert!(!exporter.logs().contains(FAILED), "{}", exporter.logs());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -362,6 +362,69 @@ async fn one_collection_costs_one_read_per_group_and_page() {
     });
 }
 
+/// `--storage.path`: killed (SIGKILL) and started again on the same
+/// directory, the exporter reads on from the saved read marks: what ended
+/// while it was down counts once, what it had counted is not counted again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_with_storage_path_reads_on_from_the_marks_and_counts_each_execution_once() {
+    let sim = simulator().await;
+    setup(&sim);
+    log(
+        &sim,
+        &failing_run(
+            "0000000f-0000-4000-8000-000000000001",
+            now_ms() - 60_000,
+            0,
+            false,
+        ),
+    );
+    let before = truth(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap().to_string();
+    let args = ["--storage.path", path.as_str()];
+    let exporter = Exporter::start_with(&sim, &config("auto"), &args).await;
+    let text = exporter.settle("transfer").await;
+    assert_exact(&text, &before, &before);
+    log(
+        &sim,
+        &failing_run(
+            "0000000f-0000-4000-8000-000000000002",
+            now_ms() - 3_000,
+            1,
+            true,
+        ),
+    );
+    let counted = truth(&sim);
+    let text = exporter.settle("transfer").await;
+    assert_exact(&text, &before, &counted);
+    drop(exporter);
+    // While it is down: a run ends, another one is delivered late.
+    let t = now_ms();
+    log(
+        &sim,
+        &run("0000000f-0000-4000-8000-000000000003", t - 2_000).step(RunStep::ok(
+            "TAG",
+            "tag-received",
+            300,
+        )),
+    );
+    log(
+        &sim,
+        &failing_run("0000000f-0000-4000-8000-000000000004", t - 90_000, 0, true),
+    );
+    let after = truth(&sim);
+    assert!(after.finished(WF, "completed") > counted.finished(WF, "completed"));
+    let exporter = Exporter::start_with(&sim, &config("auto"), &args).await;
+    for _ in 0..2 {
+        let text = exporter.settle("transfer").await;
+        assert_eq!(up(&text, "transfer"), Some(1.0), "{}", exporter.logs());
+        let restored =
+            "aws_flow_exporter_state_restored{aws_service=\"transfer\",region=\"us-east-1\"}";
+        assert_eq!(value(&text, restored), Some(1.0), "{text}");
+        assert_exact(&text, &before, &after);
+    }
+}
+
 fn run_exporter(url: &str, config: &str) -> std::process::Output {
     crate::harness::run(url, &["--once", "--config.file", config])
 }

@@ -10,14 +10,19 @@
 //! writes to CloudWatch Logs instead, and are exact: each execution once, by
 //! its first ExecutionCompleted/ExecutionErrored; each StepErrored once per
 //! (execution, step name), `on_exception_steps` when an earlier StepErrored of
-//! the same execution exists. Reads start [`OVERLAP`] before the newest event
-//! time read (at the baseline: at the start of the lookback, counting
-//! nothing), and re-read events are de-duplicated by (execution, type, step
-//! name). A workflow is counted from the logs while its events were read in a
-//! group that exists; a workflow whose events are in no readable group keeps
-//! the listing-based counting. Where the two meet (a workflow whose logs
-//! appear or disappear), the execution ids and error phases each source has
-//! counted are shared, so nothing counts twice.
+//! the same execution exists. Each group has a read mark, the end of its last
+//! read (the time of the last collection, whether or not events were found),
+//! and its next read starts [`OVERLAP`] before it: a quiet group costs one
+//! short read, never the whole lookback again. At the baseline, reads start at
+//! the start of the lookback and count nothing; a group new since the last
+//! collection starts at the newest mark. Re-read events are de-duplicated by
+//! (execution, type, step name), and an execution is remembered until its
+//! events are older than every next read's start. A workflow is counted from
+//! the logs while its events were read in a group that exists; a workflow
+//! whose events are in no readable group keeps the listing-based counting.
+//! Where the two meet (a workflow whose logs appear or disappear), the
+//! execution ids and error phases each source has counted are shared, so
+//! nothing counts twice.
 //!
 //! Cost per collection: ListWorkflows pages, ListExecutions (pages) per
 //! workflow, DescribeExecution per listed execution of a workflow not counted
@@ -44,8 +49,10 @@ const ALWAYS_SHOWN: [&str; 2] = ["IN_PROGRESS", "HANDLING_EXCEPTION"];
 const EXCEPTION_STATUSES: [&str; 2] = ["HANDLING_EXCEPTION", "EXCEPTION"];
 /// `outcome` label values, indexed by "was an exception seen".
 const OUTCOMES: [&str; 2] = ["completed", "exception"];
-/// How far before the newest event read the next read of the logs starts:
-/// CloudWatch Logs may deliver an event minutes after it happened.
+/// How far before the end of its last read the next read of a log group
+/// starts: CloudWatch Logs may deliver an event minutes after it happened.
+/// (The end of a read is the exporter's clock at the collection's start: a
+/// skew of the exporter's clock ahead of AWS's comes off this margin.)
 const OVERLAP: Duration = Duration::from_secs(5 * 60);
 
 family!(
@@ -129,8 +136,18 @@ struct State {
     workflows: BTreeMap<String, Workflow>,
     /// With `log_groups`: each log group of the last collection, and whether it exists.
     log_groups: BTreeMap<String, bool>,
-    /// With `log_groups`: the newest event time read so far (epoch ms), the
-    /// high-water mark the next read starts [`OVERLAP`] before.
+    /// With `log_groups`: by log group of the last collection, where its last
+    /// read ended (epoch ms: the time of that collection, whether or not the
+    /// read found events or the group); its next read starts [`OVERLAP`]
+    /// before. Absent from state files older than this field.
+    #[serde(default)]
+    log_read_ms: BTreeMap<String, i64>,
+    /// With `log_groups`: the newest read mark, where the read of a group
+    /// without a mark of its own (new since the last collection) starts
+    /// [`OVERLAP`] before: whatever it holds from before that collection was
+    /// there, and was not selected, when the others were read. (State files
+    /// older than `log_read_ms` hold the newest event time read here; read
+    /// the same way, it only starts the reads earlier.)
     log_mark_ms: Option<i64>,
 }
 
@@ -270,11 +287,14 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         };
         let mut unique = HashSet::new();
         groups.retain(|g| unique.insert(g.clone()));
-        let start_ms = self.read_start_ms(now);
+        let starts: Vec<i64> = groups
+            .iter()
+            .map(|g| self.read_start_ms(Some(g), now))
+            .collect();
         let reads = (0..groups.len()).map(|i| {
             source
                 .api
-                .filter_log_events(&groups[i], start_ms, FILTER_PATTERN)
+                .filter_log_events(&groups[i], starts[i], FILTER_PATTERN)
         });
         let results = fetch_all(reads, self.concurrency).await?;
         let mut read = LogRead {
@@ -289,15 +309,27 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         Ok(Some(read))
     }
 
-    /// Where the next read of the logs starts (epoch ms): [`OVERLAP`] before
-    /// the newest event read, never before the lookback (at the baseline: the
-    /// start of the lookback).
-    fn read_start_ms(&self, now: f64) -> i64 {
+    /// Where the next read of `group` starts (epoch ms; `None`: a group
+    /// without a mark of its own): [`OVERLAP`] before its read mark (the end
+    /// of its last read), or before the newest mark for a group new since the
+    /// last collection; never before the lookback (at the baseline: the start
+    /// of the lookback).
+    fn read_start_ms(&self, group: Option<&str>, now: f64) -> i64 {
         let floor = self.lookback_start_ms(now);
         let overlap = OVERLAP.as_millis() as i64;
-        self.state
-            .log_mark_ms
+        group
+            .and_then(|g| self.state.log_read_ms.get(g).copied())
+            .or(self.state.log_mark_ms)
             .map_or(floor, |mark| (mark - overlap).max(floor))
+    }
+
+    /// The earliest start of the next reads (epoch ms): an execution whose
+    /// events are all older can no longer be read again.
+    fn next_reads_start_ms(&self, now: f64) -> i64 {
+        let groups = self.state.log_read_ms.keys();
+        groups
+            .map(|g| self.read_start_ms(Some(g), now))
+            .fold(self.read_start_ms(None, now), i64::min)
     }
 
     /// `now` - lookback, epoch ms.
@@ -362,7 +394,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         let logs_on = read.is_some();
         // The logs first: an execution they count is not counted again by the listing.
         if let Some(read) = read {
-            self.apply_logs(read, count, &unknown);
+            self.apply_logs(read, count, &unknown, to_ms(now));
         }
         for ((id, executions), covered) in listed.into_iter().zip(covered) {
             let (Some(executions), Some(workflow)) =
@@ -380,7 +412,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         }
         if logs_on {
             let (read_start, lookback_start) =
-                (self.read_start_ms(now), self.lookback_start_ms(now));
+                (self.next_reads_start_ms(now), self.lookback_start_ms(now));
             for workflow in self.state.workflows.values_mut() {
                 workflow.forget(read_start, lookback_start);
             }
@@ -390,14 +422,20 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
     }
 
     /// Counts the events read (at the baseline: only remembers them), moves
-    /// the high-water mark, and records which groups exist.
-    fn apply_logs(&mut self, read: LogRead, count: bool, baselined: &HashSet<String>) {
+    /// every group's read mark to `read_ms` (the collection's time: each read
+    /// returned what CloudWatch held when it was made, later), and records
+    /// which groups exist.
+    fn apply_logs(
+        &mut self,
+        read: LogRead,
+        count: bool,
+        baselined: &HashSet<String>,
+        read_ms: i64,
+    ) {
         let LogRead { groups, mut events } = read;
         events.sort_by(|(_, a), (_, b)| {
             (a.timestamp_ms, &a.event_id).cmp(&(b.timestamp_ms, &b.event_id))
         });
-        let newest = events.last().map(|(_, e)| e.timestamp_ms);
-        self.state.log_mark_ms = self.state.log_mark_ms.max(newest);
         for (group, logged) in events {
             let Some(event) = logged.event else { continue };
             // A workflow that is not listed (deleted, or not selected): skipped.
@@ -430,6 +468,15 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         for workflow in self.state.workflows.values_mut() {
             workflow.log_groups.retain(|g| current.contains_key(g));
         }
+        // A group that leaves loses its mark: should it come back, what it
+        // holds since is read from the newest mark, like any new group's
+        // (its remembered ids are forgotten by then).
+        let marks = std::mem::take(&mut self.state.log_read_ms);
+        self.state.log_read_ms = current
+            .keys()
+            .map(|g| (g.clone(), marks.get(g).map_or(read_ms, |&m| m.max(read_ms))))
+            .collect();
+        self.state.log_mark_ms = self.state.log_mark_ms.max(Some(read_ms));
         self.state.log_groups = current;
     }
 

@@ -167,7 +167,8 @@ async fn the_baseline_reads_the_lookback_and_counts_nothing_then_each_event_coun
     let quick_end = fake.run("w", "q-1", NOW_MS + 15_000, &[], "ExecutionCompleted");
     for (i, at) in [NOW + 30.0, NOW + 60.0].into_iter().enumerate() {
         let (text, tracked) = collect_at(&mut c, at).await;
-        let start = if i == 0 { NOW_MS - 60_000 } else { quick_end } - OVERLAP_MS;
+        // From the end of the last read (the last collection), not of the newest event.
+        let start = if i == 0 { NOW_MS } else { NOW_MS + 30_000 } - OVERLAP_MS;
         assert_eq!(
             fake.reads(),
             vec![format!("FilterLogEvents {GROUP} {start}")]
@@ -233,6 +234,7 @@ async fn late_events_inside_the_overlap_count_once_and_phases_follow_time() {
         &[],
         "ExecutionCompleted",
     );
+    fake.reads();
     for at in [NOW + 20.0, NOW + 30.0] {
         let text = collect_at(&mut c, at).await.0;
         assert_eq!(finished(&text, "w", "exception"), Some(2.0));
@@ -240,6 +242,14 @@ async fn late_events_inside_the_overlap_count_once_and_phases_follow_time() {
         assert_eq!(step_errors(&text, "w", TAG_BAD), Some(2.0));
         assert_eq!(step_errors(&text, "w", HANDLER_DENIED), Some(1.0));
     }
+    // Both reads returned b's late events (older than the previous read's end, inside the
+    // overlap), each counted once.
+    let starts = [NOW_MS + 10_000 - OVERLAP_MS, NOW_MS + 20_000 - OVERLAP_MS];
+    assert_eq!(
+        fake.reads(),
+        starts.map(|s| format!("FilterLogEvents {GROUP} {s}"))
+    );
+    assert!(starts.iter().all(|&s| s <= end - 120_000));
 }
 
 #[tokio::test]
@@ -384,14 +394,15 @@ async fn a_failed_read_applies_nothing_and_keeps_the_mark() {
         let text = collect_at(&mut c, NOW + 20.0).await.0;
         assert_eq!(finished(&text, "w", "completed"), Some(1.0));
     }
+    // The failed reads did not move the mark: the first good one starts where they did.
     let reads = fake.reads();
+    assert!(end < NOW_MS);
+    let from_baseline = format!("FilterLogEvents {GROUP} {}", NOW_MS - OVERLAP_MS);
+    assert_eq!(reads[0], from_baseline);
+    assert_eq!(reads[2], from_baseline);
     assert_eq!(
-        reads[0],
-        format!("FilterLogEvents {GROUP} {}", end - OVERLAP_MS)
-    );
-    assert_eq!(
-        reads[2],
-        format!("FilterLogEvents {GROUP} {}", end - OVERLAP_MS)
+        reads[3],
+        format!("FilterLogEvents {GROUP} {}", NOW_MS + 20_000 - OVERLAP_MS)
     );
 }
 
@@ -454,9 +465,9 @@ async fn bad_events_and_other_workflows_are_skipped_but_move_the_mark() {
     assert_eq!(
         fake.reads(),
         vec![
-            // Nothing read yet: the whole lookback again.
-            format!("FilterLogEvents {GROUP} {}", NOW_MS + 10_000 - DAY_MS),
-            format!("FilterLogEvents {GROUP} {}", NOW_MS + 9_000 - OVERLAP_MS),
+            // Nothing counted yet, yet never the whole lookback again.
+            format!("FilterLogEvents {GROUP} {}", NOW_MS - OVERLAP_MS),
+            format!("FilterLogEvents {GROUP} {}", NOW_MS + 10_000 - OVERLAP_MS),
         ]
     );
 }
@@ -504,7 +515,7 @@ async fn ids_are_forgotten_after_the_overlap_once_ended_and_after_the_lookback_o
     assert_eq!(tracked, 0, "older than the lookback");
 }
 
-/// `--storage.path`: the high-water mark and the remembered ids are part of
+/// `--storage.path`: the read marks and the remembered ids are part of
 /// the state, so a restart reads on from the mark and counts nothing twice,
 /// while what ended during the downtime counts once.
 #[tokio::test]
@@ -532,7 +543,7 @@ async fn a_restart_reads_on_from_the_saved_mark_and_counts_nothing_twice() {
     after.restore(&saved, NOW + 30.0).expect("restores");
     fake.reads();
     let (text, _) = collect_at(&mut after, NOW + 60.0).await;
-    let mark = NOW_MS + 6_000 - OVERLAP_MS;
+    let mark = NOW_MS + 30_000 - OVERLAP_MS;
     assert_eq!(
         fake.reads(),
         vec![format!("FilterLogEvents {GROUP} {mark}")],
@@ -544,5 +555,147 @@ async fn a_restart_reads_on_from_the_saved_mark_and_counts_nothing_twice() {
     assert_eq!(
         last_end(&text, "w", "completed"),
         Some(b_end as f64 / 1000.0)
+    );
+}
+
+/// Each group reads on from the end of its own last read, found events or not
+/// (a quiet group, a missing one), never from the start of the lookback again;
+/// a group new since the last collection (a server created, one that left and
+/// came back) reads from the newest mark.
+#[tokio::test]
+async fn every_group_reads_on_from_the_end_of_its_last_read_events_or_not() {
+    let fake = Arc::new(Fake::default());
+    let quiet = "/aws/transfer/s-quiet";
+    let missing = "/aws/transfer/s-missing";
+    let new = "/aws/transfer/s-new";
+    fake.create_group(GROUP);
+    fake.create_group(quiet);
+    fake.set("w", vec![]);
+    fake.set("w2", vec![]);
+    *fake.servers.lock().unwrap() = vec!["s-1".into(), "s-quiet".into(), "s-missing".into()];
+    let reads = |fake: &Fake, starts: &[(&str, i64)]| {
+        let mut expected = vec!["ListServers".to_string()];
+        expected.extend(
+            starts
+                .iter()
+                .map(|(g, s)| format!("FilterLogEvents {g} {s}")),
+        );
+        assert_eq!(fake.reads(), expected);
+    };
+    let mut c = logged(&fake, LogGroups::Auto);
+    collect_at(&mut c, NOW).await;
+    let lookback = NOW_MS - DAY_MS;
+    reads(
+        &fake,
+        &[(GROUP, lookback), (quiet, lookback), (missing, lookback)],
+    );
+    fake.run("w", "a", NOW_MS + 1_000, &[], "ExecutionCompleted");
+    for i in 1..=3 {
+        let at = NOW + 10.0 * f64::from(i);
+        let text = collect_at(&mut c, at).await.0;
+        assert_eq!(finished(&text, "w", "completed"), Some(1.0));
+        let start = to_ms(at - 10.0) - OVERLAP_MS;
+        reads(&fake, &[(GROUP, start), (quiet, start), (missing, start)]);
+    }
+    // A server is created: its group, with an event from before the last collection and one
+    // after, reads from the newest mark (the last collection).
+    fake.create_group(new);
+    fake.log(
+        new,
+        NOW_MS - 3_600_000,
+        message("ExecutionCompleted", "w2", "history", None),
+    );
+    fake.log(
+        new,
+        NOW_MS + 35_000,
+        message("ExecutionErrored", "w2", "fresh", None),
+    );
+    fake.servers.lock().unwrap().push("s-new".into());
+    let text = collect_at(&mut c, NOW + 40.0).await.0;
+    let start = NOW_MS + 30_000 - OVERLAP_MS;
+    reads(
+        &fake,
+        &[
+            (GROUP, start),
+            (quiet, start),
+            (missing, start),
+            (new, start),
+        ],
+    );
+    assert_eq!(finished(&text, "w2", "exception"), Some(1.0));
+    assert_eq!(finished(&text, "w2", "completed"), Some(0.0));
+    // The quiet server leaves, and comes back two collections later: from the newest mark,
+    // not from where its own reads ended.
+    fake.servers.lock().unwrap().retain(|s| s != "s-quiet");
+    collect_at(&mut c, NOW + 50.0).await;
+    collect_at(&mut c, NOW + 60.0).await;
+    fake.reads();
+    fake.servers.lock().unwrap().push("s-quiet".into());
+    collect_at(&mut c, NOW + 70.0).await;
+    let start = NOW_MS + 60_000 - OVERLAP_MS;
+    reads(
+        &fake,
+        &[
+            (GROUP, start),
+            (missing, start),
+            (new, start),
+            (quiet, start),
+        ],
+    );
+    // The marks are saved: a restart reads on from them.
+    let saved = String::from_utf8(c.save().unwrap().unwrap()).unwrap();
+    let mut after = logged(&fake, LogGroups::Auto);
+    after.restore(&saved, NOW + 70.0).expect("restores");
+    let text = collect_at(&mut after, NOW + 100.0).await.0;
+    let start = NOW_MS + 70_000 - OVERLAP_MS;
+    reads(
+        &fake,
+        &[
+            (GROUP, start),
+            (missing, start),
+            (new, start),
+            (quiet, start),
+        ],
+    );
+    assert_eq!(finished(&text, "w", "completed"), Some(1.0));
+    assert_eq!(finished(&text, "w2", "exception"), Some(1.0));
+}
+
+/// A state saved before the groups had marks of their own (only the newest
+/// event time read) is read on from that time, counting nothing twice.
+#[tokio::test]
+async fn a_state_without_read_marks_reads_on_from_its_newest_event() {
+    let fake = Arc::new(Fake::default());
+    fake.create_group(GROUP);
+    fake.set("w", vec![]);
+    let mut before = logged(&fake, named(&[GROUP]));
+    collect_at(&mut before, NOW).await;
+    let end = fake.run("w", "a", NOW_MS + 5_000, &[], "ExecutionCompleted");
+    let text = collect_at(&mut before, NOW + 30.0).await.0;
+    assert_eq!(finished(&text, "w", "completed"), Some(1.0));
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&before.save().unwrap().unwrap()).unwrap();
+    let state = saved.as_object_mut().unwrap();
+    assert!(state.remove("log_read_ms").is_some());
+    state.insert("log_mark_ms".into(), end.into());
+    fake.run("w", "b", NOW_MS + 40_000, &[], "ExecutionCompleted");
+    let mut after = logged(&fake, named(&[GROUP]));
+    after
+        .restore(&saved.to_string(), NOW + 30.0)
+        .expect("restores");
+    fake.reads();
+    let text = collect_at(&mut after, NOW + 60.0).await.0;
+    assert_eq!(
+        finished(&text, "w", "completed"),
+        Some(2.0),
+        "b once, a not again"
+    );
+    collect_at(&mut after, NOW + 70.0).await;
+    assert_eq!(
+        fake.reads(),
+        vec![
+            format!("FilterLogEvents {GROUP} {}", end - OVERLAP_MS),
+            format!("FilterLogEvents {GROUP} {}", NOW_MS + 60_000 - OVERLAP_MS),
+        ]
     );
 }
