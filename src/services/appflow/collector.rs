@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::api::{AppFlowApi, FlowSummary, Record, SapODataLimits};
 use crate::aws::ApiError;
@@ -15,6 +15,7 @@ use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Coll
 use crate::exposition::{Exposition, Histogram};
 use crate::family;
 use crate::filter::NameFilter;
+use crate::state::{Keep, Kept};
 
 const FLOW_STATUSES: &[&str] = &[
     "Active",
@@ -217,13 +218,12 @@ pub struct AppFlowCollector<A> {
     lookback: Duration,
     concurrency: usize,
     base_labels: Vec<(String, String)>,
-    state: State,
-    /// `saved_at` of a restored state, until the first collection after the restore.
-    resumed: Option<f64>,
+    state: Kept<State>,
 }
 
-/// Everything saved by `--storage.path`.
-#[derive(Default, Serialize, Deserialize)]
+/// Everything saved by `--storage.path` (`saved.rs`: how; the serde derives
+/// read format version 1).
+#[derive(Default, Deserialize)]
 struct State {
     /// Set by the first successful collection: until then nothing is counted.
     baselined: bool,
@@ -232,7 +232,7 @@ struct State {
 }
 
 /// What the exporter remembers of one flow.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Default, Deserialize)]
 struct Flow {
     summary: FlowSummary,
     /// From DescribeFlow, and the flow's lastUpdatedAt when it was read.
@@ -252,9 +252,9 @@ struct Flow {
 /// One execution within the lookback: 24 bytes where the id alone (a UUID)
 /// would take 36 plus a map entry; 10,000 flows with a day of hourly runs
 /// make a quarter of a million of these.
-/// Saved as `[id, started_at, status]`: a state holds hundreds of thousands.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(from = "(u64, f64, Status)", into = "(u64, f64, Status)")]
+/// Format version 1 saved it as `[id, started_at, status]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "(u64, f64, Status)")]
 struct Seen {
     /// [`fingerprint`] of the execution id: a flow has at most a few thousand
     /// runs in the lookback, so a 64-bit hash tells them apart.
@@ -270,12 +270,6 @@ impl From<(u64, f64, Status)> for Seen {
             started_at,
             status,
         }
-    }
-}
-
-impl From<Seen> for (u64, f64, Status) {
-    fn from(s: Seen) -> Self {
-        (s.id, s.started_at, s.status)
     }
 }
 
@@ -303,13 +297,7 @@ impl Status {
     }
 }
 
-/// Saved as the AWS string.
-impl Serialize for Status {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
+/// Format version 1 saved it as the AWS string.
 impl<'de> Deserialize<'de> for Status {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Status, D::Error> {
         Ok(Status::new(&String::deserialize(deserializer)?))
@@ -321,7 +309,7 @@ fn fingerprint(id: &str) -> u64 {
     crate::shard::fnv1a(id.as_bytes())
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 struct Counters {
     /// Successful, Error, Canceled (the order of `TERMINAL`).
     executions: [u64; 3],
@@ -457,7 +445,7 @@ impl Runs {
 }
 
 /// The newest finished execution: what its gauges show, and its (start, id) to order it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 struct LastRun {
     id: Box<str>,
     started_at: f64,
@@ -517,8 +505,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
             lookback,
             concurrency: concurrency.max(1),
             base_labels,
-            state: State::default(),
-            resumed: None,
+            state: Kept::default(),
         }
     }
 
@@ -530,7 +517,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
     fn counts(&self, known: Option<&Flow>, summary: &FlowSummary) -> bool {
         self.state.baselined
             && (known.is_some()
-                || self.resumed.is_none_or(|saved_at| {
+                || self.state.resumed().is_none_or(|saved_at| {
                     summary.created_at.is_some_and(|created| created > saved_at)
                 }))
     }
@@ -638,7 +625,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
         }
         self.state.flows = flows;
         self.state.baselined = true;
-        self.resumed = None;
+        self.state.applied();
     }
 
     fn render(&self) -> Exposition {
@@ -855,16 +842,11 @@ impl<A: AppFlowApi + 'static> Collector for AppFlowCollector<A> {
         })
     }
 
-    fn save(&self) -> Option<Result<Vec<u8>, String>> {
-        Some(crate::state::to_json(&self.state))
-    }
-
-    fn restore(&mut self, state: &str, saved_at: f64) -> Result<(), String> {
-        self.state = crate::state::from_json(state)?;
-        self.resumed = Some(saved_at);
-        Ok(())
+    fn kept(&mut self) -> Option<&mut dyn Keep> {
+        Some(&mut self.state)
     }
 }
 
+mod saved;
 #[cfg(test)]
 mod tests;

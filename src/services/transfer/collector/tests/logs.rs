@@ -524,12 +524,15 @@ async fn a_restart_reads_on_from_the_saved_mark_and_counts_nothing_twice() {
     );
     let (text, _) = collect_at(&mut before, NOW + 30.0).await;
     assert_eq!(finished(&text, "w", "exception"), Some(1.0));
-    let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+    let saved = before.state.save().unwrap();
 
     // While down: b completes. a's events are still inside the overlap.
     let b_end = fake.run("w", "b", NOW_MS + 40_000, &[], "ExecutionCompleted");
     let mut after = logged(&fake, named(&[GROUP]));
-    after.restore(&saved, NOW + 30.0).expect("restores");
+    after
+        .state
+        .restore(&saved, FORMAT_VERSION, NOW + 30.0)
+        .expect("restores");
     fake.reads();
     let (text, _) = collect_at(&mut after, NOW + 60.0).await;
     let mark = NOW_MS + 6_000 - OVERLAP_MS;
