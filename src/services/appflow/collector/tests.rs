@@ -674,7 +674,9 @@ fn a_day_of_runs_saves_in_under_420_bytes_a_flow() {
             });
             flow.newest = Some((started, id.as_str().into()));
             flow.newest_finished = Some(LastRun::new(&r, started));
-            flow.count("f", &r);
+            let mut tally = Tally::default();
+            tally.add(&r);
+            flow.count("f", tally);
         }
         flow.summary = FlowSummary {
             name: format!("scale-{i:05}-salesforce-to-s3"),
