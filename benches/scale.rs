@@ -36,8 +36,9 @@
 //!    them (some 120,000) and saves a state as large as a day of running makes it; then the
 //!    steady cycles of 2. Prints each save (the exporter's DEBUG line `state saved`: bytes,
 //!    encoding and writing times) against the goals (4 MiB, 50 ms), VmRSS and VmHWM against
-//!    64 MiB, and a restart after SIGKILL (its first collection's calls). No latency, the
-//!    highest rate: the calls do not matter here.
+//!    64 MiB, with and without the flag (the same run first without it), and a restart after
+//!    SIGKILL (its first collection's calls). No latency, the highest rate: the calls do not
+//!    matter here.
 //!
 //! SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
 //! only (the 10,000 flows collected without latency, at the highest rate, to be ready soon),
@@ -167,38 +168,26 @@ const SAVE_TARGET_MS: f64 = 50.0;
 /// baseline); then the flows appear with their day of runs, so the next collection counts every
 /// one, as an exporter that has run for a day has, and saves the state of every flow, execution
 /// and counter. The steady cycles follow, one save each; then a SIGKILL and a restart on the
-/// saved state. Each save's size and times come from the exporter's DEBUG log line
+/// saved state. The same runs once without the flag first, for the memory the state costs. Each save's size and times come from the exporter's DEBUG log line
 /// `state saved` (`bytes`, `seconds` = `encode_seconds` + `write_seconds`: the state encoded, then
 /// written, fsynced, renamed and the directory fsynced).
 async fn durable_state(s: &Settings) {
-    let quick = Settings {
-        latency: Duration::ZERO,
-        ..Settings::from_env()
-    };
     println!(
         "\n== Durable state (--storage.path): {} flows, every run of the last day counted, \
          a collection every {} s ==",
         s.flows, s.interval_seconds
     );
+    // The same without the flag first: what the state itself costs in memory.
+    println!("\n-- without --storage.path --");
+    let (plain, plain_counted) = counted_account(s, &[]).await;
+    plain.steady(s).await;
+    let plain_cycles = plain.memory().await;
+    drop(plain);
+    println!("\n-- with --storage.path --");
     let extra = ["--storage.path", "{dir}/state", "--log.level", "debug"];
-    let load = Load::new(Svc::AppFlow, s.flows);
-    let mut account = Account::launch(
-        &quick,
-        Svc::AppFlow,
-        s.flows,
-        MAX_RPS,
-        World::default(),
-        load,
-        &extra,
-    )
-    .await;
-    account.ready().await;
-    account
-        .sim
-        .with(|w| account.load.lock().expect("load").populate(w));
-    // The collection after the baseline counts every run; then the cycles.
+    let (mut account, counted) = counted_account(s, &extra).await;
     account.steady(s).await;
-    let memory = account.memory().await;
+    let cycles = account.memory().await;
 
     println!("\nsaves (the exporter's DEBUG lines; the first is the baseline of an empty account)");
     println!(
@@ -266,7 +255,10 @@ async fn durable_state(s: &Settings) {
         "{:<28} {:>10} {:>10} {:>24}",
         "memory", "VmRSS MiB", "VmHWM MiB", "process_resident MiB"
     );
-    memory.print("saving, after the cycles");
+    plain_counted.print("no flag, counted every run");
+    plain_cycles.print("no flag, after the cycles");
+    counted.print("flag, counted every run");
+    cycles.print("flag, after the cycles");
 
     // A SIGKILL, and a restart on the saved state: its first collection is a steady one.
     let before = account.calls();
@@ -282,7 +274,35 @@ async fn durable_state(s: &Settings) {
          {wall:.1} s, first collection {} calls {calls:?}",
         total(&calls)
     );
-    account.memory().await.print("restarted, first collection");
+    account.memory().await.print("flag, restarted");
+}
+
+/// An exporter with `extra` arguments on an empty account (its baseline), then the flows with
+/// their day of runs, and its memory once the next collection has counted every run.
+async fn counted_account(s: &Settings, extra: &[&str]) -> (Account, Memory) {
+    let quick = Settings {
+        latency: Duration::ZERO,
+        ..Settings::from_env()
+    };
+    let load = Load::new(Svc::AppFlow, s.flows);
+    let account = Account::launch(
+        &quick,
+        Svc::AppFlow,
+        s.flows,
+        MAX_RPS,
+        World::default(),
+        load,
+        extra,
+    )
+    .await;
+    account.ready().await;
+    let listed = account.listed();
+    account
+        .sim
+        .with(|w| account.load.lock().expect("load").populate(w));
+    account.wait_collections(2.0, listed).await;
+    let memory = account.memory().await;
+    (account, memory)
 }
 
 /// Section 4 alone: the scrape throughput at SCALE_FLOWS flows (collected without latency, at
