@@ -32,6 +32,7 @@ use std::io::{self, Write};
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -388,34 +389,81 @@ impl Slot {
             .expect("some name is free")
     }
 
-    /// Saves `state` (what [`Keep::save`] made) atomically; returns the size
-    /// of the file.
-    pub fn save(&self, state: &[u8], saved_at: f64) -> io::Result<u64> {
-        let header = Header {
+    /// Saves the state `write_state` writes, atomically, straight to the
+    /// file: it is never held whole in memory. Returns the size of the file
+    /// and how long the disk took to make it durable (fsync, rename, fsync of
+    /// DIR).
+    pub fn save(
+        &self,
+        saved_at: f64,
+        write_state: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<(u64, Duration)> {
+        let mut header = Header {
             format_version: FORMAT_VERSION,
             service: self.service.to_string(),
             target: self.identity.clone(),
             shard: self.storage.shard.clone(),
             saved_at,
-            state_bytes: Some(state.len() as u64),
-            state_crc32: Some(crc32fast::hash(state)),
+            state_bytes: Some(0),
+            state_crc32: Some(0),
             state: None,
         };
-        let mut head = serde_json::to_vec(&header)?;
-        head.push(b'\n');
+        // The header is written again once the state's length and CRC-32 are
+        // known, over the first one: spaces (JSON allows them after the value)
+        // keep room for the 20 and 10 digits they may take beyond these zeros.
+        let width = serde_json::to_vec(&header)?.len() + 30;
+        let line = |header: &Header| -> io::Result<Vec<u8>> {
+            let mut line = serde_json::to_vec(header)?;
+            line.resize(width, b' ');
+            line.push(b'\n');
+            Ok(line)
+        };
         let dir = &self.storage.dir;
         let mut tmp = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .suffix(TMP_SUFFIX)
             .tempfile_in(dir)?;
-        // Two writes, straight from the buffers: the state is never copied.
-        tmp.as_file_mut().write_all(&head)?;
-        tmp.as_file_mut().write_all(state)?;
+        let (length, crc) = {
+            let mut out = io::BufWriter::with_capacity(64 * 1024, tmp.as_file_mut());
+            out.write_all(&line(&header)?)?;
+            let mut checked = Checked {
+                out: &mut out,
+                bytes: 0,
+                crc: crc32fast::Hasher::new(),
+            };
+            write_state(&mut checked)?;
+            let (length, crc) = (checked.bytes, checked.crc.finalize());
+            out.flush()?;
+            (length, crc)
+        };
+        header.state_bytes = Some(length);
+        header.state_crc32 = Some(crc);
+        std::os::unix::fs::FileExt::write_all_at(tmp.as_file(), &line(&header)?, 0)?;
+        let syncing = Instant::now();
         tmp.as_file().sync_all()?;
-        let bytes = (head.len() + state.len()) as u64;
         tmp.persist(&self.path).map_err(|e| e.error)?;
         File::open(dir)?.sync_all()?;
-        Ok(bytes)
+        Ok((width as u64 + 1 + length, syncing.elapsed()))
+    }
+}
+
+/// Passes the state on to the file, counting its bytes and its CRC-32.
+struct Checked<'a> {
+    out: &'a mut dyn Write,
+    bytes: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl Write for Checked<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -433,8 +481,9 @@ fn describe(t: &TargetIdentity) -> String {
 
 /// How a collector's state is written to its file and read back.
 pub trait Codec: Sized {
-    /// The state, in format version [`FORMAT_VERSION`].
-    fn encode(&self) -> Result<Vec<u8>, String>;
+    /// Writes the state, in format version [`FORMAT_VERSION`], to `out` as it
+    /// goes (the file, through a buffer).
+    fn encode(&self, out: &mut dyn Write) -> io::Result<()>;
     /// A state written in format `version` ([`FORMAT_VERSION`] or
     /// [`FORMAT_VERSION_1`]); the error says where it went wrong.
     fn decode(state: &[u8], version: u64) -> Result<Self, String>;
@@ -444,8 +493,8 @@ pub trait Codec: Sized {
 pub trait Json: Serialize + DeserializeOwned {}
 
 impl<T: Json> Codec for T {
-    fn encode(&self) -> Result<Vec<u8>, String> {
-        to_json(self)
+    fn encode(&self, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer(out, self).map_err(io::Error::from)
     }
 
     fn decode(state: &[u8], _version: u64) -> Result<Self, String> {
@@ -493,19 +542,27 @@ impl<S> DerefMut for Kept<S> {
 /// What the scheduler saves after every successful collection and restores
 /// before the first, whatever the collector ([`crate::collector::Collector::kept`]).
 pub trait Keep: Send {
-    /// The state to save: what the collector needs to go on counting, and every counter.
-    fn save(&self) -> Result<Vec<u8>, String>;
+    /// Writes the state to save to `out`: what the collector needs to go on
+    /// counting, and every counter.
+    fn save(&self, out: &mut dyn Write) -> io::Result<()>;
 
     /// Takes back a state saved in format `version` at `saved_at` (Unix
     /// seconds). All or nothing: on error the state is as it was, and the
     /// collector starts with a baseline. After a restore the first collection
     /// is not a baseline.
     fn restore(&mut self, state: &[u8], version: u64, saved_at: f64) -> Result<(), String>;
+
+    /// The state [`Keep::save`] writes, in memory (what a reload hands over).
+    fn saved(&self) -> io::Result<Vec<u8>> {
+        let mut state = Vec::new();
+        self.save(&mut state)?;
+        Ok(state)
+    }
 }
 
 impl<S: Codec + Send> Keep for Kept<S> {
-    fn save(&self) -> Result<Vec<u8>, String> {
-        self.state.encode()
+    fn save(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.state.encode(out)
     }
 
     fn restore(&mut self, state: &[u8], version: u64, saved_at: f64) -> Result<(), String> {
@@ -513,11 +570,6 @@ impl<S: Codec + Send> Keep for Kept<S> {
         self.resumed = Some(saved_at);
         Ok(())
     }
-}
-
-/// A collector's state as JSON.
-pub fn to_json<T: Serialize>(state: &T) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(state).map_err(|e| e.to_string())
 }
 
 /// A collector's state from JSON; the error says where it went wrong.
@@ -614,11 +666,15 @@ mod tests {
         let slot = storage(dir.path(), Some("0/2")).slot(identity(), "appflow");
         assert!(matches!(slot.load(), Loaded::Missing));
         let state = b"{\"baselined\":true,\"n\":[1,2]}\n\x00\xff binary too";
-        let bytes = slot.save(state, 1234.5).unwrap();
+        let (bytes, _) = slot.save(1234.5, |out| out.write_all(state)).unwrap();
         let file = std::fs::read(slot.path()).unwrap();
         assert_eq!(bytes, file.len() as u64);
         let line = file.iter().position(|b| *b == b'\n').unwrap();
         let value: serde_json::Value = serde_json::from_slice(&file[..line]).unwrap();
+        assert!(
+            file[..line].ends_with(b" "),
+            "room kept for the length and CRC"
+        );
         assert_eq!(value["format_version"], 2);
         assert_eq!(value["service"], "appflow");
         assert_eq!(value["shard"], "0/2");
@@ -651,7 +707,7 @@ mod tests {
         assert_eq!(saved.saved_at, 1234.5);
         assert_eq!(saved.state, br#"{"baselined":true,"n":[1,2]}"#);
         // The next save writes version 2.
-        slot.save(b"{}", 2.0).unwrap();
+        slot.save(2.0, |out| out.write_all(b"{}")).unwrap();
         assert_eq!(found(&slot).version, 2);
     }
 
@@ -659,8 +715,8 @@ mod tests {
     fn a_save_replaces_the_old_state_and_leaves_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let slot = storage(dir.path(), None).slot(identity(), "transfer");
-        slot.save(b"{\"v\":1}", 1.0).unwrap();
-        slot.save(b"{\"v\":2}", 2.0).unwrap();
+        slot.save(1.0, |out| out.write_all(b"{\"v\":1}")).unwrap();
+        slot.save(2.0, |out| out.write_all(b"{\"v\":2}")).unwrap();
         let saved = found(&slot);
         assert_eq!((saved.saved_at, &saved.state[..]), (2.0, &b"{\"v\":2}"[..]));
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
@@ -706,7 +762,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = storage(dir.path(), None);
         let slot = store.slot(identity(), "appflow");
-        slot.save(b"\x01\x02 a binary state \xff", 1.0).unwrap();
+        slot.save(1.0, |out| out.write_all(b"\x01\x02 a binary state \xff"))
+            .unwrap();
         let good = std::fs::read(slot.path()).unwrap();
         let spoil = |bytes: &[u8]| std::fs::write(slot.path(), bytes).unwrap();
 

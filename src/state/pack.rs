@@ -3,23 +3,55 @@
 //! varints, floats their 8 IEEE-754 bytes (exact), strings a varint length
 //! and their UTF-8 bytes. A [`Reader`] error says what was wrong and where.
 
-/// Appends values to a buffer.
-pub struct Writer {
+use std::io::{self, Write};
+
+/// Writes values to a sink through a small buffer: a state is never held
+/// whole in memory. The first error of the sink is kept and returned by
+/// [`Writer::finish`]; what follows it is dropped.
+pub struct Writer<'a> {
     buf: Vec<u8>,
+    out: &'a mut dyn Write,
+    error: Option<io::Error>,
 }
 
-impl Writer {
-    pub fn with_capacity(bytes: usize) -> Writer {
+/// How much is buffered before it goes to the sink.
+const CHUNK: usize = 64 * 1024;
+
+impl<'a> Writer<'a> {
+    pub fn new(out: &'a mut dyn Write) -> Writer<'a> {
         Writer {
-            buf: Vec::with_capacity(bytes),
+            buf: Vec::with_capacity(CHUNK + 64),
+            out,
+            error: None,
         }
     }
 
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.buf
+    /// Writes what is buffered; the first error of the sink, if any.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.drain();
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn drain(&mut self) {
+        if self.error.is_none() {
+            if let Err(e) = self.out.write_all(&self.buf) {
+                self.error = Some(e);
+            }
+        }
+        self.buf.clear();
+    }
+
+    fn room(&mut self) {
+        if self.buf.len() >= CHUNK {
+            self.drain();
+        }
     }
 
     pub fn u8(&mut self, v: u8) {
+        self.room();
         self.buf.push(v);
     }
 
@@ -29,6 +61,7 @@ impl Writer {
 
     /// LEB128: 7 bits a byte, low bits first; 1 byte below 128, 10 at most.
     pub fn varint(&mut self, mut v: u64) {
+        self.room();
         while v >= 0x80 {
             self.buf.push((v as u8) | 0x80);
             v >>= 7;
@@ -43,6 +76,7 @@ impl Writer {
 
     /// Eight bytes, little-endian: for hashes, which are as long as they can be.
     pub fn fixed(&mut self, v: u64) {
+        self.room();
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
@@ -53,6 +87,7 @@ impl Writer {
 
     pub fn bytes(&mut self, v: &[u8]) {
         self.varint(v.len() as u64);
+        self.room();
         self.buf.extend_from_slice(v);
     }
 
@@ -216,7 +251,8 @@ mod tests {
 
     #[test]
     fn every_value_reads_back_exactly() {
-        let mut w = Writer::with_capacity(0);
+        let mut bytes = Vec::new();
+        let mut w = Writer::new(&mut bytes);
         let ints = [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX];
         for v in ints {
             w.varint(v);
@@ -239,7 +275,10 @@ mod tests {
         w.opt_signed(Some(-5));
         w.opt_str(Some(""));
         w.bool(true);
-        let bytes = w.into_bytes();
+        // Past a chunk: written to the sink as it goes.
+        let long = "x".repeat(200_000);
+        w.str(&long);
+        w.finish().unwrap();
         let mut r = Reader::new(&bytes);
         for v in ints {
             assert_eq!(r.varint().unwrap(), v);
@@ -256,15 +295,17 @@ mod tests {
         assert_eq!(r.opt_signed().unwrap(), Some(-5));
         assert_eq!(r.opt_str().unwrap(), Some(""));
         assert!(r.bool().unwrap());
+        assert_eq!(r.str().unwrap(), long);
         r.end().unwrap();
     }
 
     #[test]
     fn corruption_is_an_error_never_a_panic() {
-        let mut w = Writer::with_capacity(0);
+        let mut bytes = Vec::new();
+        let mut w = Writer::new(&mut bytes);
         w.str("abc");
         w.varint(u64::MAX);
-        let bytes = w.into_bytes();
+        w.finish().unwrap();
         for cut in 0..bytes.len() {
             let mut r = Reader::new(&bytes[..cut]);
             let read = r.str().and_then(|_| r.varint());
@@ -279,5 +320,23 @@ mod tests {
         let mut r = Reader::new(&[1, 2]);
         r.u8().unwrap();
         assert!(r.end().unwrap_err().contains("1 bytes after"));
+    }
+
+    #[test]
+    fn the_first_error_of_the_sink_is_returned() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut full = Full;
+        let mut w = Writer::new(&mut full);
+        w.str(&"x".repeat(100_000));
+        w.varint(1);
+        assert_eq!(w.finish().unwrap_err().to_string(), "disk full");
     }
 }

@@ -25,6 +25,7 @@
 //! the serde derives.
 
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 
 use super::{Counters, Flow, LastRun, Seen, State, Status, DURATION_BUCKETS, EXECUTION_STATUSES};
 use crate::exposition::Histogram;
@@ -39,8 +40,10 @@ const UUID: u8 = 0;
 const TEXT: u8 = 1;
 
 impl Codec for State {
-    fn encode(&self) -> Result<Vec<u8>, String> {
-        Ok(encode(self))
+    fn encode(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut w = Writer::new(out);
+        encode(self, &mut w);
+        w.finish()
     }
 
     fn decode(state: &[u8], version: u64) -> Result<State, String> {
@@ -60,11 +63,7 @@ fn bounds_hash() -> u64 {
     crate::shard::fnv1a(&bytes)
 }
 
-fn encode(state: &State) -> Vec<u8> {
-    // Sized once for a typical flow (some 150 bytes and 14 per execution): no
-    // reallocation that would hold the buffer twice.
-    let executions: usize = state.flows.values().map(|f| f.seen.len()).sum();
-    let mut w = Writer::with_capacity(64 + 160 * state.flows.len() + 15 * executions);
+fn encode(state: &State, w: &mut Writer) {
     w.fixed(bounds_hash());
     w.bool(state.baselined);
     w.varint(state.flows.len() as u64);
@@ -74,9 +73,8 @@ fn encode(state: &State) -> Vec<u8> {
         w.varint(shared as u64);
         w.str(&name[shared..]);
         previous = name;
-        encode_flow(&mut w, flow);
+        encode_flow(w, flow);
     }
-    w.into_bytes()
 }
 
 /// The length of the longest common prefix that ends on a character boundary of both.

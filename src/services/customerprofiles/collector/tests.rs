@@ -549,7 +549,7 @@ async fn a_restored_state_counts_what_finished_meanwhile_and_baselines_old_domai
     fake.set("d", "w2", "IN_PROGRESS", NOW - 800.0);
     let mut before = collector(&fake, NameFilter::default());
     collect(&mut before).await;
-    let saved = before.state.save().unwrap();
+    let saved = before.state.saved().unwrap();
 
     // While down: w2 fails, w3 starts and completes; domain "new" is created
     // after the save, domain "old" (created before it) becomes visible.

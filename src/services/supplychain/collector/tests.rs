@@ -567,7 +567,7 @@ async fn a_restored_state_resumes_counting_and_baselines_old_unknown_flows() {
     ]);
     let text = collect(&mut before).await;
     assert_eq!(value(&text, &ok()), Some(1.0));
-    let saved = before.state.save().unwrap();
+    let saved = before.state.saved().unwrap();
 
     // While down: r fails, c succeeds; flow "new" is created after the save, "old" before it.
     fake.runs(vec![

@@ -441,7 +441,7 @@ async fn a_restored_state_follows_its_executions_and_baselines_unknown_workflows
     );
     let text = collect(&mut before).await;
     assert_eq!(step_errors(&text, "w", COPY_DENIED), Some(1.0));
-    let saved = before.state.save().unwrap();
+    let saved = before.state.saved().unwrap();
 
     // While down: a ends, b goes on, c starts with an error; workflow v appears
     // (no creation time in ListWorkflows: its own baseline).

@@ -524,7 +524,7 @@ async fn a_restart_reads_on_from_the_saved_mark_and_counts_nothing_twice() {
     );
     let (text, _) = collect_at(&mut before, NOW + 30.0).await;
     assert_eq!(finished(&text, "w", "exception"), Some(1.0));
-    let saved = before.state.save().unwrap();
+    let saved = before.state.saved().unwrap();
 
     // While down: b completes. a's events are still inside the overlap.
     let b_end = fake.run("w", "b", NOW_MS + 40_000, &[], "ExecutionCompleted");
