@@ -13,6 +13,10 @@
 //! ...the collector's state: JSON, or AppFlow's compact binary ([`pack`])...
 //! ```
 //!
+//! The state is streamed to the file as the collector encodes it, never held
+//! whole in memory; the header line, padded with spaces, is then written
+//! again in place with the state's length and CRC-32.
+//!
 //! Version 1 (the first release of `--storage.path`) held the state inside
 //! the header, as `"state":{...}` (JSON); it is still read, so an upgrade
 //! keeps every state, and rewritten as version 2 at the next save.
