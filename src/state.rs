@@ -418,6 +418,9 @@ impl Slot {
         let width = serde_json::to_vec(&header)?.len() + 30;
         let line = |header: &Header| -> io::Result<Vec<u8>> {
             let mut line = serde_json::to_vec(header)?;
+            if line.len() > width {
+                return Err(io::Error::other("the state header outgrew its room"));
+            }
             line.resize(width, b' ');
             line.push(b'\n');
             Ok(line)
