@@ -1,9 +1,9 @@
 //! How the AppFlow state is saved (`--storage.path`). At 10,000 flows it
 //! holds some 120,000 executions (a day of runs every two hours), which JSON
-//! made 17 MB; format version 2 is binary ([`crate::state::pack`]), 3.4 MB:
+//! made 17 MB; format version 2 is binary ([`crate::state::pack`]), 3.43 MiB:
 //!
 //! ```text
-//! state   := bounds:fixed  baselined:bool  flows:len  flow*
+//! state   := bounds:fixed  baselined:bool  flows:varint  flow*
 //! flow    := name  created_at:opt_f64  last_run  sap  described  seen
 //!            newest  newest_finished  last_success:opt_f64  last_failure:opt_f64  counters
 //! name    := shared:varint rest:str      the bytes it shares with the previous name, then the rest
