@@ -11,6 +11,9 @@
 //!            started_at: the first as f64, each next one as a varint, the difference
 //!            of its bits from the bits of the one before: exact, and 5 bytes for runs
 //!            up to two hours apart (1.7e9 s: a bit is 2^-22 s)
+//! last_run, sap, newest, newest_finished := bool (present), then their fields in order
+//!            (statuses as status, ids as exec_id, optional numbers as opt_f64 or opt_signed)
+//! described := u8: 0 never, 1 with no lastUpdatedAt, 2 then f64
 //! status  := u8: index in EXECUTION_STATUSES, or 255 then str
 //! exec_id := u8 0 then the 16 bytes of a lowercase UUID, or 1 then str
 //! counters:= executions:varint*3  bytes_processed bytes_written records put_failures:varint
