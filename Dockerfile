@@ -5,10 +5,14 @@ ARG FEATURES=""
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin aws-flow-exporter --no-default-features --features "${FEATURES}"
+# The default place for --storage.path, owned by the user the exporter runs as: a new named
+# volume mounted there starts with this ownership, so it is writable without a chown.
+RUN mkdir -p /state
 
 # Run: no shell, no package manager; glibc and CA certificates only.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/aws-flow-exporter /usr/local/bin/aws-flow-exporter
+COPY --from=build --chown=65532:65532 /state /var/lib/aws-flow-exporter
 USER nonroot:nonroot
 EXPOSE 9816
 ENTRYPOINT ["/usr/local/bin/aws-flow-exporter"]

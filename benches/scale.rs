@@ -40,9 +40,19 @@
 //!    the calls of each steady collection by operation against the lower bound, and, after the
 //!    cycles, the executions counted against those that ended.
 //!
+//! 8. Durable state: an exporter with `--storage.path` starts on an empty account, then the
+//!    SCALE_FLOWS flows appear with their day of runs, so its next collection counts all of
+//!    them (some 120,000) and saves a state as large as a day of running makes it; then the
+//!    steady cycles of 2. Prints each save (the exporter's DEBUG line `state saved`: bytes,
+//!    time, of which waiting for the disk) against the goals (4 MiB, 50 ms), VmRSS and VmHWM against
+//!    64 MiB, with and without the flag (the same run first without it), and a restart after
+//!    SIGKILL (its first collection's calls). No latency, the highest rate: the calls do not
+//!    matter here.
+//!
 //! SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
 //! only (the 10,000 flows collected without latency, at the highest rate, to be ready soon),
-//! SCALE_ONLY=targets runs 6 only, SCALE_ONLY=transferlogs runs 7 only.
+//! SCALE_ONLY=targets runs 6 only, SCALE_ONLY=transferlogs runs 7 only, SCALE_ONLY=state runs
+//! 8 only.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -156,13 +166,157 @@ async fn run(s: Settings) {
         "scrape" => scrape(&s).await,
         "targets" => many_targets(&s).await,
         "transferlogs" => transfer_logs(&s).await,
+        "state" => durable_state(&s).await,
         _ => {
             appflow(&s).await;
+            durable_state(&s).await;
             others(&s).await;
             many_targets(&s).await;
             transfer_logs(&s).await;
         }
     }
+}
+
+/// The goals of `--storage.path` at 10,000 flows (issue 12).
+const STATE_TARGET_MIB: f64 = 4.0;
+const SAVE_TARGET_MS: f64 = 50.0;
+
+/// Section 7: `--storage.path` at SCALE_FLOWS flows, collected without latency at the highest
+/// rate (as for `scrape`: only the state matters). The exporter starts on an empty account (its
+/// baseline); then the flows appear with their day of runs, so the next collection counts every
+/// one, as an exporter that has run for a day has, and saves the state of every flow, execution
+/// and counter. The steady cycles follow, one save each; then a SIGKILL and a restart on the
+/// saved state. The same runs once without the flag first, for the memory the state costs.
+/// Each save's size and times come from the exporter's DEBUG log line `state saved`: `bytes`,
+/// `seconds` (the state encoded and written straight to the file, fsynced, renamed, the
+/// directory fsynced) and `sync_seconds` (the part spent waiting for the disk: fsyncs, rename).
+async fn durable_state(s: &Settings) {
+    println!(
+        "\n== Durable state (--storage.path): {} flows, every run of the last day counted, \
+         a collection every {} s ==",
+        s.flows, s.interval_seconds
+    );
+    // The same without the flag first: what the state itself costs in memory.
+    println!("\n-- without --storage.path --");
+    let (plain, plain_counted) = counted_account(s, &[]).await;
+    plain.steady(s).await;
+    let plain_cycles = plain.memory().await;
+    drop(plain);
+    println!("\n-- with --storage.path --");
+    let extra = ["--storage.path", "{dir}/state", "--log.level", "debug"];
+    let (mut account, counted) = counted_account(s, &extra).await;
+    account.steady(s).await;
+    let cycles = account.memory().await;
+
+    println!("\nsaves (the exporter's DEBUG lines; the first is the baseline of an empty account)");
+    println!(
+        "{:>4} {:>10} {:>8} {:>9} {:>16} {:>8}",
+        "save", "bytes", "MiB", "total ms", "encode+write ms", "sync ms"
+    );
+    let logs = account.logs();
+    let saves: Vec<[f64; 3]> = logs
+        .lines()
+        .filter(|l| l.contains("state saved"))
+        .filter_map(|l| {
+            let field = |name: &str| -> Option<f64> {
+                let rest = l.split(&format!(" {name}=")).nth(1)?;
+                rest.split_whitespace().next()?.parse().ok()
+            };
+            Some([field("bytes")?, field("seconds")?, field("sync_seconds")?])
+        })
+        .collect();
+    for (i, [bytes, total, sync]) in saves.iter().enumerate() {
+        println!(
+            "{:>4} {:>10} {:>8.2} {:>9.1} {:>16.1} {:>8.1}",
+            i + 1,
+            bytes,
+            bytes / MIB,
+            total * 1000.0,
+            (total - sync) * 1000.0,
+            sync * 1000.0
+        );
+    }
+    let full: Vec<&[f64; 3]> = saves.iter().skip(1).collect();
+    if full.is_empty() {
+        println!("no save of the full state logged: {}", account.logs());
+        return;
+    }
+    let mut times: Vec<f64> = full.iter().map(|s| s[1] * 1000.0).collect();
+    times.sort_by(f64::total_cmp);
+    let bytes = full.last().expect("a save")[0];
+    let median = times[times.len() / 2];
+    let verdict = |ok: bool| if ok { "within goal" } else { "OVER goal" };
+    println!(
+        "state: {bytes} bytes = {:.2} MiB (goal {STATE_TARGET_MIB} MiB: {}); one save: median \
+         {median:.1} ms, max {:.1} ms (goal {SAVE_TARGET_MS} ms: {})",
+        bytes / MIB,
+        verdict(bytes / MIB <= STATE_TARGET_MIB),
+        times[times.len() - 1],
+        verdict(median <= SAVE_TARGET_MS)
+    );
+    let on_disk: u64 = std::fs::read_dir(account._dir.path().join("state"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    println!("state file on disk: {on_disk} bytes");
+    println!(
+        "{:<28} {:>10} {:>10} {:>24}",
+        "memory", "VmRSS MiB", "VmHWM MiB", "process_resident MiB"
+    );
+    plain_counted.print("no flag, counted every run");
+    plain_cycles.print("no flag, after the cycles");
+    counted.print("flag, counted every run");
+    cycles.print("flag, after the cycles");
+
+    // A SIGKILL, and a restart on the saved state: its first collection is a steady one.
+    let before = account.calls();
+    account.restart();
+    account.ready().await;
+    let wall = account.started.elapsed().as_secs_f64();
+    let calls = delta(&account.calls(), &before);
+    let text = account.metrics().await;
+    let restored = account.own(&text, "aws_flow_exporter_state_restored");
+    let resumed = account.logs().contains("resumed from the saved state");
+    println!(
+        "restart after SIGKILL: state_restored {restored:?} (resumed: {resumed}), ready after \
+         {wall:.1} s, first collection {} calls {calls:?}",
+        total(&calls)
+    );
+    account.memory().await.print("flag, restarted");
+}
+
+/// An exporter with `extra` arguments on an empty account (its baseline), then the flows with
+/// their day of runs, and its memory once the next collection has counted every run.
+async fn counted_account(s: &Settings, extra: &[&str]) -> (Account, Memory) {
+    let quick = Settings {
+        latency: Duration::ZERO,
+        ..Settings::from_env()
+    };
+    let load = Load::new(Svc::AppFlow, s.flows);
+    let account = Account::launch(
+        &quick,
+        Svc::AppFlow,
+        s.flows,
+        MAX_RPS,
+        World::default(),
+        load,
+        extra,
+    )
+    .await;
+    account.ready().await;
+    let listed = account.listed();
+    account
+        .sim
+        .with(|w| account.load.lock().expect("load").populate(w));
+    account.wait_collections(2.0, listed).await;
+    let memory = account.memory().await;
+    (account, memory)
 }
 
 /// Section 4 alone: the scrape throughput at SCALE_FLOWS flows (collected without latency, at
@@ -380,28 +534,31 @@ struct Stepped {
 impl Load {
     /// The scenario of `service` with `resources` flows or workflows, populated into `world`.
     fn populated(service: Svc, resources: usize, world: &mut World) -> Load {
-        let now = epoch_now();
+        let mut load = Load::new(service, resources);
+        load.populate(world);
+        load
+    }
+
+    /// The scenario of `service` with `resources` flows or workflows, not yet in any world.
+    fn new(service: Svc, resources: usize) -> Load {
         match service {
-            Svc::AppFlow => {
-                let mut scale = Scale::new(SEED, resources);
-                scale.populate(world, now);
-                Load::AppFlow(scale)
-            }
-            Svc::Transfer => {
-                let mut scale = TransferScale::new(SEED, resources);
-                scale.populate(world);
-                Load::Transfer(scale)
-            }
-            Svc::SupplyChain => {
-                let mut scale = SupplyChainScale::new(SEED, resources);
-                scale.populate(world, now);
-                Load::SupplyChain(scale)
-            }
+            Svc::AppFlow => Load::AppFlow(Scale::new(SEED, resources)),
+            Svc::Transfer => Load::Transfer(TransferScale::new(SEED, resources)),
+            Svc::SupplyChain => Load::SupplyChain(SupplyChainScale::new(SEED, resources)),
             Svc::CustomerProfiles => {
-                let mut scale = CustomerProfilesScale::new(SEED, resources);
-                scale.populate(world, now);
-                Load::CustomerProfiles(scale)
+                Load::CustomerProfiles(CustomerProfilesScale::new(SEED, resources))
             }
+        }
+    }
+
+    /// Adds the resources, with their history up to now, to `world`.
+    fn populate(&mut self, world: &mut World) {
+        let now = epoch_now();
+        match self {
+            Load::AppFlow(scale) => scale.populate(world, now),
+            Load::Transfer(scale) | Load::TransferLogs { scale, .. } => scale.populate(world),
+            Load::SupplyChain(scale) => scale.populate(world, now),
+            Load::CustomerProfiles(scale) => scale.populate(world, now),
         }
     }
 
@@ -511,6 +668,8 @@ struct Account {
     exporter: Child,
     addr: SocketAddr,
     started: Instant,
+    /// The exporter's program and arguments, to start it again.
+    command: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -579,6 +738,35 @@ impl Memory {
     }
 }
 
+/// `command` (the exporter and its arguments) pointed at the simulator at `url` through the
+/// standard AWS variables alone, its log appended to `dir`/exporter.log.
+fn spawn_exporter(command: &[String], url: &str, dir: &Path) -> Child {
+    let mut cmd = Command::new(&command[0]);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") {
+            cmd.env_remove(key);
+        }
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("exporter.log"))
+        .expect("log file");
+    cmd.env("AWS_ENDPOINT_URL", url)
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret-key")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .args(&command[1..])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the exporter starts")
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -619,7 +807,7 @@ impl Account {
     async fn start(s: &Settings, service: Svc, flows: usize, rps: f64) -> Account {
         let mut world = World::default();
         let load = Load::populated(service, flows, &mut world);
-        Account::start_in(s, service, world, load, flows, rps).await
+        Account::launch(s, service, flows, rps, world, load, &[]).await
     }
 
     /// Section 7: the Transfer account of `load` (populated here), the exporter reading its
@@ -633,16 +821,19 @@ impl Account {
             }
             _ => unreachable!("only section 7 brings its own load"),
         };
-        Account::start_in(s, service, world, load, flows, rps).await
+        Account::launch(s, service, flows, rps, world, load, &[]).await
     }
 
-    async fn start_in(
+    /// [`Account::start`] on `world`, with `load` (populated or not yet) and `extra` arguments
+    /// for the exporter; `{dir}` in them is the account's temporary directory.
+    async fn launch(
         s: &Settings,
         service: Svc,
-        mut world: World,
-        load: Load,
         flows: usize,
         rps: f64,
+        mut world: World,
+        load: Load,
+        extra: &[&str],
     ) -> Account {
         let reads_logs = matches!(load, Load::TransferLogs { read: true, .. });
         let (latency, interval) = match service {
@@ -677,30 +868,16 @@ impl Account {
         )
         .expect("config written");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut cmd = Command::new(&s.exporter);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") {
-                cmd.env_remove(key);
-            }
-        }
-        let log = std::fs::File::create(dir.path().join("exporter.log")).expect("log file");
-        let exporter = cmd
-            .env("AWS_ENDPOINT_URL", sim.url())
-            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "test-secret-key")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .arg("--config.file")
-            .arg(&config)
-            .arg("--web.listen-address")
-            .arg(addr.to_string())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the exporter starts");
+        let mut command = vec![
+            s.exporter.clone(),
+            "--config.file".to_string(),
+            config.display().to_string(),
+            "--web.listen-address".to_string(),
+            addr.to_string(),
+        ];
+        let here = dir.path().display().to_string();
+        command.extend(extra.iter().map(|a| a.replace("{dir}", &here)));
+        let exporter = spawn_exporter(&command, &sim.url(), dir.path());
         Account {
             sim,
             service,
@@ -710,8 +887,17 @@ impl Account {
             exporter,
             addr,
             started: Instant::now(),
+            command,
             _dir: dir,
         }
+    }
+
+    /// Kills the exporter (SIGKILL) and starts it again with the same arguments.
+    fn restart(&mut self) {
+        let _ = self.exporter.kill();
+        let _ = self.exporter.wait();
+        self.exporter = spawn_exporter(&self.command, &self.sim.url(), self._dir.path());
+        self.started = Instant::now();
     }
 
     fn logs(&self) -> String {

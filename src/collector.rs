@@ -15,6 +15,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::aws::ApiError;
 use crate::exposition::Exposition;
 use crate::filter::NameFilter;
+use crate::state::Keep;
 
 /// The result of a successful collection.
 pub struct Collected {
@@ -29,21 +30,11 @@ pub trait Collector: Send {
     /// One collection at wall-clock time `now`; on error nothing is applied.
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError>;
 
-    /// `--storage.path`: the state to save after a successful collection, as
-    /// JSON: what the collector needs to go on counting and every counter.
-    /// None: this collector keeps nothing across restarts.
-    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+    /// `--storage.path`: the state this collector keeps across restarts,
+    /// saved after every successful collection and restored before the
+    /// first; None: it keeps nothing.
+    fn kept(&mut self) -> Option<&mut dyn Keep> {
         None
-    }
-
-    /// Takes back a state [`Collector::save`] wrote at `saved_at` (Unix
-    /// seconds), before the first collection. All or nothing: on error the
-    /// collector is as it was, and starts with a baseline. After a restore the
-    /// first collection is not a baseline; a resource absent from the state is
-    /// new if AWS says it was created after `saved_at`, and otherwise gets a
-    /// baseline of its own.
-    fn restore(&mut self, _state: &str, _saved_at: f64) -> Result<(), String> {
-        Err("this collector keeps no state".into())
     }
 }
 

@@ -188,7 +188,7 @@ impl Runner {
                 old => {
                     let mut built = built.with_storage(self.storage.as_ref());
                     let handed = match old {
-                        Some(old) => old.stop().await.and_then(|u| u.hand_over()),
+                        Some(old) => old.stop().await.and_then(|mut u| u.hand_over()),
                         None => None,
                     };
                     match handed {

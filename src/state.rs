@@ -3,33 +3,55 @@
 //!
 //! One file per (target, service), `<service>-<16 hex>.json`, the hex being
 //! the FNV-1a hash of the target's identity (region, role_arn, labels) and
-//! the service. A file is JSON:
+//! the service. A file (format version 2) is a line of JSON, the header, then
+//! the collector's state, `state_bytes` long:
 //!
-//! ```json
-//! {"format_version":1,"service":"appflow",
+//! ```text
+//! {"format_version":2,"service":"appflow",
 //!  "target":{"region":"us-east-1","role_arn":null,"labels":{"env":"prod"}},
-//!  "shard":"0/3","saved_at":1700000000.5,"state":{...the collector's...}}
+//!  "shard":"0/3","saved_at":1700000000.5,"state_bytes":3301245,"state_crc32":2774137126}
+//! ...the collector's state: JSON, or AppFlow's compact binary ([`pack`])...
 //! ```
+//!
+//! The state is streamed to the file as the collector encodes it, never held
+//! whole in memory; the header line, padded with spaces, is then written
+//! again in place with the state's length and CRC-32.
+//!
+//! Version 1 (the first release of `--storage.path`) held the state inside
+//! the header, as `"state":{...}` (JSON); it is still read, so an upgrade
+//! keeps every state, and rewritten as version 2 at the next save.
 //!
 //! A save is atomic: a temporary file in DIR, written, fsynced, renamed over
 //! the old one, then DIR fsynced; a `kill -9` at any instant leaves the old
 //! state or the new one. DIR holds an exclusive lock (`DIR/.lock`, flock)
 //! for the life of the process: two exporters never share it.
+//!
+//! What a collector keeps is a [`Kept`] state: [`Codec`] says how it is
+//! written (JSON for a [`Json`] state), [`Keep`] is what the scheduler saves
+//! and restores.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::shard::fnv1a;
 
-/// The version of the file format this exporter writes and reads. A file
-/// with another one is set aside, and its service starts with a baseline.
-pub const FORMAT_VERSION: u64 = 1;
+pub mod pack;
+
+/// The version of the file format this exporter writes. It reads this one
+/// and version 1; a file with another is set aside, and its service starts
+/// with a baseline.
+pub const FORMAT_VERSION: u64 = 2;
+/// Version 1: the state inside the header, JSON.
+pub const FORMAT_VERSION_1: u64 = 1;
 
 /// The lock file inside DIR.
 const LOCK_FILE: &str = ".lock";
@@ -181,28 +203,45 @@ pub enum Loaded {
 /// A usable saved state.
 #[derive(Debug)]
 pub struct SavedState {
+    /// The format version it was written in: how the collector reads it.
+    pub version: u64,
     pub saved_at: f64,
-    /// The collector's state, JSON.
-    pub state: Box<RawValue>,
+    /// The collector's state, as [`Codec::encode`] wrote it.
+    pub state: Vec<u8>,
     /// Size of the file.
     pub bytes: u64,
 }
 
-/// The head of a file: what is checked before the state is used.
+/// The header of a file: what is checked before the state is used.
 #[derive(Serialize, Deserialize)]
-struct Header<S> {
+struct Header {
     format_version: u64,
     service: String,
     target: TargetIdentity,
     shard: Option<String>,
     saved_at: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    state: Option<S>,
+    /// Version 2: the length and CRC-32 of the state after the header line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state_crc32: Option<u32>,
+    /// Version 1: the state itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
 struct Version {
     format_version: Option<serde_json::Value>,
+}
+
+/// A JSON error of the header: at its end, the file is truncated.
+fn json_error(e: serde_json::Error) -> String {
+    if e.is_eof() {
+        format!("truncated: {e}")
+    } else {
+        format!("not a state file: {e}")
+    }
 }
 
 impl Slot {
@@ -212,39 +251,47 @@ impl Slot {
 
     /// Reads and checks the file.
     pub fn load(&self) -> Loaded {
-        let text = match std::fs::read(&self.path) {
+        let file = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
             Err(e) => return Loaded::Bad(format!("cannot read it: {e}")),
         };
-        match self.check(&text) {
-            Ok((saved_at, state)) => Loaded::Found(SavedState {
+        let bytes = file.len() as u64;
+        match self.check(file) {
+            Ok((version, saved_at, state)) => Loaded::Found(SavedState {
+                version,
                 saved_at,
                 state,
-                bytes: text.len() as u64,
+                bytes,
             }),
             Err(why) => Loaded::Bad(why),
         }
     }
 
-    fn check(&self, text: &[u8]) -> Result<(f64, Box<RawValue>), String> {
-        if text.iter().all(u8::is_ascii_whitespace) {
+    /// The format version, `saved_at` and the state of a file written for this slot.
+    fn check(&self, mut file: Vec<u8>) -> Result<(u64, f64, Vec<u8>), String> {
+        if file.iter().all(u8::is_ascii_whitespace) {
             return Err("the file is empty".into());
         }
-        let text = std::str::from_utf8(text).map_err(|e| format!("not UTF-8: {e}"))?;
-        let version: Version =
-            serde_json::from_str(text).map_err(|e| format!("not a state file: {e}"))?;
-        match version.format_version {
-            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(FORMAT_VERSION) => {}
+        // Version 2: the header line, then the state; version 1: one line.
+        let line = file.iter().position(|b| *b == b'\n').unwrap_or(file.len());
+        let head = std::str::from_utf8(&file[..line]).map_err(|e| format!("not UTF-8: {e}"))?;
+        let version: Version = serde_json::from_str(head).map_err(json_error)?;
+        let version = match version.format_version {
+            Some(serde_json::Value::Number(n))
+                if n.as_u64() == Some(FORMAT_VERSION) || n.as_u64() == Some(FORMAT_VERSION_1) =>
+            {
+                n.as_u64().expect("checked")
+            }
             Some(other) => {
                 return Err(format!(
-                    "format_version {other}: this exporter reads format_version {FORMAT_VERSION}"
+                    "format_version {other}: this exporter reads format_version \
+                     {FORMAT_VERSION_1} and {FORMAT_VERSION}"
                 ))
             }
             None => return Err("no format_version: not a state file".into()),
-        }
-        let header: Header<Box<RawValue>> =
-            serde_json::from_str(text).map_err(|e| format!("not a state file: {e}"))?;
+        };
+        let header: Header = serde_json::from_str(head).map_err(json_error)?;
         if header.service != self.service {
             return Err(format!(
                 "written for service {:?}, not {:?}",
@@ -269,8 +316,35 @@ impl Slot {
         if !header.saved_at.is_finite() {
             return Err("saved_at is not a time".into());
         }
-        let state = header.state.ok_or("no state")?;
-        Ok((header.saved_at, state))
+        if version == FORMAT_VERSION_1 {
+            let state = header.state.ok_or("no state")?;
+            return Ok((version, header.saved_at, state.get().as_bytes().to_vec()));
+        }
+        let (Some(length), Some(crc)) = (header.state_bytes, header.state_crc32) else {
+            return Err("no state_bytes or state_crc32 in the header".into());
+        };
+        // The state, in place: no second copy of it.
+        file.drain(..(line + 1).min(file.len()));
+        let state = file;
+        if (state.len() as u64) < length {
+            return Err(format!(
+                "truncated: the state has {} of its {length} bytes",
+                state.len()
+            ));
+        }
+        if state.len() as u64 > length {
+            return Err(format!(
+                "corrupt: {} bytes after the state's {length}",
+                state.len() as u64 - length
+            ));
+        }
+        let actual = crc32fast::hash(&state);
+        if actual != crc {
+            return Err(format!(
+                "corrupt: the state's CRC-32 is {actual}, the header says {crc}"
+            ));
+        }
+        Ok((version, header.saved_at, state))
     }
 
     /// Logs why the file cannot be used (one ERROR) and renames it aside with
@@ -311,38 +385,84 @@ impl Slot {
             .expect("some name is free")
     }
 
-    /// Saves `state` (the collector's state, JSON) atomically; returns the
-    /// size of the file.
-    pub fn save(&self, state: &[u8], saved_at: f64) -> io::Result<u64> {
-        let header = Header::<()> {
+    /// Saves the state `write_state` writes, atomically, straight to the
+    /// file: it is never held whole in memory. Returns the size of the file
+    /// and how long the disk took to make it durable (fsync, rename, fsync of
+    /// DIR).
+    pub fn save(
+        &self,
+        saved_at: f64,
+        write_state: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<(u64, Duration)> {
+        let mut header = Header {
             format_version: FORMAT_VERSION,
             service: self.service.to_string(),
             target: self.identity.clone(),
             shard: self.storage.shard.clone(),
             saved_at,
+            state_bytes: Some(0),
+            state_crc32: Some(0),
             state: None,
         };
-        let mut head = serde_json::to_vec(&header)?;
-        // `{...}` -> `{...,"state":<state>}`.
-        head.pop();
-        head.extend_from_slice(b",\"state\":");
+        // The header is written again once the state's length and CRC-32 are
+        // known, over the first one: spaces (JSON allows them after the value)
+        // keep room for the 20 and 10 digits they may take beyond these zeros.
+        let width = serde_json::to_vec(&header)?.len() + 30;
+        let line = |header: &Header| -> io::Result<Vec<u8>> {
+            let mut line = serde_json::to_vec(header)?;
+            if line.len() > width {
+                return Err(io::Error::other("the state header outgrew its room"));
+            }
+            line.resize(width, b' ');
+            line.push(b'\n');
+            Ok(line)
+        };
         let dir = &self.storage.dir;
         let mut tmp = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .suffix(TMP_SUFFIX)
             .tempfile_in(dir)?;
-        {
-            let mut out = io::BufWriter::new(tmp.as_file_mut());
-            out.write_all(&head)?;
-            out.write_all(state)?;
-            out.write_all(b"}\n")?;
+        let (length, crc) = {
+            let mut out = io::BufWriter::with_capacity(64 * 1024, tmp.as_file_mut());
+            out.write_all(&line(&header)?)?;
+            let mut checked = Checked {
+                out: &mut out,
+                bytes: 0,
+                crc: crc32fast::Hasher::new(),
+            };
+            write_state(&mut checked)?;
+            let (length, crc) = (checked.bytes, checked.crc.finalize());
             out.flush()?;
-        }
+            (length, crc)
+        };
+        header.state_bytes = Some(length);
+        header.state_crc32 = Some(crc);
+        std::os::unix::fs::FileExt::write_all_at(tmp.as_file(), &line(&header)?, 0)?;
+        let syncing = Instant::now();
         tmp.as_file().sync_all()?;
-        let bytes = tmp.as_file().metadata()?.len();
         tmp.persist(&self.path).map_err(|e| e.error)?;
         File::open(dir)?.sync_all()?;
-        Ok(bytes)
+        Ok((width as u64 + 1 + length, syncing.elapsed()))
+    }
+}
+
+/// Passes the state on to the file, counting its bytes and its CRC-32.
+struct Checked<'a> {
+    out: &'a mut dyn Write,
+    bytes: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl Write for Checked<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -358,14 +478,102 @@ fn describe(t: &TargetIdentity) -> String {
     s
 }
 
-/// A collector's state as JSON.
-pub fn to_json<T: Serialize>(state: &T) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(state).map_err(|e| e.to_string())
+/// How a collector's state is written to its file and read back.
+pub trait Codec: Sized {
+    /// Writes the state, in format version [`FORMAT_VERSION`], to `out` as it
+    /// goes (the file, through a buffer).
+    fn encode(&self, out: &mut dyn Write) -> io::Result<()>;
+    /// A state written in format `version` ([`FORMAT_VERSION`] or
+    /// [`FORMAT_VERSION_1`]); the error says where it went wrong.
+    fn decode(state: &[u8], version: u64) -> Result<Self, String>;
+}
+
+/// A state saved as JSON, the same in every format version: `impl Json for State {}`.
+pub trait Json: Serialize + DeserializeOwned {}
+
+impl<T: Json> Codec for T {
+    fn encode(&self, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer(out, self).map_err(io::Error::from)
+    }
+
+    fn decode(state: &[u8], _version: u64) -> Result<Self, String> {
+        from_json(state)
+    }
+}
+
+/// What a collector keeps across restarts: its state (which this derefs to)
+/// and, after a restore, when that state was saved. A resource absent from a
+/// state just restored is new if AWS says it was created after
+/// [`Kept::resumed`], and otherwise gets a baseline of its own.
+#[derive(Default)]
+pub struct Kept<S> {
+    state: S,
+    resumed: Option<f64>,
+}
+
+impl<S> Kept<S> {
+    /// `saved_at` of a restored state, until the first collection after the
+    /// restore has been applied ([`Kept::applied`]).
+    pub fn resumed(&self) -> Option<f64> {
+        self.resumed
+    }
+
+    /// A collection has been applied: the state is no longer just restored.
+    pub fn applied(&mut self) {
+        self.resumed = None;
+    }
+}
+
+impl<S> Deref for Kept<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.state
+    }
+}
+
+impl<S> DerefMut for Kept<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.state
+    }
+}
+
+/// What the scheduler saves after every successful collection and restores
+/// before the first, whatever the collector ([`crate::collector::Collector::kept`]).
+pub trait Keep: Send {
+    /// Writes the state to save to `out`: what the collector needs to go on
+    /// counting, and every counter.
+    fn save(&self, out: &mut dyn Write) -> io::Result<()>;
+
+    /// Takes back a state saved in format `version` at `saved_at` (Unix
+    /// seconds). All or nothing: on error the state is as it was, and the
+    /// collector starts with a baseline. After a restore the first collection
+    /// is not a baseline.
+    fn restore(&mut self, state: &[u8], version: u64, saved_at: f64) -> Result<(), String>;
+
+    /// The state [`Keep::save`] writes, in memory (what a reload hands over).
+    fn saved(&self) -> io::Result<Vec<u8>> {
+        let mut state = Vec::new();
+        self.save(&mut state)?;
+        Ok(state)
+    }
+}
+
+impl<S: Codec + Send> Keep for Kept<S> {
+    fn save(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.state.encode(out)
+    }
+
+    fn restore(&mut self, state: &[u8], version: u64, saved_at: f64) -> Result<(), String> {
+        self.state = S::decode(state, version)?;
+        self.resumed = Some(saved_at);
+        Ok(())
+    }
 }
 
 /// A collector's state from JSON; the error says where it went wrong.
-pub fn from_json<T: serde::de::DeserializeOwned>(state: &str) -> Result<T, String> {
-    let mut de = serde_json::Deserializer::from_str(state);
+pub fn from_json<T: DeserializeOwned>(state: &[u8]) -> Result<T, String> {
+    let mut de = serde_json::Deserializer::from_slice(state);
     let value = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| format!("state.{}: {}", e.path(), e.inner()))?;
     de.end().map_err(|e| e.to_string())?;
@@ -444,42 +652,72 @@ mod tests {
         );
     }
 
+    fn found(slot: &Slot) -> SavedState {
+        match slot.load() {
+            Loaded::Found(saved) => saved,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn a_saved_state_loads_back() {
         let dir = tempfile::tempdir().unwrap();
         let slot = storage(dir.path(), Some("0/2")).slot(identity(), "appflow");
         assert!(matches!(slot.load(), Loaded::Missing));
-        let bytes = slot
-            .save(br#"{"baselined":true,"n":[1,2]}"#, 1234.5)
-            .unwrap();
-        let text = std::fs::read_to_string(slot.path()).unwrap();
-        assert_eq!(bytes, text.len() as u64);
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(value["format_version"], 1);
+        let state = b"{\"baselined\":true,\"n\":[1,2]}\n\x00\xff binary too";
+        let (bytes, _) = slot.save(1234.5, |out| out.write_all(state)).unwrap();
+        let file = std::fs::read(slot.path()).unwrap();
+        assert_eq!(bytes, file.len() as u64);
+        let line = file.iter().position(|b| *b == b'\n').unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&file[..line]).unwrap();
+        assert!(
+            file[..line].ends_with(b" "),
+            "room kept for the length and CRC"
+        );
+        assert_eq!(value["format_version"], 2);
         assert_eq!(value["service"], "appflow");
         assert_eq!(value["shard"], "0/2");
         assert_eq!(value["target"]["labels"]["env"], "prod");
-        assert_eq!(value["state"]["n"][1], 2);
-        match slot.load() {
-            Loaded::Found(saved) => {
-                assert_eq!(saved.saved_at, 1234.5);
-                assert_eq!(saved.state.get(), r#"{"baselined":true,"n":[1,2]}"#);
-                assert_eq!(saved.bytes, bytes);
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(value["state_bytes"], state.len());
+        assert_eq!(value["state_crc32"], crc32fast::hash(state));
+        assert_eq!(&file[line + 1..], state);
+        let saved = found(&slot);
+        assert_eq!(saved.version, 2);
+        assert_eq!(saved.saved_at, 1234.5);
+        assert_eq!(saved.state, state);
+        assert_eq!(saved.bytes, bytes);
+    }
+
+    /// A file the first release wrote (format version 1, the state inline).
+    const VERSION_1: &str = concat!(
+        r#"{"format_version":1,"service":"appflow","#,
+        r#""target":{"region":"us-east-1","role_arn":null,"labels":{"env":"prod"}},"#,
+        r#""shard":null,"saved_at":1234.5,"state":{"baselined":true,"n":[1,2]}}"#,
+        "\n"
+    );
+
+    #[test]
+    fn a_version_1_file_loads_with_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let slot = storage(dir.path(), None).slot(identity(), "appflow");
+        std::fs::write(slot.path(), VERSION_1).unwrap();
+        let saved = found(&slot);
+        assert_eq!(saved.version, 1);
+        assert_eq!(saved.saved_at, 1234.5);
+        assert_eq!(saved.state, br#"{"baselined":true,"n":[1,2]}"#);
+        // The next save writes version 2.
+        slot.save(2.0, |out| out.write_all(b"{}")).unwrap();
+        assert_eq!(found(&slot).version, 2);
     }
 
     #[test]
     fn a_save_replaces_the_old_state_and_leaves_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let slot = storage(dir.path(), None).slot(identity(), "transfer");
-        slot.save(b"{\"v\":1}", 1.0).unwrap();
-        slot.save(b"{\"v\":2}", 2.0).unwrap();
-        let Loaded::Found(saved) = slot.load() else {
-            panic!()
-        };
-        assert_eq!((saved.saved_at, saved.state.get()), (2.0, "{\"v\":2}"));
+        slot.save(1.0, |out| out.write_all(b"{\"v\":1}")).unwrap();
+        slot.save(2.0, |out| out.write_all(b"{\"v\":2}")).unwrap();
+        let saved = found(&slot);
+        assert_eq!((saved.saved_at, &saved.state[..]), (2.0, &b"{\"v\":2}"[..]));
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -508,38 +746,67 @@ mod tests {
         }
     }
 
+    /// `file` with `from` replaced by `to` in its header line.
+    fn edit_header(file: &[u8], from: &str, to: &str) -> Vec<u8> {
+        let line = file.iter().position(|b| *b == b'\n').unwrap();
+        let head = std::str::from_utf8(&file[..line]).unwrap();
+        assert!(head.contains(from), "{head}");
+        let mut edited = head.replacen(from, to, 1).into_bytes();
+        edited.extend_from_slice(&file[line..]);
+        edited
+    }
+
     #[test]
     fn unusable_files_say_why() {
         let dir = tempfile::tempdir().unwrap();
         let store = storage(dir.path(), None);
         let slot = store.slot(identity(), "appflow");
-        slot.save(b"{\"v\":1}", 1.0).unwrap();
-        let good = std::fs::read_to_string(slot.path()).unwrap();
+        slot.save(1.0, |out| out.write_all(b"\x01\x02 a binary state \xff"))
+            .unwrap();
+        let good = std::fs::read(slot.path()).unwrap();
+        let spoil = |bytes: &[u8]| std::fs::write(slot.path(), bytes).unwrap();
 
-        std::fs::write(slot.path(), "").unwrap();
+        spoil(b"");
         assert!(bad(&slot).contains("empty"));
-        std::fs::write(slot.path(), &good[..good.len() / 2]).unwrap();
-        assert!(bad(&slot).contains("EOF"), "{}", bad(&slot));
-        std::fs::write(slot.path(), b"\xff\xfe garbage").unwrap();
+        for cut in [10, good.len() - 30, good.len() - 3] {
+            spoil(&good[..cut]);
+            assert!(bad(&slot).starts_with("truncated"), "{cut}: {}", bad(&slot));
+        }
+        let mut flipped = good.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        spoil(&flipped);
+        assert!(bad(&slot).contains("CRC-32"), "{}", bad(&slot));
+        spoil(&[&good[..], b"x"].concat());
+        assert!(bad(&slot).contains("1 bytes after"), "{}", bad(&slot));
+        spoil(b"\xff\xfe garbage");
         assert!(bad(&slot).contains("UTF-8"));
-        std::fs::write(slot.path(), "[1,2,3]").unwrap();
+        spoil(b"[1,2,3]");
         assert!(bad(&slot).contains("not a state file"));
-        std::fs::write(
-            slot.path(),
-            good.replace("\"format_version\":1", "\"format_version\":9"),
-        )
-        .unwrap();
+        spoil(&edit_header(
+            &good,
+            "\"format_version\":2",
+            "\"format_version\":9",
+        ));
         assert!(bad(&slot).contains("format_version 9"), "{}", bad(&slot));
-        std::fs::write(slot.path(), good.replace("us-east-1", "eu-west-1")).unwrap();
+        spoil(&edit_header(&good, "us-east-1", "eu-west-1"));
         assert!(bad(&slot).contains("another target"), "{}", bad(&slot));
-        std::fs::write(
-            slot.path(),
-            good.replace("\"shard\":null", "\"shard\":\"1/2\""),
-        )
-        .unwrap();
+        spoil(&edit_header(&good, "\"shard\":null", "\"shard\":\"1/2\""));
         assert!(bad(&slot).contains("--shard 1/2"), "{}", bad(&slot));
-        std::fs::write(slot.path(), good.replace("\"appflow\"", "\"transfer\"")).unwrap();
+        spoil(&edit_header(&good, "\"appflow\"", "\"transfer\""));
         assert!(bad(&slot).contains("service"), "{}", bad(&slot));
+        spoil(&edit_header(&good, ",\"state_crc32\"", ",\"x\""));
+        assert!(bad(&slot).contains("state_crc32"), "{}", bad(&slot));
+        // Version 1 files are checked the same way.
+        spoil(&VERSION_1.as_bytes()[..VERSION_1.len() / 2]);
+        assert!(bad(&slot).contains("EOF"), "{}", bad(&slot));
+        spoil(VERSION_1.replace("us-east-1", "eu-west-1").as_bytes());
+        assert!(bad(&slot).contains("another target"), "{}", bad(&slot));
+        spoil(
+            VERSION_1
+                .replace(",\"state\":{\"baselined\":true,\"n\":[1,2]}", "")
+                .as_bytes(),
+        );
+        assert!(bad(&slot).contains("no state"), "{}", bad(&slot));
     }
 
     #[test]
@@ -581,7 +848,7 @@ mod tests {
             #[allow(dead_code)]
             a: Vec<u64>,
         }
-        let error = from_json::<S>(r#"{"a":[1,"x"]}"#).unwrap_err();
+        let error = from_json::<S>(br#"{"a":[1,"x"]}"#).unwrap_err();
         assert!(error.starts_with("state.a[1]"), "{error}");
     }
 }

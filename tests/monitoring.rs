@@ -334,6 +334,35 @@ fn example_provisioning_points_at_the_dashboards() {
     assert!(compose.contains("--demo"));
 }
 
+/// The demo keeps the collectors' state in a named volume, at the directory the image makes
+/// writable for its user.
+#[test]
+fn example_exporter_keeps_its_state_in_a_volume() {
+    let compose = std::fs::read_to_string(repo().join("examples/docker-compose.yml")).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&compose).unwrap();
+    let exporter = &doc["services"]["exporter"];
+    let args: Vec<&str> = exporter["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let at = args.iter().position(|a| *a == "--storage.path").unwrap();
+    let dir = args[at + 1];
+    let mount = format!("exporter-state:{dir}");
+    let volumes = exporter["volumes"].as_sequence().unwrap();
+    assert!(
+        volumes.iter().any(|v| v.as_str() == Some(&mount)),
+        "{mount}"
+    );
+    assert!(doc["volumes"].get("exporter-state").is_some());
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains(&format!("--chown=65532:65532 /state {dir}")),
+        "the image makes {dir} writable by its user"
+    );
+}
+
 /// The README's metric tables, by `###` section: (name, type column, extra labels column).
 fn readme_tables() -> BTreeMap<String, Vec<(String, String, Vec<String>)>> {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();

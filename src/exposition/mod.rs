@@ -449,16 +449,39 @@ impl Histogram {
                 saved.bounds
             )));
         }
-        if saved.counts.iter().sum::<u64>() > saved.count {
-            return Err(D::Error::custom(
-                "histogram buckets hold more than its count",
+        Histogram::from_parts(bounds, saved.counts, saved.sum, saved.count)
+            .map_err(D::Error::custom)
+    }
+
+    /// Bucket counts (not cumulative, one per bound), sum and count: what a
+    /// saved state keeps of it.
+    pub fn parts(&self) -> (&[u64], f64, u64) {
+        (&self.counts, self.sum, self.count)
+    }
+
+    /// A histogram from [`Histogram::parts`] saved with these bounds.
+    pub fn from_parts(
+        bounds: &'static [f64],
+        counts: Vec<u64>,
+        sum: f64,
+        count: u64,
+    ) -> Result<Histogram, String> {
+        if counts.len() != bounds.len() {
+            return Err(format!(
+                "histogram with {} buckets, expected {}",
+                counts.len(),
+                bounds.len()
             ));
+        }
+        let held = counts.iter().try_fold(0u64, |a, c| a.checked_add(*c));
+        if held.is_none_or(|held| held > count) {
+            return Err("histogram buckets hold more than its count".into());
         }
         Ok(Histogram {
             bounds,
-            counts: saved.counts,
-            sum: saved.sum,
-            count: saved.count,
+            counts,
+            sum,
+            count,
         })
     }
 }

@@ -6,21 +6,25 @@
 //! lock, an unwritable directory, failing saves, `--once` and resources that
 //! appear while the exporter is down.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use aws_flow_simulator::appflow::{Execution, Flow};
+use aws_flow_simulator::logs::WorkflowTruth;
 use aws_flow_simulator::scenario::Scenario;
-use aws_flow_simulator::{Fault, Simulator};
+use aws_flow_simulator::{Fault, Simulator, World};
 
 use crate::harness::*;
-use crate::soak::{
-    counted, sc_counted, sc_terminal_ids, sc_truth, terminal_ids, truth, Counts, CONFIG, SERVICES,
-};
+use crate::soak::{counted, sc_counted, sc_terminal_ids, sc_truth, terminal_ids, truth};
 
 const APPFLOW_ONLY: &str = "targets:\n  - region: us-east-1\n    services:\n      transfer: { enabled: false }\n      supplychain: { enabled: false }\n      customerprofiles: { enabled: false }\n";
+
+/// The four services of the demo world, Transfer counting from the workflow logs.
+const ALL: &str = "collection:\n  interval: 100ms\n  timeout: 500ms\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { log_groups: auto }\n";
+
+const SERVICES: [&str; 4] = ["appflow", "transfer", "supplychain", "customerprofiles"];
 
 async fn start(sim: &Simulator, yaml: &str, dir: &Path, extra: &[&str]) -> Exporter {
     let mut args = vec!["--storage.path", dir.to_str().unwrap()];
@@ -58,12 +62,127 @@ async fn good(exporter: &Exporter, services: &[&str]) -> String {
     text
 }
 
-/// The counters of AppFlow and Supply Chain against the simulator's truth,
-/// and every scrape against the one before.
+/// Every sample of `metric` in `text`: its labels but `region`, and its value.
+fn samples(text: &str, metric: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    let prefix = format!("{metric}{{");
+    text.lines()
+        .filter_map(|line| {
+            let (labels, value) = line.strip_prefix(&prefix)?.split_once("} ")?;
+            let labels = labels
+                .split("\",")
+                .filter_map(|pair| {
+                    let (name, value) = pair.split_once("=\"")?;
+                    Some((name.to_string(), value.trim_end_matches('"').to_string()))
+                })
+                .filter(|(name, _)| name != "region")
+                .collect();
+            Some((labels, value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Every counter of the four services (`*_total`), by series.
+fn all_counters(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| l.starts_with("aws_") && !l.starts_with("aws_flow_exporter_"))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let name = series.split('{').next()?;
+            name.ends_with("_total")
+                .then(|| Some((series.to_string(), value.parse().ok()?)))?
+        })
+        .collect()
+}
+
+/// Transfer's counters of the workflows whose events are in the logs:
+/// outcomes by (workflow, outcome) and step errors by (workflow, phase, step
+/// type, error type), none at 0.
+type TransferCounts = (
+    BTreeMap<(String, String), f64>,
+    BTreeMap<(String, String, String, String), f64>,
+);
+
+fn transfer_counted(text: &str, logged: &BTreeSet<String>) -> TransferCounts {
+    let label = |l: &BTreeMap<String, String>, name: &str| l[name].clone();
+    let finished = samples(text, "aws_transfer_workflow_executions_finished_total")
+        .into_iter()
+        .filter(|(l, v)| logged.contains(&l["workflow_id"]) && *v > 0.0)
+        .map(|(l, v)| ((label(&l, "workflow_id"), label(&l, "outcome")), v))
+        .collect();
+    let errors = samples(text, "aws_transfer_workflow_step_errors_total")
+        .into_iter()
+        .filter(|(l, v)| logged.contains(&l["workflow_id"]) && *v > 0.0)
+        .map(|(l, v)| {
+            let key = ["workflow_id", "phase", "step_type", "error_type"].map(|n| label(&l, n));
+            (key.into(), v)
+        })
+        .collect();
+    (finished, errors)
+}
+
+/// What the logs hold beyond `base`, as [`transfer_counted`] shows it.
+fn transfer_truth(now: &WorkflowTruth, base: &WorkflowTruth) -> TransferCounts {
+    let finished = now
+        .finished
+        .iter()
+        .map(|((wf, outcome), n)| {
+            let n = n - base.finished(wf, outcome);
+            ((wf.clone(), outcome.clone()), n as f64)
+        })
+        .filter(|(_, n)| *n > 0.0)
+        .collect();
+    let errors = now
+        .step_errors
+        .iter()
+        .map(|((wf, phase, step, error), n)| {
+            let n = n - base.step_errors(wf, phase, step, error);
+            let key = (wf.clone(), phase.clone(), step.clone(), error.clone());
+            (key, n as f64)
+        })
+        .filter(|(_, n)| *n > 0.0)
+        .collect();
+    (finished, errors)
+}
+
+/// Customer Profiles workflows in a terminal status: (domain, workflow, status).
+fn cp_terminal(world: &World) -> HashSet<(String, String, String)> {
+    let terminal = ["COMPLETE", "FAILED", "CANCELLED"];
+    world
+        .customerprofiles
+        .domains
+        .iter()
+        .flat_map(|(domain, d)| {
+            d.workflows
+                .values()
+                .filter(|w| terminal.contains(&w.status.as_str()))
+                .map(|w| (domain.clone(), w.id.clone(), w.status.clone()))
+        })
+        .collect()
+}
+
+/// `aws_customerprofiles_workflows_finished_total` by (domain, status), none at 0.
+fn cp_counted(text: &str) -> BTreeMap<(String, String), f64> {
+    samples(text, "aws_customerprofiles_workflows_finished_total")
+        .into_iter()
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(l, v)| ((l["domain_name"].clone(), l["status"].clone()), v))
+        .collect()
+}
+
+/// The counters of every service against the simulator's truth, and every
+/// scrape against the one before. Transfer's truth is what its workflow logs
+/// hold (the demo's workflow of executions shorter than a collection
+/// interval); its workflows without logs are counted from the listing, which
+/// sees only what was in progress at a collection: those are checked for
+/// monotonicity alone.
 struct Checker {
     baseline: HashSet<(String, String)>,
     sc_baseline: HashSet<(String, String)>,
-    last: Counts,
+    transfer_baseline: WorkflowTruth,
+    cp_baseline: HashSet<(String, String, String)>,
+    /// Every terminal (domain, workflow, status) seen in the world so far.
+    cp_finished: HashSet<(String, String, String)>,
+    last: BTreeMap<String, f64>,
     scrapes: usize,
 }
 
@@ -72,7 +191,10 @@ impl Checker {
         Checker {
             baseline: sim.with(|w| terminal_ids(w)),
             sc_baseline: sim.with(|w| sc_terminal_ids(w)),
-            last: Counts::new(),
+            transfer_baseline: sim.with(|w| w.logs.workflow_truth(..)),
+            cp_baseline: sim.with(|w| cp_terminal(w)),
+            cp_finished: HashSet::new(),
+            last: BTreeMap::new(),
             scrapes: 0,
         }
     }
@@ -80,13 +202,12 @@ impl Checker {
     /// No counter went down since the previous scrape (a series may be absent:
     /// nothing is served for a service before its first collection).
     fn monotonic(&mut self, text: &str, when: &str) {
-        let mut now = counted(text);
-        now.extend(sc_counted(text));
-        for (key, value) in &now {
-            if let Some(before) = self.last.get(key) {
+        let now = all_counters(text);
+        for (series, value) in &now {
+            if let Some(before) = self.last.get(series) {
                 assert!(
                     value >= before,
-                    "{when}: {key:?} went down from {before} to {value}"
+                    "{when}: {series} went down from {before} to {value}"
                 );
             }
         }
@@ -101,13 +222,35 @@ impl Checker {
         assert_eq!(counted(text), expected, "{when}: AppFlow counters");
         let expected = sim.with(|w| sc_truth(w, &self.sc_baseline));
         assert_eq!(sc_counted(text), expected, "{when}: Supply Chain counters");
+
+        let logs = sim.with(|w| w.logs.workflow_truth(..));
+        let logged: BTreeSet<String> = logs.finished.keys().map(|(wf, _)| wf.clone()).collect();
+        assert!(!logged.is_empty(), "{when}: the demo logs workflow events");
+        assert_eq!(
+            transfer_counted(text, &logged),
+            transfer_truth(&logs, &self.transfer_baseline),
+            "{when}: Transfer counters of the workflows with logs"
+        );
+
+        self.cp_finished.extend(sim.with(|w| cp_terminal(w)));
+        let mut expected = BTreeMap::new();
+        for (domain, _, status) in self.cp_finished.difference(&self.cp_baseline) {
+            *expected
+                .entry((domain.clone(), status.clone()))
+                .or_insert(0.0) += 1.0;
+        }
+        assert_eq!(
+            cp_counted(text),
+            expected,
+            "{when}: Customer Profiles counters"
+        );
     }
 }
 
-/// Restarts on `dir`, scraping every 20 ms until both services have
+/// Restarts on `dir`, scraping every 20 ms until every service has
 /// collected, each scrape checked for monotonicity; then checks the truth.
 async fn restart(sim: &Simulator, dir: &Path, checker: &mut Checker, when: &str) -> Exporter {
-    let exporter = start(sim, CONFIG, dir, &[]).await;
+    let exporter = start(sim, ALL, dir, &[]).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let text = exporter.metrics().await;
@@ -134,7 +277,7 @@ async fn sigkill_at_any_instant_loses_no_run_and_counts_none_twice() {
     let mut clock = now();
     sim.with(|w| scenario.populate(w, clock));
     let dir = tempfile::tempdir().unwrap();
-    let exporter = start(&sim, CONFIG, dir.path(), &[]).await;
+    let exporter = start(&sim, ALL, dir.path(), &[]).await;
     let text = good(&exporter, &SERVICES).await;
     for service in SERVICES {
         assert_eq!(restored(&text, service), Some(0.0), "no state yet");
@@ -175,6 +318,12 @@ async fn sigkill_at_any_instant_loses_no_run_and_counts_none_twice() {
             "supplychain:ListDataIntegrationFlowExecutions",
             Fault::Hang(Duration::from_secs(10)),
         );
+        w.faults
+            .always("logs:FilterLogEvents", Fault::Hang(Duration::from_secs(10)));
+        w.faults.always(
+            "customerprofiles:ListWorkflows",
+            Fault::Hang(Duration::from_secs(10)),
+        );
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     checker.monotonic(&exporter.metrics().await, "during a hung collection");
@@ -189,10 +338,13 @@ async fn sigkill_at_any_instant_loses_no_run_and_counts_none_twice() {
     )
     .await;
 
-    // Random instants while the world evolves, bounded in time.
+    // Random instants while the world evolves: three, and up to six while
+    // this part has run for less than 20 s (a restart of the four services
+    // takes a few seconds, more on a busy machine).
     let mut rng = fastrand::Rng::with_seed(12);
     let mut kills = 0;
-    while kills < 6 && started.elapsed() < Duration::from_secs(40) {
+    let random = Instant::now();
+    while kills < 3 || (kills < 6 && random.elapsed() < Duration::from_secs(20)) {
         step(&sim);
         let until = Instant::now() + Duration::from_millis(rng.u64(0..500));
         while Instant::now() < until {
@@ -212,12 +364,26 @@ async fn sigkill_at_any_instant_loses_no_run_and_counts_none_twice() {
         )
         .await;
     }
-    assert!(kills >= 2, "only {kills} random kills in time");
-    // Not vacuous: runs that ended during the test were counted.
-    let total: f64 = checker.last.values().sum();
-    assert!(total > 0.0, "nothing counted");
+    // Not vacuous: runs of every service that ended during the test were counted.
+    let mut runs = Vec::new();
+    for prefix in [
+        "aws_appflow_executions_total",
+        "aws_transfer_workflow_executions_finished_total",
+        "aws_supplychain_flow_executions_total",
+        "aws_customerprofiles_workflows_finished_total",
+    ] {
+        let total: f64 = checker
+            .last
+            .iter()
+            .filter(|(series, _)| series.starts_with(prefix))
+            .map(|(_, v)| v)
+            .sum();
+        assert!(total > 0.0, "nothing counted in {prefix}");
+        runs.push(total);
+    }
     eprintln!(
-        "state: {kills} random kills, {} scrapes checked, {total} runs counted, {:?}",
+        "state: {kills} random kills, {} scrapes checked, runs counted {runs:?} \
+         (AppFlow, Transfer, Supply Chain, Customer Profiles), {:?}",
         checker.scrapes,
         started.elapsed()
     );
@@ -320,36 +486,57 @@ async fn once_with_a_state_directory_counts_every_run_exactly_once() {
     assert!(!stdout(&plain).contains("aws_flow_exporter_state_"));
 }
 
+/// `file` (a state file) with `from` replaced by `to` in its header line.
+fn edit_header(file: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let line = file.iter().position(|b| *b == b'\n').unwrap();
+    let head = std::str::from_utf8(&file[..line]).unwrap();
+    assert!(head.contains(from), "{head}");
+    let mut edited = head.replacen(from, to, 1).into_bytes();
+    edited.extend_from_slice(&file[line..]);
+    edited
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unusable_state_files_are_set_aside_and_the_service_starts_with_a_baseline() {
     let sim = simulator().await;
     add_flow_with_one_success(&sim, "f", now());
     let config = config_file(APPFLOW_ONLY);
-    type Spoil = fn(&str) -> String;
-    let cases: [(&str, Spoil, &[&str], &str); 6] = [
+    type Spoil = fn(&[u8]) -> Vec<u8>;
+    let cases: [(&str, Spoil, &[&str], &str); 7] = [
         (
-            "corrupt",
-            |_| "{\"format_version\":1,garbage".into(),
+            "corrupt header",
+            |_| b"{\"format_version\":2,garbage".to_vec(),
             &[],
             "not a state file",
         ),
-        ("truncated", |s| s[..s.len() / 2].into(), &[], "EOF"),
-        ("empty", |_| String::new(), &[], "empty"),
+        (
+            "corrupt state",
+            |s| {
+                let mut s = s.to_vec();
+                let last = s.len() - 1;
+                s[last] ^= 0x40;
+                s
+            },
+            &[],
+            "CRC-32",
+        ),
+        ("truncated", |s| s[..s.len() / 2].to_vec(), &[], "truncated"),
+        ("empty", |_| Vec::new(), &[], "empty"),
         (
             "newer",
-            |s| s.replace("\"format_version\":1", "\"format_version\":2"),
+            |s| edit_header(s, "\"format_version\":2", "\"format_version\":3"),
             &[],
-            "format_version 2",
+            "format_version 3",
         ),
         (
             "another target",
-            |s| s.replace("us-east-1", "eu-west-1"),
+            |s| edit_header(s, "us-east-1", "eu-west-1"),
             &[],
             "another target",
         ),
         (
             "another shard",
-            |s| s.to_string(),
+            |s| s.to_vec(),
             &["--shard", "0/1"],
             "--shard",
         ),
@@ -359,7 +546,7 @@ async fn unusable_state_files_are_set_aside_and_the_service_starts_with_a_baseli
         let first = once(&sim, config.path(), dir.path(), &[]);
         assert_eq!(first.status.code(), Some(0), "{case}: {}", stderr(&first));
         let [file] = files(dir.path(), ".json").try_into().unwrap();
-        let good = std::fs::read_to_string(&file).unwrap();
+        let good = std::fs::read(&file).unwrap();
         std::fs::write(&file, spoil(&good)).unwrap();
         add_success(&sim, "f", &format!("run-{i}"));
 
@@ -380,7 +567,7 @@ async fn unusable_state_files_are_set_aside_and_the_service_starts_with_a_baseli
         );
         let bad = dir.path().join(format!("{name}.bad"));
         assert_eq!(
-            std::fs::read_to_string(&bad).unwrap(),
+            std::fs::read(&bad).unwrap(),
             spoil(&good),
             "{case}: kept aside as it was"
         );

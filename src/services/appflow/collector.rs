@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::api::{AppFlowApi, FlowSummary, Record, SapODataLimits};
 use crate::aws::ApiError;
@@ -15,6 +15,7 @@ use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Coll
 use crate::exposition::{Exposition, Histogram};
 use crate::family;
 use crate::filter::NameFilter;
+use crate::state::{Keep, Kept};
 
 const FLOW_STATUSES: &[&str] = &[
     "Active",
@@ -217,13 +218,12 @@ pub struct AppFlowCollector<A> {
     lookback: Duration,
     concurrency: usize,
     base_labels: Vec<(String, String)>,
-    state: State,
-    /// `saved_at` of a restored state, until the first collection after the restore.
-    resumed: Option<f64>,
+    state: Kept<State>,
 }
 
-/// Everything saved by `--storage.path`.
-#[derive(Default, Serialize, Deserialize)]
+/// Everything saved by `--storage.path` (`saved.rs`: how; the serde derives
+/// read format version 1).
+#[derive(Default, Deserialize)]
 struct State {
     /// Set by the first successful collection: until then nothing is counted.
     baselined: bool,
@@ -232,7 +232,7 @@ struct State {
 }
 
 /// What the exporter remembers of one flow.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Default, Deserialize)]
 struct Flow {
     summary: FlowSummary,
     /// From DescribeFlow, and the flow's lastUpdatedAt when it was read.
@@ -252,9 +252,9 @@ struct Flow {
 /// One execution within the lookback: 24 bytes where the id alone (a UUID)
 /// would take 36 plus a map entry; 10,000 flows with a day of hourly runs
 /// make a quarter of a million of these.
-/// Saved as `[id, started_at, status]`: a state holds hundreds of thousands.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(from = "(u64, f64, Status)", into = "(u64, f64, Status)")]
+/// Format version 1 saved it as `[id, started_at, status]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "(u64, f64, Status)")]
 struct Seen {
     /// [`fingerprint`] of the execution id: a flow has at most a few thousand
     /// runs in the lookback, so a 64-bit hash tells them apart.
@@ -270,12 +270,6 @@ impl From<(u64, f64, Status)> for Seen {
             started_at,
             status,
         }
-    }
-}
-
-impl From<Seen> for (u64, f64, Status) {
-    fn from(s: Seen) -> Self {
-        (s.id, s.started_at, s.status)
     }
 }
 
@@ -303,13 +297,7 @@ impl Status {
     }
 }
 
-/// Saved as the AWS string.
-impl Serialize for Status {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
+/// Format version 1 saved it as the AWS string.
 impl<'de> Deserialize<'de> for Status {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Status, D::Error> {
         Ok(Status::new(&String::deserialize(deserializer)?))
@@ -321,7 +309,7 @@ fn fingerprint(id: &str) -> u64 {
     crate::shard::fnv1a(id.as_bytes())
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 struct Counters {
     /// Successful, Error, Canceled (the order of `TERMINAL`).
     executions: [u64; 3],
@@ -400,8 +388,58 @@ struct Runs {
     newest_finished: Option<LastRun>,
     last_success: Option<f64>,
     last_failure: Option<f64>,
-    /// Terminal now and not known terminal before: to be counted (none at the baseline).
-    newly_terminal: Vec<Record>,
+    /// What the executions terminal now and not known terminal before add to
+    /// the counters (nothing at the baseline).
+    newly_terminal: Tally,
+}
+
+/// What newly terminal executions add to a flow's counters, kept instead of
+/// their records until the collection is applied: a collection after a day
+/// down (or the first after 10,000 flows appear) counts some 120,000.
+#[derive(Default)]
+struct Tally {
+    /// Successful, Error, Canceled (the order of `TERMINAL`).
+    executions: [u64; 3],
+    bytes_processed: u64,
+    bytes_written: u64,
+    records: u64,
+    put_failures: u64,
+    /// Observed in this order when applied, as each record was before.
+    durations: Vec<f64>,
+    /// ((kind, status), count), in the order first met.
+    registrations: Vec<Registrations>,
+    /// (execution id, message) of the Error executions, logged when applied.
+    failures: Vec<(Box<str>, Box<str>)>,
+}
+
+impl Tally {
+    fn add(&mut self, r: &Record) {
+        if let Some(i) = TERMINAL.iter().position(|s| *s == r.status) {
+            self.executions[i] += 1;
+        }
+        let non_negative = |v: Option<i64>| v.unwrap_or(0).max(0) as u64;
+        self.bytes_processed += non_negative(r.bytes_processed);
+        self.bytes_written += non_negative(r.bytes_written);
+        self.records += non_negative(r.records_processed);
+        self.put_failures += non_negative(r.put_failures);
+        if let Some(d) = duration(r) {
+            self.durations.push(d);
+        }
+        for (kind, status) in &r.registrations {
+            match self
+                .registrations
+                .iter_mut()
+                .find(|((k, s), _)| k == kind && s == status)
+            {
+                Some((_, n)) => *n += 1,
+                None => self.registrations.push(((kind, status.clone()), 1)),
+            }
+        }
+        if r.status == "Error" {
+            let message = r.message.as_deref().unwrap_or("");
+            self.failures.push((r.id.as_str().into(), message.into()));
+        }
+    }
 }
 
 impl Runs {
@@ -449,7 +487,7 @@ impl Runs {
                     .any(|s| s.id == id && is_terminal(s.status.as_str()))
             });
             if count && !was_terminal {
-                runs.newly_terminal.push(record);
+                runs.newly_terminal.add(&record);
             }
         }
         runs
@@ -457,7 +495,7 @@ impl Runs {
 }
 
 /// The newest finished execution: what its gauges show, and its (start, id) to order it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 struct LastRun {
     id: Box<str>,
     started_at: f64,
@@ -517,8 +555,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
             lookback,
             concurrency: concurrency.max(1),
             base_labels,
-            state: State::default(),
-            resumed: None,
+            state: Kept::default(),
         }
     }
 
@@ -530,7 +567,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
     fn counts(&self, known: Option<&Flow>, summary: &FlowSummary) -> bool {
         self.state.baselined
             && (known.is_some()
-                || self.resumed.is_none_or(|saved_at| {
+                || self.state.resumed().is_none_or(|saved_at| {
                     summary.created_at.is_some_and(|created| created > saved_at)
                 }))
     }
@@ -638,7 +675,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
         }
         self.state.flows = flows;
         self.state.baselined = true;
-        self.resumed = None;
+        self.state.applied();
     }
 
     fn render(&self) -> Exposition {
@@ -680,36 +717,32 @@ impl Flow {
         }
         self.last_success = max_opt(self.last_success, runs.last_success);
         self.last_failure = max_opt(self.last_failure, runs.last_failure);
-        for record in &runs.newly_terminal {
-            self.count(flow_name, record);
-        }
+        self.count(flow_name, runs.newly_terminal);
     }
 
-    fn count(&mut self, flow_name: &str, r: &Record) {
+    fn count(&mut self, flow_name: &str, tally: Tally) {
         let c = &mut self.counters;
-        if let Some(i) = TERMINAL.iter().position(|s| *s == r.status) {
-            c.executions[i] += 1;
+        for (n, more) in c.executions.iter_mut().zip(tally.executions) {
+            *n += more;
         }
-        let non_negative = |v: Option<i64>| v.unwrap_or(0).max(0) as u64;
-        c.bytes_processed += non_negative(r.bytes_processed);
-        c.bytes_written += non_negative(r.bytes_written);
-        c.records += non_negative(r.records_processed);
-        c.put_failures += non_negative(r.put_failures);
-        if let Some(d) = duration(r) {
+        c.bytes_processed += tally.bytes_processed;
+        c.bytes_written += tally.bytes_written;
+        c.records += tally.records;
+        c.put_failures += tally.put_failures;
+        for d in tally.durations {
             c.duration.observe(d);
         }
-        for (kind, status) in &r.registrations {
-            let key = (*kind, status.clone());
+        for (key, more) in tally.registrations {
             match c.registrations.binary_search_by(|(k, _)| k.cmp(&key)) {
-                Ok(i) => c.registrations[i].1 += 1,
-                Err(i) => c.registrations.insert(i, (key, 1)),
+                Ok(i) => c.registrations[i].1 += more,
+                Err(i) => c.registrations.insert(i, (key, more)),
             }
         }
-        if r.status == "Error" {
+        for (execution_id, message) in tally.failures {
             tracing::warn!(
                 flow_name,
-                execution_id = %r.id,
-                message = r.message.as_deref().unwrap_or(""),
+                execution_id = %execution_id,
+                message = %message,
                 "AppFlow execution failed"
             );
         }
@@ -855,16 +888,11 @@ impl<A: AppFlowApi + 'static> Collector for AppFlowCollector<A> {
         })
     }
 
-    fn save(&self) -> Option<Result<Vec<u8>, String>> {
-        Some(crate::state::to_json(&self.state))
-    }
-
-    fn restore(&mut self, state: &str, saved_at: f64) -> Result<(), String> {
-        self.state = crate::state::from_json(state)?;
-        self.resumed = Some(saved_at);
-        Ok(())
+    fn kept(&mut self) -> Option<&mut dyn Keep> {
+        Some(&mut self.state)
     }
 }
 
+mod saved;
 #[cfg(test)]
 mod tests;

@@ -22,6 +22,7 @@ use crate::collector::{fetch_all, selected, unix_seconds, Collected, Collector};
 use crate::exposition::Exposition;
 use crate::family;
 use crate::filter::NameFilter;
+use crate::state::{Json, Keep, Kept};
 
 const STATUSES: &[&str] = &[
     "NOT_STARTED",
@@ -115,9 +116,7 @@ pub struct CustomerProfilesCollector<A> {
     lookback: Duration,
     concurrency: usize,
     base_labels: Vec<(String, String)>,
-    state: State,
-    /// `saved_at` of a restored state, until the first collection after the restore.
-    resumed: Option<f64>,
+    state: Kept<State>,
 }
 
 /// Everything saved by `--storage.path`.
@@ -127,6 +126,9 @@ struct State {
     baselined: bool,
     domains: BTreeMap<String, Domain>,
 }
+
+/// Saved as JSON.
+impl Json for State {}
 
 /// What the exporter remembers of one domain.
 #[derive(Default, Serialize, Deserialize)]
@@ -182,8 +184,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             lookback,
             concurrency: concurrency.max(1),
             base_labels,
-            state: State::default(),
-            resumed: None,
+            state: Kept::default(),
         }
     }
 
@@ -266,7 +267,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             // after the save (CreatedAt); otherwise it gets its own baseline.
             let count = self.state.baselined
                 && (known.is_some()
-                    || self.resumed.is_none_or(|saved_at| {
+                    || self.state.resumed().is_none_or(|saved_at| {
                         summary.created_at.is_some_and(|created| created > saved_at)
                     }));
             let mut domain = known.unwrap_or_else(|| Domain {
@@ -298,7 +299,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
         }
         self.state.domains = domains;
         self.state.baselined = true;
-        self.resumed = None;
+        self.state.applied();
     }
 
     fn render(&self) -> Exposition {
@@ -421,14 +422,8 @@ impl<A: CustomerProfilesApi + 'static> Collector for CustomerProfilesCollector<A
         })
     }
 
-    fn save(&self) -> Option<Result<Vec<u8>, String>> {
-        Some(crate::state::to_json(&self.state))
-    }
-
-    fn restore(&mut self, state: &str, saved_at: f64) -> Result<(), String> {
-        self.state = crate::state::from_json(state)?;
-        self.resumed = Some(saved_at);
-        Ok(())
+    fn kept(&mut self) -> Option<&mut dyn Keep> {
+        Some(&mut self.state)
     }
 }
 

@@ -21,6 +21,7 @@ use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Coll
 use crate::exposition::{Exposition, Histogram};
 use crate::family;
 use crate::filter::NameFilter;
+use crate::state::{Json, Keep, Kept};
 
 const INSTANCE_STATES: &[&str] = &[
     "Initializing",
@@ -124,9 +125,7 @@ pub struct SupplyChainCollector<A> {
     lookback: Duration,
     concurrency: usize,
     base_labels: Vec<(String, String)>,
-    state: State,
-    /// `saved_at` of a restored state, until the first collection after the restore.
-    resumed: Option<f64>,
+    state: Kept<State>,
 }
 
 /// Everything saved by `--storage.path`.
@@ -136,6 +135,9 @@ struct State {
     baselined: bool,
     instances: BTreeMap<String, InstanceEntry>,
 }
+
+/// Saved as JSON.
+impl Json for State {}
 
 /// What the exporter remembers of one instance.
 #[derive(Default, Serialize, Deserialize)]
@@ -247,8 +249,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             lookback,
             concurrency: concurrency.max(1),
             base_labels,
-            state: State::default(),
-            resumed: None,
+            state: Kept::default(),
         }
     }
 
@@ -258,7 +259,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
     fn counts(&self, known: bool, summary: &FlowSummary) -> bool {
         self.state.baselined
             && (known
-                || self.resumed.is_none_or(|saved_at| {
+                || self.state.resumed().is_none_or(|saved_at| {
                     summary
                         .created_time
                         .is_some_and(|created| created > saved_at)
@@ -388,7 +389,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
         }
         self.state.instances = instances;
         self.state.baselined = true;
-        self.resumed = None;
+        self.state.applied();
     }
 
     fn render(&self) -> Exposition {
@@ -624,14 +625,8 @@ impl<A: SupplyChainApi + 'static> Collector for SupplyChainCollector<A> {
         })
     }
 
-    fn save(&self) -> Option<Result<Vec<u8>, String>> {
-        Some(crate::state::to_json(&self.state))
-    }
-
-    fn restore(&mut self, state: &str, saved_at: f64) -> Result<(), String> {
-        self.state = crate::state::from_json(state)?;
-        self.resumed = Some(saved_at);
-        Ok(())
+    fn kept(&mut self) -> Option<&mut dyn Keep> {
+        Some(&mut self.state)
     }
 }
 

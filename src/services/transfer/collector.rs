@@ -42,6 +42,7 @@ use crate::exposition::Exposition;
 use crate::family;
 use crate::filter::NameFilter;
 use crate::services::LogGroups;
+use crate::state::{Json, Keep, Kept};
 
 /// Statuses whose series always exist; others only while an execution is listed in them.
 const ALWAYS_SHOWN: [&str; 2] = ["IN_PROGRESS", "HANDLING_EXCEPTION"];
@@ -123,9 +124,7 @@ pub struct TransferCollector<A, L> {
     concurrency: usize,
     lookback: Duration,
     base_labels: Vec<(String, String)>,
-    state: State,
-    /// `saved_at` of a restored state, until the first collection after the restore.
-    resumed: Option<f64>,
+    state: Kept<State>,
 }
 
 /// Everything saved by `--storage.path` (derived: a field added here is saved with it).
@@ -150,6 +149,9 @@ struct State {
     /// the same way, it only starts the reads earlier.)
     log_mark_ms: Option<i64>,
 }
+
+/// Saved as JSON.
+impl Json for State {}
 
 /// What the exporter remembers of one workflow.
 #[derive(Default, Serialize, Deserialize)]
@@ -229,8 +231,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
             concurrency: concurrency.max(1),
             lookback,
             base_labels,
-            state: State::default(),
-            resumed: None,
+            state: Kept::default(),
         }
     }
 
@@ -383,7 +384,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
             // Gone between ListWorkflows and ListExecutions: deleted, like an unlisted one.
             if executions.is_some() {
                 let known = self.state.workflows.remove(id);
-                if known.is_none() && self.resumed.is_some() {
+                if known.is_none() && self.state.resumed().is_some() {
                     unknown.insert(id.clone());
                 }
                 workflows.insert(id.clone(), known.unwrap_or_default());
@@ -418,7 +419,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
             }
         }
         self.state.baselined = true;
-        self.resumed = None;
+        self.state.applied();
     }
 
     /// Counts the events read (at the baseline: only remembers them), moves
@@ -837,14 +838,8 @@ impl<A: TransferApi + 'static, L: LogsApi + 'static> Collector for TransferColle
         })
     }
 
-    fn save(&self) -> Option<Result<Vec<u8>, String>> {
-        Some(crate::state::to_json(&self.state))
-    }
-
-    fn restore(&mut self, state: &str, saved_at: f64) -> Result<(), String> {
-        self.state = crate::state::from_json(state)?;
-        self.resumed = Some(saved_at);
-        Ok(())
+    fn kept(&mut self) -> Option<&mut dyn Keep> {
+        Some(&mut self.state)
     }
 }
 

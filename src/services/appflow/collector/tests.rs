@@ -5,6 +5,7 @@ use super::*;
 use crate::aws::Outcome;
 use crate::collector::fake_error;
 use crate::services::appflow::api::RecordsPage;
+use crate::state::{Codec, FORMAT_VERSION};
 
 const NOW: f64 = 1_700_000_000.0;
 
@@ -504,7 +505,7 @@ async fn a_restored_state_resumes_counting_without_a_baseline() {
     );
     let text = collect(&mut before).await;
     assert_eq!(executions(&text, "f", "Successful"), Some(1.0));
-    let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+    let saved = before.state.saved().unwrap();
 
     // Down for a while: d ends, e starts and ends, g is created, h moves in
     // (created long before the save: a filter changed, or another shard's).
@@ -523,9 +524,12 @@ async fn a_restored_state_resumes_counting_without_a_baseline() {
     fake.flows.lock().unwrap().last_mut().unwrap().created_at = Some(NOW + 40.0);
     fake.set("h", vec![run("h1", "Successful", NOW + 60.0)]);
     let mut after = collector(&fake);
-    after.restore(&saved, NOW).expect("restores");
+    after
+        .state
+        .restore(&saved, FORMAT_VERSION, NOW)
+        .expect("restores");
     assert_eq!(
-        String::from_utf8(after.save().unwrap().unwrap()).unwrap(),
+        after.state.saved().unwrap(),
         saved,
         "a restored state saves back the same"
     );
@@ -555,12 +559,146 @@ async fn an_unreadable_state_changes_nothing() {
     let fake = Fake::shared(100);
     fake.set("f", vec![run("a", "Successful", NOW - 100.0)]);
     let mut c = collector(&fake);
-    assert!(c.restore("{\"baselined\":true,\"flows\":7}", NOW).is_err());
-    assert!(c.restore("{\"baselined\":", NOW).is_err());
+    let v1 = crate::state::FORMAT_VERSION_1;
+    assert!(c
+        .state
+        .restore(b"{\"baselined\":true,\"flows\":7}", v1, NOW)
+        .is_err());
+    assert!(c.state.restore(b"{\"baselined\":", v1, NOW).is_err());
+    let mut other = collector(&fake);
+    collect(&mut other).await;
+    let good = other.state.saved().unwrap();
+    for cut in 0..good.len() {
+        let error = c
+            .state
+            .restore(&good[..cut], FORMAT_VERSION, NOW)
+            .unwrap_err();
+        assert!(error.starts_with("appflow state at byte"), "{error}");
+    }
+    let mut longer = good.clone();
+    longer.push(0);
+    let error = c.state.restore(&longer, FORMAT_VERSION, NOW).unwrap_err();
+    assert!(error.contains("1 bytes after the end"), "{error}");
+    let mut buckets = good.clone();
+    buckets[0] ^= 1;
+    let error = c.state.restore(&buckets, FORMAT_VERSION, NOW).unwrap_err();
+    assert!(error.contains("duration buckets"), "{error}");
     let text = collect(&mut c).await;
     assert_eq!(
         executions(&text, "f", "Successful"),
         Some(0.0),
         "a baseline"
     );
+}
+
+/// A state saved by the first release (format version 1, JSON): the state
+/// of `a_restored_state_resumes_counting_without_a_baseline` before the restart.
+const VERSION_1: &str = r#"{"baselined":true,"flows":{"f":{"summary":{"name":"f","status":"Active","source_connector":"S3","source_connector_label":null,"destination_connector":"Redshift","destination_connector_label":null,"trigger_type":"Scheduled","created_at":1.0,"last_updated_at":null,"last_run":["InProgress",1700000050.0]},"sap":null,"described":null,"seen":[[12638190499090526629,1699999900.0,"Successful"],[12638187200555641996,1699999800.0,"Error"],[12638183902020757363,1699999990.0,"InProgress"],[12638189399578898418,1699999950.0,"Successful"]],"newest":[1699999990.0,"d"],"newest_finished":{"id":"c","started_at":1699999950.0,"duration":60.0,"bytes_processed":100,"bytes_written":90,"records_processed":10,"put_failures":null,"parallel_processes":2,"max_page_size":500},"last_success":1700000010.0,"last_failure":1699999860.0,"counters":{"executions":[1,0,0],"bytes_processed":100,"bytes_written":90,"records":10,"put_failures":0,"duration":{"bounds":[10.0,30.0,60.0,120.0,300.0,600.0,1200.0,1800.0,3600.0,7200.0,14400.0,28800.0,86400.0],"counts":[0,0,1,0,0,0,0,0,0,0,0,0,0],"sum":60.0,"count":1},"registrations":[[["table","SUCCEEDED"],1]]}}}}"#;
+
+#[tokio::test]
+async fn a_version_1_state_resumes_like_the_same_state_in_version_2() {
+    let v1 = crate::state::FORMAT_VERSION_1;
+    let mut old = collector(&Fake::shared(2));
+    old.state
+        .restore(VERSION_1.as_bytes(), v1, NOW)
+        .expect("reads version 1");
+    let saved = old.state.saved().unwrap();
+    let mut again = collector(&Fake::shared(2));
+    again.state.restore(&saved, FORMAT_VERSION, NOW).unwrap();
+    assert_eq!(
+        again.state.saved().unwrap(),
+        saved,
+        "nothing lost in version 2"
+    );
+    // Counting goes on: d ends while down, e starts and ends.
+    let fake = Fake::shared(2);
+    let mut c = run("c", "Successful", NOW - 50.0);
+    c.registrations = vec![("table", "SUCCEEDED".into())];
+    fake.set(
+        "f",
+        vec![
+            run("e", "Successful", NOW + 100.0),
+            run("d", "Error", NOW - 10.0),
+            c,
+            run("b", "Successful", NOW - 100.0),
+            run("a", "Error", NOW - 200.0),
+        ],
+    );
+    let mut after = collector(&fake);
+    after.state.restore(VERSION_1.as_bytes(), v1, NOW).unwrap();
+    let text = collect_at(&mut after, NOW + 300.0).await;
+    assert_eq!(executions(&text, "f", "Successful"), Some(2.0), "c and e");
+    assert_eq!(executions(&text, "f", "Error"), Some(1.0), "d");
+    assert!(text.contains(
+        "aws_appflow_execution_duration_seconds_count{flow_name=\"f\",region=\"us-east-1\"} 3"
+    ));
+}
+
+/// A day of runs every two hours, every one counted, as the scale benchmark's
+/// 10,000 flows have them: the state stays within 4 MiB at 10,000 flows.
+#[test]
+fn a_day_of_runs_saves_in_under_420_bytes_a_flow() {
+    let flows = 1_000;
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut state = State {
+        baselined: true,
+        ..State::default()
+    };
+    let uuid = |rng: &mut fastrand::Rng| {
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            rng.u32(..),
+            rng.u16(..),
+            rng.u16(..0xfff),
+            rng.u16(0x8000..0xc000),
+            rng.u64(..1 << 48)
+        )
+    };
+    let ms = |t: f64| (t * 1000.0).round() / 1000.0;
+    for i in 0..flows {
+        let mut flow = Flow::default();
+        for k in 0..12 {
+            let id = uuid(&mut rng);
+            let started = ms(NOW - 86_400.0 + f64::from(k) * 7200.0 + rng.f64() * 20.0);
+            let status = ["Successful", "Error", "Canceled"][rng.usize(..3) / 2];
+            let mut r = run(&id, status, started);
+            r.last_updated_at = Some(ms(started + 30.0 + rng.f64() * 570.0));
+            r.bytes_processed = Some(rng.i64(1000..100_000_000));
+            r.records_processed = Some(rng.i64(10..100_000));
+            if i % 3 == 0 {
+                r.registrations = vec![("table", "Successful".into())];
+            }
+            flow.seen.push(Seen {
+                id: fingerprint(&id),
+                started_at: started,
+                status: Status::new(status),
+            });
+            flow.newest = Some((started, id.as_str().into()));
+            flow.newest_finished = Some(LastRun::new(&r, started));
+            let mut tally = Tally::default();
+            tally.add(&r);
+            flow.count("f", tally);
+        }
+        flow.summary = FlowSummary {
+            name: format!("scale-{i:05}-salesforce-to-s3"),
+            created_at: Some(ms(NOW - 100.0 * 86_400.0)),
+            last_run: Some((Some("Successful".into()), Some(ms(NOW - 100.0)))),
+            ..flow.summary
+        };
+        flow.last_success = Some(ms(NOW - 100.0));
+        flow.last_failure = Some(ms(NOW - 5000.0));
+        state
+            .flows
+            .insert(flow.summary.name.clone(), Box::new(flow));
+    }
+    let saved = encoded(&state);
+    assert!(saved.len() <= 420 * flows, "{} bytes", saved.len());
+    let again = State::decode(&saved, FORMAT_VERSION).unwrap();
+    assert_eq!(encoded(&again), saved);
+}
+
+fn encoded(state: &State) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    state.encode(&mut bytes).unwrap();
+    bytes
 }

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::aws::Outcome;
 use crate::collector::fake_error;
+use crate::state::FORMAT_VERSION;
 
 const NOW: f64 = 1_700_000_000.0;
 const WEEK: f64 = 7.0 * 86400.0;
@@ -548,7 +549,7 @@ async fn a_restored_state_counts_what_finished_meanwhile_and_baselines_old_domai
     fake.set("d", "w2", "IN_PROGRESS", NOW - 800.0);
     let mut before = collector(&fake, NameFilter::default());
     collect(&mut before).await;
-    let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+    let saved = before.state.saved().unwrap();
 
     // While down: w2 fails, w3 starts and completes; domain "new" is created
     // after the save, domain "old" (created before it) becomes visible.
@@ -559,7 +560,10 @@ async fn a_restored_state_counts_what_finished_meanwhile_and_baselines_old_domai
     fake.domain("old", NOW - 9000.0);
     fake.set("old", "o1", "COMPLETE", NOW - 40.0);
     let mut after = collector(&fake, NameFilter::default());
-    after.restore(&saved, NOW - 500.0).expect("restores");
+    after
+        .state
+        .restore(&saved, FORMAT_VERSION, NOW - 500.0)
+        .expect("restores");
     for _ in 0..2 {
         let (text, _) = collect(&mut after).await;
         assert_eq!(value(&text, &finished("d", "COMPLETE")), Some(1.0), "w3");

@@ -5,6 +5,7 @@ use super::*;
 use crate::aws::Outcome;
 use crate::collector::fake_error;
 use crate::services::supplychain::api::ExecutionsPage;
+use crate::state::FORMAT_VERSION;
 
 const NOW: f64 = 1_700_000_000.0;
 const DAY: f64 = 86_400.0;
@@ -566,7 +567,7 @@ async fn a_restored_state_resumes_counting_and_baselines_old_unknown_flows() {
     ]);
     let text = collect(&mut before).await;
     assert_eq!(value(&text, &ok()), Some(1.0));
-    let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+    let saved = before.state.saved().unwrap();
 
     // While down: r fails, c succeeds; flow "new" is created after the save, "old" before it.
     fake.runs(vec![
@@ -583,7 +584,10 @@ async fn a_restored_state_resumes_counting_and_baselines_old_unknown_flows() {
         }
     }
     let mut after = collector(&fake);
-    after.restore(&saved, NOW).expect("restores");
+    after
+        .state
+        .restore(&saved, FORMAT_VERSION, NOW)
+        .expect("restores");
     for _ in 0..2 {
         let (text, _) = collect_at(&mut after, NOW + 100.0).await;
         assert_eq!(value(&text, &ok()), Some(2.0), "b and c");

@@ -5,6 +5,7 @@ use super::*;
 use crate::aws::Outcome;
 use crate::collector::fake_error;
 use crate::services::transfer::logs::parse;
+use crate::state::FORMAT_VERSION;
 
 const NOW: f64 = 1_700_000_000.0;
 
@@ -440,7 +441,7 @@ async fn a_restored_state_follows_its_executions_and_baselines_unknown_workflows
     );
     let text = collect(&mut before).await;
     assert_eq!(step_errors(&text, "w", COPY_DENIED), Some(1.0));
-    let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+    let saved = before.state.saved().unwrap();
 
     // While down: a ends, b goes on, c starts with an error; workflow v appears
     // (no creation time in ListWorkflows: its own baseline).
@@ -453,7 +454,10 @@ async fn a_restored_state_follows_its_executions_and_baselines_unknown_workflows
     );
     fake.set("v", vec![exec("d", "IN_PROGRESS", denied())]);
     let mut after = collector(&fake);
-    after.restore(&saved, NOW).expect("restores");
+    after
+        .state
+        .restore(&saved, FORMAT_VERSION, NOW)
+        .expect("restores");
     let (text, tracked) = collect_at(&mut after, NOW + 60.0).await;
     assert_eq!(tracked, 3);
     assert_eq!(finished(&text, "w", "completed"), Some(1.0), "a, once");
@@ -471,7 +475,12 @@ async fn a_restored_state_follows_its_executions_and_baselines_unknown_workflows
     assert_eq!(finished(&text, "v", "exception"), Some(1.0));
     assert_eq!(finished(&text, "w", "exception"), Some(2.0));
     assert!(after
-        .restore("{\"baselined\":true,\"workflows\":[]}", NOW)
+        .state
+        .restore(
+            b"{\"baselined\":true,\"workflows\":[]}",
+            FORMAT_VERSION,
+            NOW
+        )
         .is_err());
 }
 

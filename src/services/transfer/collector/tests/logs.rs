@@ -535,12 +535,15 @@ async fn a_restart_reads_on_from_the_saved_mark_and_counts_nothing_twice() {
     );
     let (text, _) = collect_at(&mut before, NOW + 30.0).await;
     assert_eq!(finished(&text, "w", "exception"), Some(1.0));
-    let saved = String::from_utf8(before.save().unwrap().unwrap()).unwrap();
+    let saved = before.state.saved().unwrap();
 
     // While down: b completes. a's events are still inside the overlap.
     let b_end = fake.run("w", "b", NOW_MS + 40_000, &[], "ExecutionCompleted");
     let mut after = logged(&fake, named(&[GROUP]));
-    after.restore(&saved, NOW + 30.0).expect("restores");
+    after
+        .state
+        .restore(&saved, FORMAT_VERSION, NOW + 30.0)
+        .expect("restores");
     fake.reads();
     let (text, _) = collect_at(&mut after, NOW + 60.0).await;
     let mark = NOW_MS + 30_000 - OVERLAP_MS;
@@ -643,9 +646,12 @@ async fn every_group_reads_on_from_the_end_of_its_last_read_events_or_not() {
         ],
     );
     // The marks are saved: a restart reads on from them.
-    let saved = String::from_utf8(c.save().unwrap().unwrap()).unwrap();
+    let saved = c.state.saved().unwrap();
     let mut after = logged(&fake, LogGroups::Auto);
-    after.restore(&saved, NOW + 70.0).expect("restores");
+    after
+        .state
+        .restore(&saved, FORMAT_VERSION, NOW + 70.0)
+        .expect("restores");
     let text = collect_at(&mut after, NOW + 100.0).await.0;
     let start = NOW_MS + 70_000 - OVERLAP_MS;
     reads(
@@ -674,14 +680,15 @@ async fn a_state_without_read_marks_reads_on_from_its_newest_event() {
     let text = collect_at(&mut before, NOW + 30.0).await.0;
     assert_eq!(finished(&text, "w", "completed"), Some(1.0));
     let mut saved: serde_json::Value =
-        serde_json::from_slice(&before.save().unwrap().unwrap()).unwrap();
+        serde_json::from_slice(&before.state.saved().unwrap()).unwrap();
     let state = saved.as_object_mut().unwrap();
     assert!(state.remove("log_read_ms").is_some());
     state.insert("log_mark_ms".into(), end.into());
     fake.run("w", "b", NOW_MS + 40_000, &[], "ExecutionCompleted");
     let mut after = logged(&fake, named(&[GROUP]));
     after
-        .restore(&saved.to_string(), NOW + 30.0)
+        .state
+        .restore(saved.to_string().as_bytes(), FORMAT_VERSION, NOW + 30.0)
         .expect("restores");
     fake.reads();
     let text = collect_at(&mut after, NOW + 60.0).await.0;
