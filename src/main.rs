@@ -127,6 +127,7 @@ fn main() -> ExitCode {
     }
     init_logging(flags.log_level, flags.log_format);
     scheduler::install_panic_hook();
+    scheduler::one_malloc_arena();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
