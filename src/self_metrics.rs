@@ -355,8 +355,12 @@ impl ExporterMetrics {
                 return last.clone();
             }
         }
-        let mut text = Vec::with_capacity(kept.as_ref().map_or(8 * 1024, |r| r.text.len() + 1024));
+        // Room for the series that appeared since: growing would double the buffer (at 100
+        // targets the text is megabytes), and the rendering is kept without its spare room.
+        let last = kept.as_ref().map_or(0, |r| r.text.len());
+        let mut text = Vec::with_capacity(8 * 1024 + last + last / 4);
         self.render(&mut text);
+        text.shrink_to_fit();
         let rendered = Arc::new(Rendered {
             text: Bytes::from(text),
             changes,

@@ -89,13 +89,30 @@ impl Store {
         }
     }
 
-    /// Prepares the AWS part from the snapshots now stored.
+    /// Prepares the AWS part from the snapshots now stored. The snapshots then
+    /// share the body's buffer (see [`exposition::join_shared`]): the samples
+    /// are held once, and twice only while the next body is prepared.
     fn prepare(&self) -> bool {
-        let snapshots: Vec<Arc<Exposition>> = read(&self.snapshots).values().cloned().collect();
-        let pieces = exposition::pieces(snapshots.iter().map(|s| s.as_ref()));
-        match Prepared::join(&pieces) {
-            Ok(prepared) => {
+        let snapshots: Vec<(Key, Arc<Exposition>)> = read(&self.snapshots)
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        let parts: Vec<&Exposition> = snapshots.iter().map(|(_, s)| s.as_ref()).collect();
+        let joined = exposition::join_shared(&parts, |pieces| {
+            let prepared = Prepared::join(pieces)?;
+            let deflate = prepared.deflate();
+            Ok((prepared, deflate))
+        });
+        match joined {
+            Ok((prepared, shared)) => {
                 *write(&self.prepared) = Arc::new(prepared);
+                let mut stored = write(&self.snapshots);
+                for ((key, old), new) in snapshots.iter().zip(shared) {
+                    // Unless a publish replaced it meanwhile.
+                    if let Some(current) = stored.get_mut(key).filter(|c| Arc::ptr_eq(c, old)) {
+                        *current = Arc::new(new);
+                    }
+                }
                 true
             }
             Err(error) => {

@@ -215,6 +215,17 @@ fn retry_after_member(body: &[u8]) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
+/// AWS requests in flight at once in the whole process, every target together. Each target
+/// keeps its own `max_concurrency` and each (target, service) its own `requests_per_second`:
+/// this bound only makes a request that both allow wait for a free place, so that what
+/// requests hold while they are under way (the SDK's request state, a pooled connection and
+/// its buffers, some tens of kilobytes each) is bounded however many targets there are. 64
+/// requests of 50 ms latency sustain 1,280 requests a second.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// The places [`MAX_IN_FLIGHT`] counts.
+static IN_FLIGHT: Semaphore = Semaphore::const_new(MAX_IN_FLIGHT);
+
 /// Sends the requests of one (target, service): rate-limited, bounded,
 /// timed out, retried, and counted attempt by attempt.
 #[derive(Clone)]
@@ -258,7 +269,7 @@ impl Caller {
         let mut tries = 0;
         loop {
             tries += 1;
-            let result = self.attempt(operation, attempt()).await;
+            let result = self.attempt(operation, &mut attempt).await;
             let (outcome, code, message, wait_hint, credentials) = match result {
                 Ok(Ok(value)) => return Ok(value),
                 Err(_) => (
@@ -291,28 +302,35 @@ impl Caller {
 }
 
 impl Caller {
-    /// One attempt, within the concurrency bound, the rate limit and the
-    /// timeout. It runs as a task of its own and is counted there: when a
-    /// collection fails and drops its other requests, those already sent
-    /// still end (within the timeout) and are counted, so the attempts
-    /// counter agrees with what AWS answered.
-    async fn attempt<T, E, Fut>(
+    /// One attempt, within the target's concurrency bound, the rate limit,
+    /// the process-wide [`MAX_IN_FLIGHT`] and the timeout. The SDK request
+    /// (`request()`, kilobytes of state) is made only once all three allow
+    /// it, so requests that wait hold nothing of it. It runs as a task of its
+    /// own and is counted there: when a collection fails and drops its other
+    /// requests, those already sent still end (within the timeout) and are
+    /// counted, so the attempts counter agrees with what AWS answered.
+    async fn attempt<T, E, F, Fut>(
         &self,
         operation: &'static str,
-        request: Fut,
+        request: &mut F,
     ) -> Result<Result<T, SdkError<E, HttpResponse>>, tokio::time::error::Elapsed>
     where
+        F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'static,
         T: Send + 'static,
         E: ProvideErrorMetadata + Send + Sync + 'static,
     {
         let permit = self.concurrency.clone().acquire_owned().await;
         self.limiter.until_ready().await;
+        let place = IN_FLIGHT.acquire().await;
         let (timeout, observer) = (self.timeout, self.observer.clone());
+        // Made here and moved into the task at once: no await holds it.
+        let request = request();
         let task = tokio::spawn(async move {
             let started = Instant::now();
             let result = tokio::time::timeout(timeout, request).await;
             let elapsed = started.elapsed();
+            drop(place);
             drop(permit);
             let outcome = match &result {
                 Ok(Ok(_)) => Outcome::Success,
@@ -425,8 +443,10 @@ fn default_https_client() -> SharedHttpClient {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
     use aws_smithy_http_client::{Builder, ConnectorBuilder};
     Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector =
-            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        // Idle connections kept: no more than requests can be in flight at once.
+        let mut connector = ConnectorBuilder::default()
+            .pool_max_idle_per_host(MAX_IN_FLIGHT)
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
         connector.set_connector_settings(settings.cloned());
         if let Some(components) = components {
             connector.set_sleep_impl(components.sleep_impl());

@@ -162,7 +162,7 @@ impl Prepared {
     }
 
     /// The raw deflate stream (not final).
-    fn deflate(&self) -> Bytes {
+    pub fn deflate(&self) -> Bytes {
         self.head.slice(GZIP_HEADER_LEN..)
     }
 

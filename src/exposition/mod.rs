@@ -117,7 +117,7 @@ macro_rules! family {
 }
 
 /// Samples of one (target, service), grouped by family, in the order first written.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Exposition {
     /// `region="…",account="…"`: written after each sample's own labels.
     base: String,
@@ -125,7 +125,7 @@ pub struct Exposition {
 }
 
 /// One family's samples: compressed pieces, then the latest text.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Body {
     pieces: Vec<Piece>,
     text: String,
@@ -332,6 +332,57 @@ pub fn pieces<'a>(parts: impl IntoIterator<Item = &'a Exposition>) -> Vec<Piece>
         }
     }
     out
+}
+
+/// [`pieces()`], and the same parts whose pieces are slices of `joined` instead of buffers of
+/// their own. `join` makes one stream of the pieces (the gzip body scrapes get) and returns
+/// that stream's raw deflate, the pieces one after the other: once the parts share it, the
+/// samples are held once, not once in their parts and again in the body.
+pub fn join_shared<T>(
+    parts: &[&Exposition],
+    join: impl FnOnce(&[Piece]) -> io::Result<(T, Bytes)>,
+) -> io::Result<(T, Vec<Exposition>)> {
+    let mut pieces = Vec::new();
+    // For each piece of `pieces`: the part, family and piece it is, None for a header.
+    let mut origins = Vec::new();
+    // Each family once, with where its bodies are: (part, family within the part).
+    type Where = Vec<(usize, usize)>;
+    let mut merged: BTreeMap<&'static str, (&'static Family, Where)> = BTreeMap::new();
+    for (p, part) in parts.iter().enumerate() {
+        for (f, (family, _)) in part.families.iter().enumerate() {
+            merged
+                .entry(family.name)
+                .or_insert_with(|| (family, Vec::new()))
+                .1
+                .push((p, f));
+        }
+    }
+    for (family, bodies) in merged.values() {
+        pieces.push(Piece::compress(header(family).as_bytes()));
+        origins.push(None);
+        for &(p, f) in bodies {
+            let body = &parts[p].families[f].1;
+            for (k, piece) in body.pieces.iter().enumerate() {
+                pieces.push(piece.clone());
+                origins.push(Some((p, f, k)));
+            }
+            if !body.text.is_empty() {
+                pieces.push(Piece::compress(body.text.as_bytes()));
+                origins.push(None);
+            }
+        }
+    }
+    let (joined, deflate) = join(&pieces)?;
+    let mut shared: Vec<Exposition> = parts.iter().map(|p| (*p).clone()).collect();
+    let mut offset = 0;
+    for (piece, origin) in pieces.iter().zip(origins) {
+        let end = offset + piece.deflate.len();
+        if let Some((p, f, k)) = origin {
+            shared[p].families[f].1.pieces[k].deflate = deflate.slice(offset..end);
+        }
+        offset = end;
+    }
+    Ok((joined, shared))
 }
 
 /// [`write()`] into a string, for `--once` and tests.
@@ -640,6 +691,43 @@ mod tests {
             pieces.iter().map(|p| p.len).sum::<u64>(),
             expected.len() as u64
         );
+    }
+
+    #[test]
+    fn joined_parts_share_the_joined_stream() {
+        let mut a = Exposition::new(&[("region".into(), "r1".into())]);
+        let mut b = Exposition::new(&[("region".into(), "r2".into())]);
+        for i in 0..5_000 {
+            a.sample(&G1, &[("flow_name", &format!("flow-{i}"))], i as f64);
+            b.sample(&G1, &[("flow_name", &format!("flow-{i}"))], 1.0);
+        }
+        b.histogram(&H0, &[], &Histogram::new(&[1.0]));
+        a.finish();
+        b.finish();
+        let mut expected = String::new();
+        render([&a, &b], &mut expected);
+        let (joined, shared) = join_shared(&[&a, &b], |pieces| {
+            let joined: Vec<u8> = pieces.iter().flat_map(|p| p.deflate.to_vec()).collect();
+            let joined = Bytes::from(joined);
+            Ok((joined.clone(), joined))
+        })
+        .unwrap();
+        let range = joined.as_ptr() as usize..joined.as_ptr() as usize + joined.len();
+        for part in &shared {
+            for (_, body) in &part.families {
+                for piece in &body.pieces {
+                    assert!(range.contains(&(piece.deflate.as_ptr() as usize)));
+                }
+            }
+        }
+        let mut again = String::new();
+        render(shared.iter(), &mut again);
+        assert_eq!(again, expected);
+        let mut whole = String::new();
+        DeflateDecoder::new(joined.chain(FINAL_BLOCK))
+            .read_to_string(&mut whole)
+            .unwrap();
+        assert_eq!(whole, expected);
     }
 
     #[test]
