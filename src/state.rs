@@ -539,7 +539,7 @@ impl<S> DerefMut for Kept<S> {
 }
 
 /// What the scheduler saves after every successful collection and restores
-/// before the first, whatever the collector ([`crate::collector::Collector::kept`]).
+/// before the first, whatever the collector (`Collector::kept`).
 pub trait Keep: Send {
     /// Writes the state to save to `out`: what the collector needs to go on
     /// counting, and every counter.
