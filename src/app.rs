@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use tokio::sync::Semaphore;
 
-use crate::aws::{sdk_config, Access, Caller, Overrides};
+use crate::aws::{sdk, Access, Caller, Overrides};
 use crate::config::{Collection, Config, Target};
 use crate::scheduler::Unit;
 use crate::self_metrics::ExporterMetrics;
@@ -101,11 +101,11 @@ pub async fn build_target(
         external_id: target.external_id.as_deref(),
         timeout: collection.timeout,
     };
-    let sdk = sdk_config(&access, overrides).await;
+    let sdk = sdk(&access, overrides).await;
     let Some(region) = target
         .region
         .clone()
-        .or_else(|| sdk.region().map(|r| r.to_string()))
+        .or_else(|| sdk.config().region().map(|r| r.to_string()))
     else {
         bail!("targets[{index}]: no AWS region: set `region` in the configuration file, or AWS_REGION");
     };
@@ -129,7 +129,8 @@ pub async fn build_target(
             collection.timeout,
             concurrency.clone(),
             Arc::new(metrics.clone()),
-        );
+        )
+        .through(sdk.clone());
         let collector = (service.build)(Build {
             sdk: &sdk,
             caller,

@@ -356,11 +356,10 @@ impl ExporterMetrics {
             }
         }
         // Room for the series that appeared since: growing would double the buffer (at 100
-        // targets the text is megabytes), and the rendering is kept without its spare room.
+        // targets the text is megabytes). Kept with its spare room: shrinking it would copy.
         let last = kept.as_ref().map_or(0, |r| r.text.len());
-        let mut text = Vec::with_capacity(8 * 1024 + last + last / 4);
+        let mut text = Vec::with_capacity(8 * 1024 + last + last / 16);
         self.render(&mut text);
-        text.shrink_to_fit();
         let rendered = Arc::new(Rendered {
             text: Bytes::from(text),
             changes,

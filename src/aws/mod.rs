@@ -235,6 +235,9 @@ pub struct Caller {
     timeout: Duration,
     max_attempts: u32,
     observer: Arc<dyn AttemptObserver>,
+    /// The SDK the requests go through, kept while the target is, so that
+    /// targets built later with the same access share it (see [`SdkCache`]).
+    _sdk: Option<Arc<Sdk>>,
 }
 
 impl Caller {
@@ -251,6 +254,15 @@ impl Caller {
             timeout,
             max_attempts: 3,
             observer,
+            _sdk: None,
+        }
+    }
+
+    /// Keeps `sdk` alive as long as this caller.
+    pub fn through(self, sdk: Arc<Sdk>) -> Self {
+        Caller {
+            _sdk: Some(sdk),
+            ..self
         }
     }
 
@@ -409,14 +421,82 @@ fn quota(per_second: f64) -> Quota {
 }
 
 /// Where the SDK should send requests when not to AWS (only `--demo` sets this;
-/// tests use the standard `AWS_ENDPOINT_URL` variables), and the HTTP client
-/// the targets share.
+/// tests use the standard `AWS_ENDPOINT_URL` variables), and what the targets
+/// share: the HTTP client, and the SDK of targets that reach AWS alike.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub endpoint_url: Option<String>,
     pub static_credentials: bool,
     /// The HTTP client every target uses (clones share it).
     pub http: SharedClient,
+    /// The SDK of each way to AWS in use (clones share them).
+    pub sdks: SdkCache,
+}
+
+/// The SDK of one way to AWS (region, role, external id, timeout): its
+/// configuration (credential chain, identity cache) and its service clients,
+/// made once and shared by every target that reaches AWS this way. One
+/// account per target with distinct labels is the common case: each target
+/// building its own took some 120 KB (a credential chain and five clients).
+pub struct Sdk {
+    config: SdkConfig,
+    clients: std::sync::Mutex<Vec<Box<dyn std::any::Any + Send + Sync>>>,
+}
+
+impl Sdk {
+    pub fn config(&self) -> &SdkConfig {
+        &self.config
+    }
+
+    /// The client of type `C`, made by `make` at the first call (clients are
+    /// handles: clones share one).
+    pub fn client<C: Clone + Send + Sync + 'static>(&self, make: fn(&SdkConfig) -> C) -> C {
+        let mut clients = crate::sync::lock(&self.clients);
+        if let Some(client) = clients.iter().find_map(|c| c.downcast_ref::<C>()) {
+            return client.clone();
+        }
+        let client = make(&self.config);
+        clients.push(Box::new(client.clone()));
+        client
+    }
+}
+
+/// The [`Sdk`]s in use, by way to AWS. Weak: an SDK goes when the last
+/// target using it is removed by a reload.
+#[derive(Clone, Default)]
+pub struct SdkCache(Arc<std::sync::Mutex<Vec<(AccessKey, std::sync::Weak<Sdk>)>>>);
+
+type AccessKey = (Option<String>, Option<String>, Option<String>, Duration);
+
+impl std::fmt::Debug for SdkCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SdkCache")
+    }
+}
+
+/// The SDK of `access`: the one already in use by another target, or a new one.
+pub async fn sdk(access: &Access<'_>, overrides: &Overrides) -> Arc<Sdk> {
+    let key: AccessKey = (
+        access.region.map(String::from),
+        access.role_arn.map(String::from),
+        access.external_id.map(String::from),
+        access.timeout,
+    );
+    let found = crate::sync::lock(&overrides.sdks.0)
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, sdk)| sdk.upgrade());
+    if let Some(sdk) = found {
+        return sdk;
+    }
+    let sdk = Arc::new(Sdk {
+        config: sdk_config(access, overrides).await,
+        clients: Default::default(),
+    });
+    let mut cache = crate::sync::lock(&overrides.sdks.0);
+    cache.retain(|(k, sdk)| sdk.strong_count() > 0 && *k != key);
+    cache.push((key, Arc::downgrade(&sdk)));
+    sdk
 }
 
 /// One HTTP client (TLS configuration, parsed root certificates, connection
@@ -474,7 +554,7 @@ pub struct Access<'a> {
 
 /// The SDK configuration of a target: the standard chain, the target's
 /// region, an assumed role, and no SDK retries (ours count every attempt).
-pub async fn sdk_config(access: &Access<'_>, overrides: &Overrides) -> SdkConfig {
+async fn sdk_config(access: &Access<'_>, overrides: &Overrides) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
         .timeout_config(
@@ -513,6 +593,35 @@ pub async fn sdk_config(access: &Access<'_>, overrides: &Overrides) -> SdkConfig
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn targets_that_reach_aws_alike_share_one_sdk_and_its_clients() {
+        let overrides = Overrides {
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            static_credentials: true,
+            ..Overrides::default()
+        };
+        let access = |role: Option<&'static str>| Access {
+            region: Some("eu-west-1"),
+            role_arn: role,
+            external_id: None,
+            timeout: Duration::from_secs(5),
+        };
+        let a = sdk(&access(None), &overrides).await;
+        let b = sdk(&access(None), &overrides).await;
+        assert!(Arc::ptr_eq(&a, &b));
+        let role = sdk(&access(Some("arn:aws:iam::1:role/r")), &overrides).await;
+        assert!(!Arc::ptr_eq(&a, &role));
+        let client = a.client(aws_sdk_appflow::Client::new);
+        let again = b.client(aws_sdk_appflow::Client::new);
+        assert!(std::ptr::eq(client.config(), again.config()));
+        // Gone with the last target using it: the next one gets its own.
+        let old = Arc::downgrade(&a);
+        drop((a, b, client, again));
+        assert!(old.upgrade().is_none());
+        let fresh = sdk(&access(None), &overrides).await;
+        assert_eq!(fresh.config().region().map(|r| r.as_ref()), Some("eu-west-1"));
+    }
 
     #[test]
     fn transfer_retry_after_member_is_read() {

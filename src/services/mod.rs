@@ -48,7 +48,8 @@ pub struct ServiceDef {
 
 /// What a service's collector is built from.
 pub struct Build<'a> {
-    pub sdk: &'a aws_config::SdkConfig,
+    /// Shared with the targets that reach AWS alike.
+    pub sdk: &'a crate::aws::Sdk,
     /// Sends every request: rate limit, concurrency, timeout, retries, metrics.
     pub caller: Caller,
     pub settings: &'a ServiceSettings,

@@ -84,9 +84,9 @@ pub struct SdkAppFlow {
 }
 
 impl SdkAppFlow {
-    pub fn new(config: &aws_config::SdkConfig, caller: Caller) -> Self {
+    pub fn new(sdk: &crate::aws::Sdk, caller: Caller) -> Self {
         SdkAppFlow {
-            client: aws_sdk_appflow::Client::new(config),
+            client: sdk.client(aws_sdk_appflow::Client::new),
             caller,
         }
     }

@@ -80,9 +80,9 @@ pub struct SdkCustomerProfiles {
 }
 
 impl SdkCustomerProfiles {
-    pub fn new(config: &aws_config::SdkConfig, caller: Caller) -> Self {
+    pub fn new(sdk: &crate::aws::Sdk, caller: Caller) -> Self {
         SdkCustomerProfiles {
-            client: aws_sdk_customerprofiles::Client::new(config),
+            client: sdk.client(aws_sdk_customerprofiles::Client::new),
             caller,
         }
     }

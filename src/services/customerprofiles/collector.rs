@@ -134,7 +134,7 @@ impl Json for State {}
 #[derive(Default, Serialize, Deserialize)]
 struct Domain {
     created_at: Option<f64>,
-    workflows: BTreeMap<String, Workflow>,
+    workflows: BTreeMap<String, Box<Workflow>>,
     /// COMPLETE, FAILED, CANCELLED (the order of `TERMINAL`).
     finished: [u64; 3],
 }
@@ -195,6 +195,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             .get(&domain.name)
             .filter(|d| d.created_at == domain.created_at)
             .and_then(|d| d.workflows.get(id))
+            .map(|w| &**w)
     }
 
     /// Whether `w` must be read with GetWorkflow: it is new (in this domain

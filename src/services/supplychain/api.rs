@@ -80,9 +80,9 @@ pub struct SdkSupplyChain {
 }
 
 impl SdkSupplyChain {
-    pub fn new(config: &aws_config::SdkConfig, caller: Caller) -> Self {
+    pub fn new(sdk: &crate::aws::Sdk, caller: Caller) -> Self {
         SdkSupplyChain {
-            client: aws_sdk_supplychain::Client::new(config),
+            client: sdk.client(aws_sdk_supplychain::Client::new),
             caller,
         }
     }

@@ -146,22 +146,94 @@ struct InstanceEntry {
     /// Flows are collected and shown only while the instance is Active; a non-Active instance
     /// keeps their memory (hidden), so counting resumes without replay if it comes back.
     active: bool,
-    flows: BTreeMap<String, Flow>,
+    flows: BTreeMap<String, Box<Flow>>,
 }
 
 /// What the exporter remembers of one flow.
 #[derive(Default, Serialize, Deserialize)]
+#[serde(from = "SavedFlow")]
 struct Flow {
     summary: FlowSummary,
-    /// Executions within the lookback.
-    seen: HashMap<String, Seen>,
+    /// Executions within the lookback, sorted by id fingerprint.
+    seen: Vec<Seen>,
+    /// Ids of the executions last seen IN_PROGRESS: followed by id when they
+    /// sink below the pages read.
+    running: Vec<Box<str>>,
+    /// (start, id) of the newest execution seen: ties between equal starts go
+    /// to the greater id, which fingerprints cannot order.
+    newest: Option<(f64, Box<str>)>,
     newest_finished: Option<Finished>,
     last_success: Option<f64>,
     last_failure: Option<f64>,
     /// SUCCEEDED, FAILED (the order of `TERMINAL`).
     executions: [u64; 2],
+    duration: Option<Histogram>,
+}
+
+/// A flow as read back: as saved now, or as the first releases saved it,
+/// with `seen` a map `{id: [start, status]}` from which `running` and
+/// `newest` are derived.
+#[derive(Deserialize)]
+struct SavedFlow {
+    summary: FlowSummary,
+    seen: SavedSeen,
+    #[serde(default)]
+    running: Vec<Box<str>>,
+    #[serde(default)]
+    newest: Option<(f64, Box<str>)>,
+    newest_finished: Option<Finished>,
+    last_success: Option<f64>,
+    last_failure: Option<f64>,
+    executions: [u64; 2],
     #[serde(deserialize_with = "duration_histogram")]
     duration: Option<Histogram>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SavedSeen {
+    Now(Vec<Seen>),
+    Map(HashMap<String, (f64, Option<String>)>),
+}
+
+impl From<SavedFlow> for Flow {
+    fn from(saved: SavedFlow) -> Flow {
+        let (mut running, mut newest) = (saved.running, saved.newest);
+        let mut seen = match saved.seen {
+            SavedSeen::Now(seen) => seen,
+            SavedSeen::Map(map) => {
+                for (id, (start, status)) in &map {
+                    if is_running(status.as_deref()) {
+                        running.push(id.as_str().into());
+                    }
+                    if newest
+                        .as_ref()
+                        .is_none_or(|(s, n)| (*start, id.as_str()) >= (*s, &**n))
+                    {
+                        newest = Some((*start, id.as_str().into()));
+                    }
+                }
+                map.into_iter()
+                    .map(|(id, (start, status))| Seen::from((fingerprint(&id), start, status)))
+                    .collect()
+            }
+        };
+        seen.sort_by_key(|s| s.id);
+        seen.dedup_by_key(|s| s.id);
+        running.sort();
+        running.dedup();
+        Flow {
+            summary: saved.summary,
+            seen,
+            running,
+            newest,
+            newest_finished: saved.newest_finished,
+            last_success: saved.last_success,
+            last_failure: saved.last_failure,
+            executions: saved.executions,
+            duration: saved.duration,
+        }
+    }
 }
 
 fn duration_histogram<'de, D: serde::Deserializer<'de>>(
@@ -175,24 +247,67 @@ fn duration_histogram<'de, D: serde::Deserializer<'de>>(
     Ok(Option::<Saved>::deserialize(d)?.map(|s| s.0))
 }
 
-/// Saved as `[start, status]`.
+/// One execution within the lookback: 40 bytes, where the id (a UUID) and
+/// the status as strings in a map took some 200; 100 targets of 100 flows
+/// hold tens of thousands. Saved as `[fingerprint, start, status]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(from = "(f64, Option<String>)", into = "(f64, Option<String>)")]
+#[serde(from = "(u64, f64, Option<String>)", into = "(u64, f64, Option<String>)")]
 struct Seen {
+    /// [`fingerprint`] of the id: a flow has at most a few thousand
+    /// executions in the lookback, so a 64-bit hash tells them apart.
+    id: u64,
     start: f64,
-    status: Option<String>,
+    status: Status,
 }
 
-impl From<(f64, Option<String>)> for Seen {
-    fn from((start, status): (f64, Option<String>)) -> Seen {
-        Seen { start, status }
+impl From<(u64, f64, Option<String>)> for Seen {
+    fn from((id, start, status): (u64, f64, Option<String>)) -> Seen {
+        Seen {
+            id,
+            start,
+            status: Status::new(status.as_deref()),
+        }
     }
 }
 
-impl From<Seen> for (f64, Option<String>) {
+impl From<Seen> for (u64, f64, Option<String>) {
     fn from(s: Seen) -> Self {
-        (s.start, s.status)
+        (s.id, s.start, s.status.as_str().map(String::from))
     }
+}
+
+/// An execution status: a known one without an allocation, one AWS adds
+/// later as text, or none when AWS left it out.
+#[derive(Clone, Debug, PartialEq)]
+enum Status {
+    Known(&'static str),
+    Other(Box<str>),
+    Missing,
+}
+
+impl Status {
+    fn new(status: Option<&str>) -> Status {
+        match status {
+            None => Status::Missing,
+            Some(s) => match EXECUTION_STATUSES.iter().find(|k| **k == s) {
+                Some(known) => Status::Known(known),
+                None => Status::Other(s.into()),
+            },
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Status::Known(s) => Some(s),
+            Status::Other(s) => Some(s),
+            Status::Missing => None,
+        }
+    }
+}
+
+/// FNV-1a of an execution id.
+fn fingerprint(id: &str) -> u64 {
+    crate::shard::fnv1a(id.as_bytes())
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -273,6 +388,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             .get(instance_id)?
             .flows
             .get(&summary.name)
+            .map(|f| &**f)
             .filter(|f| f.summary.created_time == summary.created_time)
     }
 
@@ -303,21 +419,15 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
         let frontier = known
             .and_then(|k| {
                 k.seen
-                    .values()
-                    .filter(|s| !is_running(s.status.as_deref()))
+                    .iter()
+                    .filter(|s| !is_running(s.status.as_str()))
                     .map(|s| s.start)
                     .reduce(f64::max)
             })
             .unwrap_or(cutoff)
             .max(cutoff);
         let mut pending: BTreeSet<&str> = known
-            .map(|k| {
-                k.seen
-                    .iter()
-                    .filter(|(_, s)| is_running(s.status.as_deref()))
-                    .map(|(id, _)| id.as_str())
-                    .collect()
-            })
+            .map(|k| k.running.iter().map(|id| &**id).collect())
             .unwrap_or_default();
         let mut fetched = Fetched::default();
         let mut token = None;
@@ -336,7 +446,11 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             for e in &page.executions {
                 pending.remove(e.id.as_str());
             }
-            fetched.executions.extend(page.executions);
+            // Those known settled change nothing: not held until the collection is applied.
+            let settled = |e: &Execution| known.is_some_and(|k| k.settled(e));
+            fetched
+                .executions
+                .extend(page.executions.into_iter().filter(|e| !settled(e)));
             token = page.next_token;
             if token.is_none() || reached {
                 break;
@@ -434,9 +548,7 @@ impl Flow {
             match found {
                 Some(e) => executions.push(e),
                 // AWS no longer knows it: forgotten, uncounted.
-                None => {
-                    self.seen.remove(&id);
-                }
+                None => self.forget(&id),
             }
         }
         let mut ids = HashSet::new();
@@ -445,17 +557,7 @@ impl Flow {
             let Some(start) = start_of(&e).filter(|s| *s >= cutoff) else {
                 continue;
             };
-            let was_terminal = self
-                .seen
-                .get(&e.id)
-                .is_some_and(|s| is_terminal(s.status.as_deref()));
-            self.seen.insert(
-                e.id.clone(),
-                Seen {
-                    start,
-                    status: e.status.clone(),
-                },
-            );
+            let was_terminal = self.remember(&e.id, start, e.status.as_deref());
             let status = e.status.as_deref();
             if !is_terminal(status) {
                 continue;
@@ -479,6 +581,69 @@ impl Flow {
                     duration,
                 });
             }
+        }
+    }
+
+    /// Whether `e` is known, terminal, with the status it has now.
+    fn settled(&self, e: &Execution) -> bool {
+        let print = fingerprint(&e.id);
+        self.seen
+            .binary_search_by_key(&print, |s| s.id)
+            .is_ok_and(|i| {
+                let known = self.seen[i].status.as_str();
+                is_terminal(known) && known == e.status.as_deref()
+            })
+    }
+
+    /// Records an execution as listed: whether it was already known terminal.
+    fn remember(&mut self, id: &str, start: f64, status: Option<&str>) -> bool {
+        let seen = Seen {
+            id: fingerprint(id),
+            start,
+            status: Status::new(status),
+        };
+        let was_terminal = match self.seen.binary_search_by_key(&seen.id, |s| s.id) {
+            Ok(i) => {
+                let was = is_terminal(self.seen[i].status.as_str());
+                self.seen[i] = seen;
+                was
+            }
+            Err(i) => {
+                self.seen.insert(i, seen);
+                false
+            }
+        };
+        match (self.running.binary_search_by(|r| (**r).cmp(id)), is_running(status)) {
+            (Err(i), true) => self.running.insert(i, id.into()),
+            (Ok(i), false) => {
+                self.running.remove(i);
+            }
+            _ => {}
+        }
+        if self
+            .newest
+            .as_ref()
+            .is_none_or(|(s, n)| (start, id) >= (*s, &**n))
+        {
+            self.newest = Some((start, id.into()));
+        }
+        was_terminal
+    }
+
+    /// An execution AWS no longer knows: forgotten, uncounted.
+    fn forget(&mut self, id: &str) {
+        let print = fingerprint(id);
+        self.seen.retain(|s| s.id != print);
+        self.running.retain(|r| &**r != id);
+        if self.newest.as_ref().is_some_and(|(_, n)| &**n == id) {
+            // The next newest by start; its id is not kept, so ties with
+            // executions listed later go to those (a vanished run is rare).
+            self.newest = self
+                .seen
+                .iter()
+                .map(|s| s.start)
+                .reduce(f64::max)
+                .map(|start| (start, "".into()));
         }
     }
 
@@ -510,7 +675,15 @@ impl Flow {
 
     /// Executions that left the lookback are forgotten, so memory stays bounded.
     fn forget_before(&mut self, cutoff: f64) {
-        self.seen.retain(|_, s| s.start >= cutoff);
+        self.seen.retain(|s| s.start >= cutoff);
+        let seen = &self.seen;
+        self.running.retain(|id| {
+            let print = fingerprint(id);
+            seen.binary_search_by_key(&print, |s| s.id).is_ok()
+        });
+        if self.newest.as_ref().is_some_and(|(start, _)| *start < cutoff) {
+            self.newest = None;
+        }
         if self
             .newest_finished
             .as_ref()
@@ -539,17 +712,21 @@ impl Flow {
             1.0,
         );
         let flow = [("instance_id", instance_id), ("flow_name", name)];
-        let newest = self.seen.iter().max_by(|(a_id, a), (b_id, b)| {
-            (a.start, a_id)
-                .partial_cmp(&(b.start, b_id))
-                .unwrap_or(std::cmp::Ordering::Equal)
+        let newest = self.newest.as_ref().and_then(|(start, id)| match &**id {
+            // After a vanished newest, its successor's id is unknown: the latest start.
+            "" => self.seen.iter().rfind(|s| s.start == *start),
+            id => {
+                let print = fingerprint(id);
+                let i = self.seen.binary_search_by_key(&print, |s| s.id).ok()?;
+                Some(&self.seen[i])
+            }
         });
-        if let Some((_, newest)) = newest {
+        if let Some(newest) = newest {
             e.state_set(
                 &LAST_STATUS,
                 &flow,
                 EXECUTION_STATUSES,
-                newest.status.as_deref(),
+                newest.status.as_str(),
             );
             e.sample(&LAST_START, &flow, newest.start);
         }
@@ -561,8 +738,8 @@ impl Flow {
         }
         let running = self
             .seen
-            .values()
-            .filter(|s| is_running(s.status.as_deref()))
+            .iter()
+            .filter(|s| is_running(s.status.as_str()))
             .count();
         e.sample(&IN_PROGRESS, &flow, running as f64);
         if let Some(d) = self.newest_finished.as_ref().and_then(|n| n.duration) {

@@ -97,9 +97,9 @@ pub struct SdkTransfer {
 }
 
 impl SdkTransfer {
-    pub fn new(config: &aws_config::SdkConfig, caller: Caller) -> Self {
+    pub fn new(sdk: &crate::aws::Sdk, caller: Caller) -> Self {
         SdkTransfer {
-            client: aws_sdk_transfer::Client::new(config),
+            client: sdk.client(aws_sdk_transfer::Client::new),
             caller,
         }
     }

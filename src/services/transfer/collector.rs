@@ -132,7 +132,7 @@ pub struct TransferCollector<A, L> {
 struct State {
     /// Set by the first successful collection: until then nothing is counted.
     baselined: bool,
-    workflows: BTreeMap<String, Workflow>,
+    workflows: BTreeMap<String, Box<Workflow>>,
     /// With `log_groups`: each log group of the last collection, and whether it exists.
     log_groups: BTreeMap<String, bool>,
     /// With `log_groups`: by log group of the last collection, where its last

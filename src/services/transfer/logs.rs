@@ -134,9 +134,9 @@ pub struct SdkLogs {
 }
 
 impl SdkLogs {
-    pub fn new(config: &aws_config::SdkConfig, caller: Caller) -> Self {
+    pub fn new(sdk: &crate::aws::Sdk, caller: Caller) -> Self {
         SdkLogs {
-            client: aws_sdk_cloudwatchlogs::Client::new(config),
+            client: sdk.client(aws_sdk_cloudwatchlogs::Client::new),
             caller,
         }
     }

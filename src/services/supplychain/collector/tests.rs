@@ -599,3 +599,47 @@ async fn a_restored_state_resumes_counting_and_baselines_old_unknown_flows() {
         ), "{text}");
     }
 }
+
+#[tokio::test]
+async fn a_state_saved_with_ids_as_map_keys_is_read_and_running_ones_followed() {
+    // Two on a page: the running one sinks below the pages read.
+    let (fake, mut c) = baselined(
+        2,
+        vec![
+            run("r", "IN_PROGRESS", NOW - 100.0),
+            run("a", "SUCCEEDED", NOW - 200.0),
+        ],
+    )
+    .await;
+    // The first releases saved `seen` as a map of ids, without `running` and `newest`.
+    let mut saved: serde_json::Value = serde_json::from_slice(&c.state.saved().unwrap()).unwrap();
+    let flow = &mut saved["instances"]["i"]["flows"]["f"];
+    flow["seen"] = serde_json::json!({
+        "s": [NOW - 50.0, "SUCCEEDED"],
+        "t": [NOW - 60.0, "SUCCEEDED"],
+        "r": [NOW - 100.0, "IN_PROGRESS"],
+        "a": [NOW - 200.0, "SUCCEEDED"],
+    });
+    let flow = flow.as_object_mut().unwrap();
+    flow.remove("running");
+    flow.remove("newest");
+    let old = serde_json::to_vec(&saved).unwrap();
+    c.state.restore(&old, FORMAT_VERSION, NOW).expect("restores");
+
+    fake.runs(vec![
+        run("c", "SUCCEEDED", NOW + 20.0),
+        run("b", "SUCCEEDED", NOW + 10.0),
+        run("s", "SUCCEEDED", NOW - 50.0),
+        run("t", "SUCCEEDED", NOW - 60.0),
+        run("r", "FAILED", NOW - 100.0),
+        run("a", "SUCCEEDED", NOW - 200.0),
+    ]);
+    fake.calls.lock().unwrap().clear();
+    let (text, tracked) = collect_at(&mut c, NOW + 30.0).await;
+    assert_eq!(value(&text, &ok()), Some(2.0), "b and c, s, t and a not again");
+    assert_eq!(value(&text, &failed()), Some(1.0), "r, below the pages read, followed by id");
+    assert_eq!(tracked, 6);
+    let calls = fake.calls.lock().unwrap().join(" ");
+    assert!(calls.ends_with("Get i/f/r"), "{calls}");
+    assert!(text.contains("aws_supplychain_flow_last_execution_status{instance_id=\"i\",flow_name=\"f\",status=\"SUCCEEDED\",region=\"us-east-1\"} 1"), "{text}");
+}
