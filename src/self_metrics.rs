@@ -1,57 +1,209 @@
-//! The exporter's own metrics (`aws_flow_exporter_*`, `process_*`), kept in
-//! an owned `prometheus::Registry`.
+//! The exporter's own metrics (`aws_flow_exporter_*`, `process_*`).
 //!
-//! Targets may carry different static labels, but a metric vector has one set
-//! of label names: every vector uses the union of the targets' label names,
-//! and a label a target lacks is left empty and dropped when rendering.
+//! Each (target, service) keeps its series as plain numbers ([`UnitSeries`]),
+//! and they are written as text directly: at 100 targets the `prometheus`
+//! crate's vectors held some 6 MB of label strings and descriptors, and each
+//! rendering gathered another few megabytes of copies. That crate still
+//! provides the `process_*` series.
+//!
+//! Targets may carry different static labels, but a family has one set of
+//! label names: every family uses the union of the targets' label names, a
+//! label a target lacks is empty and is dropped when written. Series are
+//! written as the `prometheus` crate wrote them: families by name, label
+//! names sorted, series by their label values.
 //!
 //! Scrapes get the text from [`ExporterMetrics::rendered`], which renders
-//! the registry again only when one of its series changed (every change here
-//! counts a generation) or when the last rendering is [`PROCESS_FRESHNESS`]
-//! old: the `process_*` series change all the time and are read from /proc.
+//! again only when one of the series changed (every change here counts a
+//! generation) or when the last rendering is [`PROCESS_FRESHNESS`] old: the
+//! `process_*` series change all the time and are read from /proc.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-
-use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::aws::{AttemptObserver, Outcome};
+use crate::exposition::Histogram;
 use crate::sync::lock;
 
-const API_DURATION_BUCKETS: &[f64] = &[0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0];
+static API_DURATION_BUCKETS: [f64; 10] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0];
 /// How old the `process_*` series a scrape gets may be.
 pub const PROCESS_FRESHNESS: Duration = Duration::from_secs(1);
 
-const COLLECTION_DURATION_BUCKETS: &[f64] = &[
+static COLLECTION_DURATION_BUCKETS: [f64; 12] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
 
-/// The registry and the vectors behind the exporter's own series.
+/// One family of the exporter's own series: name, type and help, as data.
+struct Own {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+}
+
+macro_rules! own {
+    ($ident:ident, $name:literal, $kind:literal, $help:literal) => {
+        static $ident: Own = Own {
+            name: $name,
+            kind: $kind,
+            help: $help,
+        };
+    };
+}
+
+own!(
+    API_DURATION,
+    "aws_flow_exporter_api_request_duration_seconds",
+    "histogram",
+    "Duration of AWS API request attempts."
+);
+own!(
+    API_REQUESTS,
+    "aws_flow_exporter_api_requests_total",
+    "counter",
+    "AWS API request attempts, retries included, by outcome."
+);
+own!(
+    BUILD_INFO,
+    "aws_flow_exporter_build_info",
+    "gauge",
+    "A metric with a constant '1' value labeled by the exporter's version and revision."
+);
+own!(
+    COLLECTION_DURATION,
+    "aws_flow_exporter_collection_duration_seconds",
+    "histogram",
+    "Duration of collections of this service and target, failed ones included."
+);
+own!(
+    COLLECTOR_UP,
+    "aws_flow_exporter_collector_up",
+    "gauge",
+    "1 if the last collection of this service and target fully succeeded, else 0."
+);
+own!(
+    CONFIG_HASH,
+    "aws_flow_exporter_config_hash",
+    "gauge",
+    "1, with the hex SHA-256 of the configuration file in force (empty without a file)."
+);
+own!(
+    CONFIG_SUCCESS_TIME,
+    "aws_flow_exporter_config_last_reload_success_timestamp_seconds",
+    "gauge",
+    "Unix time when the configuration in force was loaded."
+);
+own!(
+    CONFIG_SUCCESSFUL,
+    "aws_flow_exporter_config_last_reload_successful",
+    "gauge",
+    "1 if the last reload of the configuration file succeeded (1 at start)."
+);
+own!(
+    TRACKED,
+    "aws_flow_exporter_executions_tracked",
+    "gauge",
+    "Execution ids (or workflow statuses) held in memory for de-duplication."
+);
+own!(
+    LAST_SUCCESS,
+    "aws_flow_exporter_last_collection_success_timestamp_seconds",
+    "gauge",
+    "Unix time when the last successful collection of this service and target ended."
+);
+own!(
+    SHARD_ORDINAL,
+    "aws_flow_exporter_shard_ordinal",
+    "gauge",
+    "This replica's shard index (--shard I/N: I)."
+);
+own!(
+    STATE_BYTES,
+    "aws_flow_exporter_state_bytes",
+    "gauge",
+    "Size of the service's last saved state file."
+);
+own!(
+    STATE_LAST_SAVE,
+    "aws_flow_exporter_state_last_save_timestamp_seconds",
+    "gauge",
+    "Unix time when the last successful save of the service's state ended."
+);
+own!(
+    STATE_RESTORED,
+    "aws_flow_exporter_state_restored",
+    "gauge",
+    "1 if the service resumed from saved state at start, 0 if it started with a baseline."
+);
+own!(
+    STATE_SAVES,
+    "aws_flow_exporter_state_saves_total",
+    "counter",
+    "Saves of the service's state to --storage.path, by outcome."
+);
+own!(
+    TOTAL_SHARDS,
+    "aws_flow_exporter_total_shards",
+    "gauge",
+    "The number of shards (--shard I/N: N)."
+);
+
+const SAVE_OUTCOMES: [&str; 2] = ["success", "failure"];
+
+/// The exporter's own series, and the last rendering of them.
 pub struct ExporterMetrics {
-    registry: Registry,
-    collector_up: GaugeVec,
-    last_success: GaugeVec,
-    collection_duration: HistogramVec,
-    api_requests: IntCounterVec,
-    api_duration: HistogramVec,
-    executions_tracked: IntGaugeVec,
-    /// The configuration in force: loaded, when, and its hash.
-    config: ConfigMetrics,
-    /// `--storage.path` only.
-    state: Option<StateVecs>,
+    /// `process_*` only.
+    process: Registry,
     /// Names of the target labels, in the order their values are passed.
     target_label_names: Vec<String>,
+    /// `--storage.path`: the `aws_flow_exporter_state_*` series exist.
+    state: bool,
+    global: Mutex<Global>,
+    /// Every (target, service) with series, by (service, target label values).
+    units: Units,
     /// Bumped after every change of a series here.
     changes: Changes,
     /// The last rendering, for [`ExporterMetrics::rendered`].
     rendered: Mutex<Option<Arc<Rendered>>>,
+}
+
+/// (service, region then the target label values in `target_label_names` order).
+type UnitKey = (&'static str, Vec<String>);
+
+type Units = Arc<Mutex<BTreeMap<UnitKey, Arc<Mutex<UnitSeries>>>>>;
+
+/// The series that are not per (target, service).
+struct Global {
+    config_successful: i64,
+    config_success_time: f64,
+    config_hash: Option<String>,
+    /// `--shard I/N`: (I, N).
+    shard: Option<(u64, u64)>,
+}
+
+/// The series of one (target, service); None: the series does not exist yet.
+#[derive(Default)]
+struct UnitSeries {
+    up: Option<f64>,
+    last_success: Option<f64>,
+    collection_duration: Option<Histogram>,
+    tracked: Option<i64>,
+    operations: BTreeMap<String, Operation>,
+    restored: Option<i64>,
+    /// success, failure (the order of `SAVE_OUTCOMES`).
+    saves: [Option<u64>; 2],
+    last_save: Option<f64>,
+    bytes: Option<i64>,
+}
+
+#[derive(Default)]
+struct Operation {
+    /// By outcome, in the order of `Outcome::ALL`.
+    requests: [Option<u64>; 6],
+    duration: Option<Histogram>,
 }
 
 /// Counts changes of the exporter's own series (process metrics aside).
@@ -79,205 +231,45 @@ pub struct Rendered {
     at: Instant,
 }
 
-/// `aws_flow_exporter_config_*`: which configuration is in force.
-struct ConfigMetrics {
-    last_reload_successful: prometheus::IntGauge,
-    last_success: prometheus::Gauge,
-    hash: IntGaugeVec,
-}
-
-/// The `aws_flow_exporter_state_*` vectors, registered with `--storage.path` only.
-#[derive(Clone)]
-struct StateVecs {
-    restored: IntGaugeVec,
-    saves: IntCounterVec,
-    last_save: GaugeVec,
-    bytes: IntGaugeVec,
-}
-
 impl ExporterMetrics {
     /// `target_label_names`: the union of the static label names of all targets.
     pub fn new(target_label_names: Vec<String>) -> prometheus::Result<Self> {
-        let registry = Registry::new();
-        let with = |own: &[&str]| -> Vec<String> {
-            own.iter()
-                .map(|s| s.to_string())
-                .chain(std::iter::once("region".to_string()))
-                .chain(target_label_names.iter().cloned())
-                .collect()
-        };
-
-        let build_info = GaugeVec::new(
-            Opts::new(
-                "aws_flow_exporter_build_info",
-                "A metric with a constant '1' value labeled by the exporter's version and revision.",
-            ),
-            &["version", "revision"],
-        )?;
-        build_info
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                option_env!("GIT_REVISION").unwrap_or("unknown"),
-            ])
-            .set(1.0);
-        registry.register(Box::new(build_info))?;
-
-        let svc = with(&["aws_service"]);
-        let svc: Vec<&str> = svc.iter().map(String::as_str).collect();
-        let collector_up = GaugeVec::new(
-            Opts::new(
-                "aws_flow_exporter_collector_up",
-                "1 if the last collection of this service and target fully succeeded, else 0.",
-            ),
-            &svc,
-        )?;
-        let last_success = GaugeVec::new(
-            Opts::new(
-                "aws_flow_exporter_last_collection_success_timestamp_seconds",
-                "Unix time when the last successful collection of this service and target ended.",
-            ),
-            &svc,
-        )?;
-        let collection_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "aws_flow_exporter_collection_duration_seconds",
-                "Duration of collections of this service and target, failed ones included.",
-            )
-            .buckets(COLLECTION_DURATION_BUCKETS.to_vec()),
-            &svc,
-        )?;
-        let executions_tracked = IntGaugeVec::new(
-            Opts::new(
-                "aws_flow_exporter_executions_tracked",
-                "Execution ids (or workflow statuses) held in memory for de-duplication.",
-            ),
-            &svc,
-        )?;
-        let op = with(&["aws_service", "operation"]);
-        let op: Vec<&str> = op.iter().map(String::as_str).collect();
-        let api_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "aws_flow_exporter_api_request_duration_seconds",
-                "Duration of AWS API request attempts.",
-            )
-            .buckets(API_DURATION_BUCKETS.to_vec()),
-            &op,
-        )?;
-        let outcome = with(&["aws_service", "operation", "outcome"]);
-        let outcome: Vec<&str> = outcome.iter().map(String::as_str).collect();
-        let api_requests = IntCounterVec::new(
-            Opts::new(
-                "aws_flow_exporter_api_requests_total",
-                "AWS API request attempts, retries included, by outcome.",
-            ),
-            &outcome,
-        )?;
-        registry.register(Box::new(collector_up.clone()))?;
-        registry.register(Box::new(last_success.clone()))?;
-        registry.register(Box::new(collection_duration.clone()))?;
-        registry.register(Box::new(executions_tracked.clone()))?;
-        registry.register(Box::new(api_duration.clone()))?;
-        registry.register(Box::new(api_requests.clone()))?;
+        let process = Registry::new();
         #[cfg(target_os = "linux")]
-        registry.register(Box::new(
+        process.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
-
-        let config = ConfigMetrics {
-            last_reload_successful: prometheus::IntGauge::new(
-                "aws_flow_exporter_config_last_reload_successful",
-                "1 if the last reload of the configuration file succeeded (1 at start).",
-            )?,
-            last_success: prometheus::Gauge::new(
-                "aws_flow_exporter_config_last_reload_success_timestamp_seconds",
-                "Unix time when the configuration in force was loaded.",
-            )?,
-            hash: IntGaugeVec::new(
-                Opts::new(
-                    "aws_flow_exporter_config_hash",
-                    "1, with the hex SHA-256 of the configuration file in force (empty without a file).",
-                ),
-                &["sha256"],
-            )?,
-        };
-        registry.register(Box::new(config.last_reload_successful.clone()))?;
-        registry.register(Box::new(config.last_success.clone()))?;
-        registry.register(Box::new(config.hash.clone()))?;
-
         Ok(ExporterMetrics {
-            registry,
-            config,
-            collector_up,
-            last_success,
-            collection_duration,
-            api_requests,
-            api_duration,
-            executions_tracked,
-            state: None,
+            process,
             target_label_names,
+            state: false,
+            global: Mutex::new(Global {
+                config_successful: 0,
+                config_success_time: 0.0,
+                config_hash: None,
+                shard: None,
+            }),
+            units: Units::default(),
             changes: Changes::default(),
             rendered: Mutex::new(None),
         })
     }
 
-    /// `--storage.path`: registers the `aws_flow_exporter_state_*` series.
+    /// `--storage.path`: the `aws_flow_exporter_state_*` series exist.
     /// Called before [`ExporterMetrics::for_service`].
     pub fn enable_state(&mut self) -> prometheus::Result<()> {
-        let with = |own: &[&str]| -> Vec<String> {
-            own.iter()
-                .map(|s| s.to_string())
-                .chain(std::iter::once("region".to_string()))
-                .chain(self.target_label_names.iter().cloned())
-                .collect()
-        };
-        let svc = with(&["aws_service"]);
-        let svc: Vec<&str> = svc.iter().map(String::as_str).collect();
-        let outcome = with(&["aws_service", "outcome"]);
-        let outcome: Vec<&str> = outcome.iter().map(String::as_str).collect();
-        let state = StateVecs {
-            restored: IntGaugeVec::new(
-                Opts::new(
-                    "aws_flow_exporter_state_restored",
-                    "1 if the service resumed from saved state at start, 0 if it started with a baseline.",
-                ),
-                &svc,
-            )?,
-            saves: IntCounterVec::new(
-                Opts::new(
-                    "aws_flow_exporter_state_saves_total",
-                    "Saves of the service's state to --storage.path, by outcome.",
-                ),
-                &outcome,
-            )?,
-            last_save: GaugeVec::new(
-                Opts::new(
-                    "aws_flow_exporter_state_last_save_timestamp_seconds",
-                    "Unix time when the last successful save of the service's state ended.",
-                ),
-                &svc,
-            )?,
-            bytes: IntGaugeVec::new(
-                Opts::new(
-                    "aws_flow_exporter_state_bytes",
-                    "Size of the service's last saved state file.",
-                ),
-                &svc,
-            )?,
-        };
-        self.registry.register(Box::new(state.restored.clone()))?;
-        self.registry.register(Box::new(state.saves.clone()))?;
-        self.registry.register(Box::new(state.last_save.clone()))?;
-        self.registry.register(Box::new(state.bytes.clone()))?;
-        self.state = Some(state);
+        self.state = true;
         Ok(())
     }
 
-    /// The handle a (target, service) uses to record its own series.
+    /// The handle a (target, service) uses to record its own series. Handles
+    /// for the same (target, service) share its series, as a reload that
+    /// rebuilds a collector keeps its counters.
     pub fn for_service(
         &self,
         service: &'static str,
         region: &str,
-        labels: &std::collections::BTreeMap<String, String>,
+        labels: &BTreeMap<String, String>,
     ) -> ServiceMetrics {
         let mut values = vec![region.to_string()];
         values.extend(
@@ -285,56 +277,41 @@ impl ExporterMetrics {
                 .iter()
                 .map(|name| labels.get(name).cloned().unwrap_or_default()),
         );
+        let key = (service, values);
+        let series = lock(&self.units).entry(key.clone()).or_default().clone();
         ServiceMetrics {
-            service,
-            target_values: values,
-            collector_up: self.collector_up.clone(),
-            last_success: self.last_success.clone(),
-            collection_duration: self.collection_duration.clone(),
-            api_requests: self.api_requests.clone(),
-            api_duration: self.api_duration.clone(),
-            executions_tracked: self.executions_tracked.clone(),
-            operations: Default::default(),
-            state: self.state.clone(),
+            key: Arc::new(key),
+            series,
+            units: self.units.clone(),
+            state: self.state,
             changes: self.changes.clone(),
         }
     }
 
     /// A configuration came into force: at start, or by a reload.
     pub fn config_loaded(&self, sha256: &str, unix_time: f64) {
-        self.config.last_reload_successful.set(1);
-        self.config.last_success.set(unix_time);
-        self.config.hash.reset();
-        self.config.hash.with_label_values(&[sha256]).set(1);
+        let mut global = lock(&self.global);
+        global.config_successful = 1;
+        global.config_success_time = unix_time;
+        global.config_hash = Some(sha256.to_string());
         self.changes.bump();
     }
 
     /// A reload was refused; the configuration in force stays.
     pub fn config_reload_failed(&self) {
-        self.config.last_reload_successful.set(0);
+        lock(&self.global).config_successful = 0;
         self.changes.bump();
     }
 
     /// `--shard I/N`: `shard_ordinal` and `total_shards` (absent without it).
     pub fn set_shard(&self, index: u64, total: u64) -> prometheus::Result<()> {
-        let ordinal = prometheus::IntGauge::new(
-            "aws_flow_exporter_shard_ordinal",
-            "This replica's shard index (--shard I/N: I).",
-        )?;
-        let shards = prometheus::IntGauge::new(
-            "aws_flow_exporter_total_shards",
-            "The number of shards (--shard I/N: N).",
-        )?;
-        ordinal.set(index as i64);
-        shards.set(total as i64);
-        self.registry.register(Box::new(ordinal))?;
-        let registered = self.registry.register(Box::new(shards));
+        lock(&self.global).shard = Some((index, total));
         self.changes.bump();
-        registered
+        Ok(())
     }
 
-    /// Whether a target with these label names fits the registry's vectors,
-    /// whose label names were fixed at start.
+    /// Whether a target with these label names fits the families, whose
+    /// label names were fixed at start.
     pub fn fits_labels<'a>(&self, mut names: impl Iterator<Item = &'a String>) -> bool {
         names.all(|n| self.target_label_names.contains(n))
     }
@@ -369,22 +346,300 @@ impl ExporterMetrics {
         rendered
     }
 
-    /// Text exposition of the registry, with empty labels dropped.
+    /// The text exposition of every own series, `process_*` last.
     pub fn render(&self, out: &mut Vec<u8>) {
-        let mut families = self.registry.gather();
-        for family in &mut families {
-            for metric in family.mut_metric() {
-                let labels = metric.take_label();
-                metric.set_label(
-                    labels
-                        .into_iter()
-                        .filter(|l| !l.value().is_empty())
-                        .collect(),
-                );
+        let units: Vec<(UnitKey, Arc<Mutex<UnitSeries>>)> = lock(&self.units)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let guards: Vec<_> = units.iter().map(|(_, u)| lock(u)).collect();
+        let units: Vec<(&UnitKey, &UnitSeries)> = units
+            .iter()
+            .zip(&guards)
+            .map(|((k, _), g)| (k, &**g))
+            .collect();
+        let global = lock(&self.global);
+        let mut w = Writer {
+            out,
+            names: &self.target_label_names,
+        };
+        w.per_operation(
+            &API_DURATION,
+            &units,
+            |op, _| op.duration.as_ref().map(Value::Histogram),
+            false,
+        );
+        w.per_operation(
+            &API_REQUESTS,
+            &units,
+            |op, i| op.requests[i].map(|n| Value::Number(n as f64)),
+            true,
+        );
+        w.family(
+            &BUILD_INFO,
+            vec![Line {
+                labels: vec![
+                    ("revision", option_env!("GIT_REVISION").unwrap_or("unknown")),
+                    ("version", env!("CARGO_PKG_VERSION")),
+                ],
+                value: Value::Number(1.0),
+            }],
+        );
+        w.per_unit(&COLLECTION_DURATION, &units, |u| {
+            u.collection_duration.as_ref().map(Value::Histogram)
+        });
+        w.per_unit(&COLLECTOR_UP, &units, |u| u.up.map(Value::Number));
+        if let Some(hash) = &global.config_hash {
+            w.family(
+                &CONFIG_HASH,
+                vec![Line {
+                    labels: vec![("sha256", hash)],
+                    value: Value::Number(1.0),
+                }],
+            );
+        }
+        w.single(&CONFIG_SUCCESS_TIME, global.config_success_time);
+        w.single(&CONFIG_SUCCESSFUL, global.config_successful as f64);
+        w.per_unit(&TRACKED, &units, |u| {
+            u.tracked.map(|n| Value::Number(n as f64))
+        });
+        w.per_unit(&LAST_SUCCESS, &units, |u| u.last_success.map(Value::Number));
+        if let Some((index, _)) = global.shard {
+            w.single(&SHARD_ORDINAL, index as f64);
+        }
+        if self.state {
+            w.per_unit(&STATE_BYTES, &units, |u| {
+                u.bytes.map(|n| Value::Number(n as f64))
+            });
+            w.per_unit(&STATE_LAST_SAVE, &units, |u| u.last_save.map(Value::Number));
+            w.per_unit(&STATE_RESTORED, &units, |u| {
+                u.restored.map(|n| Value::Number(n as f64))
+            });
+            w.per_save_outcome(&STATE_SAVES, &units);
+        }
+        if let Some((_, total)) = global.shard {
+            w.single(&TOTAL_SHARDS, total as f64);
+        }
+        drop(global);
+        drop(guards);
+        if let Err(e) = TextEncoder::new().encode(&self.process.gather(), out) {
+            tracing::error!(error = %e, "cannot encode the process metrics");
+        }
+    }
+}
+
+/// What one series shows.
+enum Value<'a> {
+    Number(f64),
+    Histogram(&'a Histogram),
+}
+
+/// One series: its labels (every label name of its family; empty values are
+/// dropped when written) and its value.
+struct Line<'a> {
+    labels: Vec<(&'a str, &'a str)>,
+    value: Value<'a>,
+}
+
+/// Writes families in the text format, as the `prometheus` crate did.
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+    names: &'a [String],
+}
+
+impl<'a> Writer<'a> {
+    /// The labels of a (target, service) series: `own`, then region and the target's.
+    fn labels<'k>(&self, own: &[(&'k str, &'k str)], key: &'k UnitKey) -> Vec<(&'k str, &'k str)>
+    where
+        'a: 'k,
+    {
+        let mut labels = own.to_vec();
+        labels.push(("aws_service", key.0));
+        labels.push(("region", &key.1[0]));
+        for (name, value) in self.names.iter().zip(&key.1[1..]) {
+            labels.push((name, value));
+        }
+        labels
+    }
+
+    fn per_unit(
+        &mut self,
+        family: &Own,
+        units: &[(&UnitKey, &UnitSeries)],
+        value: impl for<'u> Fn(&'u UnitSeries) -> Option<Value<'u>>,
+    ) {
+        let lines = units
+            .iter()
+            .filter_map(|(key, u)| {
+                Some(Line {
+                    labels: self.labels(&[], key),
+                    value: value(u)?,
+                })
+            })
+            .collect();
+        self.family(family, lines);
+    }
+
+    fn per_operation(
+        &mut self,
+        family: &Own,
+        units: &[(&UnitKey, &UnitSeries)],
+        value: impl for<'u> Fn(&'u Operation, usize) -> Option<Value<'u>>,
+        by_outcome: bool,
+    ) {
+        let mut lines = Vec::new();
+        for (key, u) in units {
+            for (name, op) in &u.operations {
+                if by_outcome {
+                    for (i, outcome) in Outcome::ALL.iter().enumerate() {
+                        if let Some(v) = value(op, i) {
+                            let own = [("operation", name.as_str()), ("outcome", outcome.label())];
+                            lines.push(Line {
+                                labels: self.labels(&own, key),
+                                value: v,
+                            });
+                        }
+                    }
+                } else if let Some(v) = value(op, 0) {
+                    let own = [("operation", name.as_str())];
+                    lines.push(Line {
+                        labels: self.labels(&own, key),
+                        value: v,
+                    });
+                }
             }
         }
-        if let Err(e) = TextEncoder::new().encode(&families, out) {
-            tracing::error!(error = %e, "cannot encode the exporter's own metrics");
+        self.family(family, lines);
+    }
+
+    fn per_save_outcome(&mut self, family: &Own, units: &[(&UnitKey, &UnitSeries)]) {
+        let mut lines = Vec::new();
+        for (key, u) in units {
+            for (outcome, n) in SAVE_OUTCOMES.iter().zip(u.saves) {
+                if let Some(n) = n {
+                    let own = [("outcome", *outcome)];
+                    lines.push(Line {
+                        labels: self.labels(&own, key),
+                        value: Value::Number(n as f64),
+                    });
+                }
+            }
+        }
+        self.family(family, lines);
+    }
+
+    fn single(&mut self, family: &Own, value: f64) {
+        self.family(
+            family,
+            vec![Line {
+                labels: Vec::new(),
+                value: Value::Number(value),
+            }],
+        );
+    }
+
+    /// A family with its series (none: not written), label names sorted and
+    /// series ordered by their label values.
+    fn family(&mut self, family: &Own, mut lines: Vec<Line<'_>>) {
+        if lines.is_empty() {
+            return;
+        }
+        for line in &mut lines {
+            line.labels.sort_unstable_by_key(|(name, _)| *name);
+        }
+        lines.sort_by(|a, b| {
+            a.labels
+                .iter()
+                .map(|(_, v)| v)
+                .cmp(b.labels.iter().map(|(_, v)| v))
+        });
+        let out = &mut *self.out;
+        out.extend_from_slice(b"# HELP ");
+        out.extend_from_slice(family.name.as_bytes());
+        out.push(b' ');
+        push_escaped(out, family.help, false);
+        out.extend_from_slice(b"\n# TYPE ");
+        out.extend_from_slice(family.name.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(family.kind.as_bytes());
+        out.push(b'\n');
+        for line in &lines {
+            match line.value {
+                Value::Number(v) => sample(out, family.name, "", &line.labels, None, v),
+                Value::Histogram(h) => {
+                    let mut cumulative = 0;
+                    for (bound, count) in h.bounds().iter().zip(h.counts()) {
+                        cumulative += count;
+                        let le = bound.to_string();
+                        sample(
+                            out,
+                            family.name,
+                            "_bucket",
+                            &line.labels,
+                            Some(&le),
+                            cumulative as f64,
+                        );
+                    }
+                    sample(
+                        out,
+                        family.name,
+                        "_bucket",
+                        &line.labels,
+                        Some("+Inf"),
+                        h.count() as f64,
+                    );
+                    sample(out, family.name, "_sum", &line.labels, None, h.sum());
+                    sample(
+                        out,
+                        family.name,
+                        "_count",
+                        &line.labels,
+                        None,
+                        h.count() as f64,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// One sample line; labels with an empty value are left out.
+fn sample(
+    out: &mut Vec<u8>,
+    name: &str,
+    suffix: &str,
+    labels: &[(&str, &str)],
+    le: Option<&str>,
+    value: f64,
+) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(suffix.as_bytes());
+    let mut separator = b'{';
+    let labels = labels.iter().filter(|(_, v)| !v.is_empty()).copied();
+    for (label, v) in labels.chain(le.map(|le| ("le", le))) {
+        out.push(separator);
+        out.extend_from_slice(label.as_bytes());
+        out.extend_from_slice(b"=\"");
+        push_escaped(out, v, true);
+        out.push(b'"');
+        separator = b',';
+    }
+    if separator == b',' {
+        out.push(b'}');
+    }
+    out.push(b' ');
+    out.extend_from_slice(value.to_string().as_bytes());
+    out.push(b'\n');
+}
+
+/// Backslash and newline escaped, and the double quote in label values.
+fn push_escaped(out: &mut Vec<u8>, text: &str, quote: bool) {
+    for c in text.bytes() {
+        match c {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'"' if quote => out.extend_from_slice(b"\\\""),
+            c => out.push(c),
         }
     }
 }
@@ -392,153 +647,110 @@ impl ExporterMetrics {
 /// Records the exporter's own series for one (target, service).
 #[derive(Clone)]
 pub struct ServiceMetrics {
-    service: &'static str,
-    /// region, then the target label values in the registry's order.
-    target_values: Vec<String>,
-    collector_up: GaugeVec,
-    last_success: GaugeVec,
-    collection_duration: HistogramVec,
-    api_requests: IntCounterVec,
-    api_duration: HistogramVec,
-    executions_tracked: IntGaugeVec,
-    /// The operations with series, so that [`ServiceMetrics::remove`] finds them.
-    operations: Arc<Mutex<BTreeSet<String>>>,
-    state: Option<StateVecs>,
+    key: Arc<UnitKey>,
+    series: Arc<Mutex<UnitSeries>>,
+    /// The exporter's, to leave it.
+    units: Units,
+    state: bool,
     changes: Changes,
 }
 
 impl ServiceMetrics {
-    /// Removes every series of this (target, service): it was removed from
-    /// the configuration.
-    pub fn remove(&self) {
-        let service = self.values(&[self.service]);
-        let _ = self.collector_up.remove_label_values(&service);
-        let _ = self.last_success.remove_label_values(&service);
-        let _ = self.collection_duration.remove_label_values(&service);
-        let _ = self.executions_tracked.remove_label_values(&service);
-        if let Some(state) = &self.state {
-            let _ = state.restored.remove_label_values(&service);
-            let _ = state.last_save.remove_label_values(&service);
-            let _ = state.bytes.remove_label_values(&service);
-            for outcome in ["success", "failure"] {
-                let _ = state
-                    .saves
-                    .remove_label_values(&self.values(&[self.service, outcome]));
-            }
-        }
-        for operation in lock(&self.operations).iter() {
-            let _ = self
-                .api_duration
-                .remove_label_values(&self.values(&[self.service, operation]));
-            for outcome in Outcome::ALL {
-                let _ = self.api_requests.remove_label_values(&self.values(&[
-                    self.service,
-                    operation,
-                    outcome.label(),
-                ]));
-            }
-        }
+    fn update(&self, change: impl FnOnce(&mut UnitSeries)) {
+        change(&mut lock(&self.series));
         self.changes.bump();
     }
 
-    fn values<'a>(&'a self, own: &[&'a str]) -> Vec<&'a str> {
-        own.iter()
-            .copied()
-            .chain(self.target_values.iter().map(String::as_str))
-            .collect()
+    /// Removes every series of this (target, service): it was removed from
+    /// the configuration.
+    pub fn remove(&self) {
+        let mut units = lock(&self.units);
+        if units
+            .get(&*self.key)
+            .is_some_and(|s| Arc::ptr_eq(s, &self.series))
+        {
+            units.remove(&*self.key);
+        }
+        drop(units);
+        self.update(|u| *u = UnitSeries::default());
     }
 
     /// The `api_requests_total` series of `operations` at 0, every outcome,
     /// so that dashboards show 0 rather than "No data".
     pub fn known_operations(&self, operations: &[&'static str]) {
-        for operation in operations {
-            lock(&self.operations).insert(operation.to_string());
-            for outcome in Outcome::ALL {
-                self.api_requests
-                    .with_label_values(&self.values(&[self.service, operation, outcome.label()]))
-                    .inc_by(0);
+        self.update(|u| {
+            for operation in operations {
+                let op = u.operations.entry(operation.to_string()).or_default();
+                for n in &mut op.requests {
+                    n.get_or_insert(0);
+                }
             }
-        }
-        self.changes.bump();
+        });
     }
 
     /// One AWS API attempt and how it ended.
     pub fn api_attempt(&self, operation: &str, outcome: Outcome, elapsed: Duration) {
-        let service = self.service;
-        if !lock(&self.operations).contains(operation) {
-            lock(&self.operations).insert(operation.to_string());
-        }
-        self.api_requests
-            .with_label_values(&self.values(&[service, operation, outcome.label()]))
-            .inc();
-        self.api_duration
-            .with_label_values(&self.values(&[service, operation]))
-            .observe(elapsed.as_secs_f64());
-        self.changes.bump();
+        self.update(|u| {
+            let op = match u.operations.get_mut(operation) {
+                Some(op) => op,
+                None => u.operations.entry(operation.to_string()).or_default(),
+            };
+            let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
+            *op.requests[i].get_or_insert(0) += 1;
+            op.duration
+                .get_or_insert_with(|| Histogram::new(&API_DURATION_BUCKETS))
+                .observe(elapsed.as_secs_f64());
+        });
     }
 
     /// The end of a collection, successful or not.
     pub fn collection_ended(&self, up: bool, elapsed: Duration, end_unix: f64) {
-        let values = self.values(&[self.service]);
-        self.collector_up
-            .with_label_values(&values)
-            .set(if up { 1.0 } else { 0.0 });
-        if up {
-            self.last_success.with_label_values(&values).set(end_unix);
-        }
-        self.collection_duration
-            .with_label_values(&values)
-            .observe(elapsed.as_secs_f64());
-        self.changes.bump();
+        self.update(|u| {
+            u.up = Some(if up { 1.0 } else { 0.0 });
+            if up {
+                u.last_success = Some(end_unix);
+            }
+            u.collection_duration
+                .get_or_insert_with(|| Histogram::new(&COLLECTION_DURATION_BUCKETS))
+                .observe(elapsed.as_secs_f64());
+        });
     }
 
     /// `--storage.path`: whether the service resumed from a saved state; the
     /// saves counter of both outcomes at 0. `saved`: (time, size) of the file resumed from.
     pub fn state_started(&self, restored: bool, saved: Option<(f64, u64)>) {
-        let Some(state) = &self.state else { return };
-        let values = self.values(&[self.service]);
-        state
-            .restored
-            .with_label_values(&values)
-            .set(i64::from(restored));
-        for outcome in ["success", "failure"] {
-            state
-                .saves
-                .with_label_values(&self.values(&[self.service, outcome]))
-                .inc_by(0);
+        if !self.state {
+            return;
         }
-        if let Some((at, bytes)) = saved {
-            state.last_save.with_label_values(&values).set(at);
-            state.bytes.with_label_values(&values).set(bytes as i64);
-        }
-        self.changes.bump();
+        self.update(|u| {
+            u.restored = Some(i64::from(restored));
+            for n in &mut u.saves {
+                n.get_or_insert(0);
+            }
+            if let Some((at, bytes)) = saved {
+                u.last_save = Some(at);
+                u.bytes = Some(bytes as i64);
+            }
+        });
     }
 
     /// One save of the state: its size and end time when it succeeded.
     pub fn state_saved(&self, saved: Option<(f64, u64)>) {
-        let Some(state) = &self.state else { return };
-        let outcome = if saved.is_some() {
-            "success"
-        } else {
-            "failure"
-        };
-        state
-            .saves
-            .with_label_values(&self.values(&[self.service, outcome]))
-            .inc();
-        if let Some((at, bytes)) = saved {
-            let values = self.values(&[self.service]);
-            state.last_save.with_label_values(&values).set(at);
-            state.bytes.with_label_values(&values).set(bytes as i64);
+        if !self.state {
+            return;
         }
-        self.changes.bump();
+        self.update(|u| {
+            let i = usize::from(saved.is_none());
+            *u.saves[i].get_or_insert(0) += 1;
+            if let Some((at, bytes)) = saved {
+                u.last_save = Some(at);
+                u.bytes = Some(bytes as i64);
+            }
+        });
     }
 
     pub fn set_tracked(&self, tracked: usize) {
-        self.executions_tracked
-            .with_label_values(&self.values(&[self.service]))
-            .set(tracked as i64);
-        self.changes.bump();
+        self.update(|u| u.tracked = Some(tracked as i64));
     }
 }
 

@@ -464,8 +464,11 @@ impl Sdk {
 /// The [`Sdk`]s in use, by way to AWS. Weak: an SDK goes when the last
 /// target using it is removed by a reload.
 #[derive(Clone, Default)]
-pub struct SdkCache(Arc<std::sync::Mutex<Vec<(AccessKey, std::sync::Weak<Sdk>)>>>);
+pub struct SdkCache(Arc<std::sync::Mutex<SdkEntries>>);
 
+type SdkEntries = Vec<(AccessKey, std::sync::Weak<Sdk>)>;
+
+/// Region, role ARN, external id, timeout.
 type AccessKey = (Option<String>, Option<String>, Option<String>, Duration);
 
 impl std::fmt::Debug for SdkCache {
@@ -620,7 +623,10 @@ mod tests {
         drop((a, b, client, again));
         assert!(old.upgrade().is_none());
         let fresh = sdk(&access(None), &overrides).await;
-        assert_eq!(fresh.config().region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(
+            fresh.config().region().map(|r| r.as_ref()),
+            Some("eu-west-1")
+        );
     }
 
     #[test]

@@ -486,6 +486,19 @@ impl Histogram {
         self.count
     }
 
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    pub fn bounds(&self) -> &'static [f64] {
+        self.bounds
+    }
+
+    /// Per bucket, not cumulative.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
     /// A saved histogram (see [`Histogram`]'s `Serialize`) with these bounds, which must
     /// be the ones it was saved with: for `#[serde(deserialize_with)]`.
     pub fn deserialize_with_bounds<'de, D: serde::Deserializer<'de>>(

@@ -251,7 +251,10 @@ fn duration_histogram<'de, D: serde::Deserializer<'de>>(
 /// the status as strings in a map took some 200; 100 targets of 100 flows
 /// hold tens of thousands. Saved as `[fingerprint, start, status]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(from = "(u64, f64, Option<String>)", into = "(u64, f64, Option<String>)")]
+#[serde(
+    from = "(u64, f64, Option<String>)",
+    into = "(u64, f64, Option<String>)"
+)]
 struct Seen {
     /// [`fingerprint`] of the id: a flow has at most a few thousand
     /// executions in the lookback, so a 64-bit hash tells them apart.
@@ -613,7 +616,10 @@ impl Flow {
                 false
             }
         };
-        match (self.running.binary_search_by(|r| (**r).cmp(id)), is_running(status)) {
+        match (
+            self.running.binary_search_by(|r| (**r).cmp(id)),
+            is_running(status),
+        ) {
             (Err(i), true) => self.running.insert(i, id.into()),
             (Ok(i), false) => {
                 self.running.remove(i);
@@ -681,7 +687,11 @@ impl Flow {
             let print = fingerprint(id);
             seen.binary_search_by_key(&print, |s| s.id).is_ok()
         });
-        if self.newest.as_ref().is_some_and(|(start, _)| *start < cutoff) {
+        if self
+            .newest
+            .as_ref()
+            .is_some_and(|(start, _)| *start < cutoff)
+        {
             self.newest = None;
         }
         if self

@@ -624,7 +624,9 @@ async fn a_state_saved_with_ids_as_map_keys_is_read_and_running_ones_followed() 
     flow.remove("running");
     flow.remove("newest");
     let old = serde_json::to_vec(&saved).unwrap();
-    c.state.restore(&old, FORMAT_VERSION, NOW).expect("restores");
+    c.state
+        .restore(&old, FORMAT_VERSION, NOW)
+        .expect("restores");
 
     fake.runs(vec![
         run("c", "SUCCEEDED", NOW + 20.0),
@@ -636,8 +638,16 @@ async fn a_state_saved_with_ids_as_map_keys_is_read_and_running_ones_followed() 
     ]);
     fake.calls.lock().unwrap().clear();
     let (text, tracked) = collect_at(&mut c, NOW + 30.0).await;
-    assert_eq!(value(&text, &ok()), Some(2.0), "b and c, s, t and a not again");
-    assert_eq!(value(&text, &failed()), Some(1.0), "r, below the pages read, followed by id");
+    assert_eq!(
+        value(&text, &ok()),
+        Some(2.0),
+        "b and c, s, t and a not again"
+    );
+    assert_eq!(
+        value(&text, &failed()),
+        Some(1.0),
+        "r, below the pages read, followed by id"
+    );
     assert_eq!(tracked, 6);
     let calls = fake.calls.lock().unwrap().join(" ");
     assert!(calls.ends_with("Get i/f/r"), "{calls}");
