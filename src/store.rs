@@ -106,6 +106,9 @@ impl Store {
         match joined {
             Ok((prepared, shared)) => {
                 *write(&self.prepared) = Arc::new(prepared);
+                let Some(shared) = shared else {
+                    return true;
+                };
                 let mut stored = write(&self.snapshots);
                 for ((key, old), new) in snapshots.iter().zip(shared) {
                     // Unless a publish replaced it meanwhile.

@@ -4,7 +4,10 @@
 //! Whenever a collection publishes, the compressed pieces of every (target,
 //! service) exposition are joined into [`Prepared`]: the gzip header and one
 //! raw deflate stream left open (so another stream can follow it), its CRC
-//! and length, and the plain text too while it is small. The text is never
+//! and length, and the plain text too while it is small. Up to
+//! [`JOIN_LIMIT`] the pieces are copied into one buffer, sent in one write,
+//! and the snapshots then hold slices of it; beyond (many targets), the body
+//! is the pieces where they are, so a publish never holds two bodies. The text is never
 //! compressed twice. The exporter's own series (a few kilobytes, and process
 //! metrics that should be fresh) follow: as a second deflate stream ending
 //! with the gzip trailer, which with the combined CRC makes one ordinary
@@ -39,6 +42,16 @@ use crate::sync::lock;
 
 /// The plain text is kept beside the gzip form up to this size.
 pub const PLAIN_LIMIT: usize = 8 * 1024 * 1024;
+/// Up to this much deflate, the pieces are copied into one buffer, sent in
+/// one write. Beyond it (many targets: some 9 MB at 100) they are served
+/// where they are, in the snapshots, so that preparing a body never holds
+/// the samples twice (the old body and the new one).
+pub const JOIN_LIMIT: usize = 4 * 1024 * 1024;
+/// Pieces served where they are: those smaller than this are copied
+/// together into frames of up to [`FRAME`] bytes, so that a body of 40,000
+/// small pieces is not 40,000 writes.
+const SMALL: usize = 16 * 1024;
+const FRAME: usize = 64 * 1024;
 /// Inflated plain bodies are sent in pieces of this size.
 const PIECE: usize = 128 * 1024;
 /// Plain scrapes inflating at once; more wait their turn. Each holds an
@@ -89,8 +102,11 @@ impl Turns {
 
 /// The AWS part of the exposition, ready to serve.
 pub struct Prepared {
-    /// The gzip header, then the raw deflate, sync-flushed but not final.
-    head: Bytes,
+    /// The gzip header, then the raw deflate, sync-flushed but not final: in
+    /// one buffer, or beyond [`JOIN_LIMIT`] the header and each piece.
+    segments: Arc<[Bytes]>,
+    /// Bytes in `segments`.
+    size: u64,
     crc: crc32fast::Hasher,
     len: u64,
     plain: Option<Bytes>,
@@ -115,7 +131,7 @@ impl Default for Prepared {
     fn default() -> Self {
         Prepared::join(&[]).unwrap_or_else(|_| {
             Prepared::new(
-                Vec::from(GZIP_HEADER),
+                vec![Bytes::from_static(&GZIP_HEADER)],
                 crc32fast::Hasher::new(),
                 0,
                 Some(Bytes::new()),
@@ -125,9 +141,10 @@ impl Default for Prepared {
 }
 
 impl Prepared {
-    fn new(head: Vec<u8>, crc: crc32fast::Hasher, len: u64, plain: Option<Bytes>) -> Self {
+    fn new(segments: Vec<Bytes>, crc: crc32fast::Hasher, len: u64, plain: Option<Bytes>) -> Self {
         Prepared {
-            head: Bytes::from(head),
+            size: segments.iter().map(|s| s.len() as u64).sum(),
+            segments: segments.into(),
             crc,
             len,
             plain,
@@ -136,40 +153,67 @@ impl Prepared {
         }
     }
 
-    /// Joins compressed pieces, in order, into one stream; inflates it back
+    /// Joins compressed pieces, in order, into one stream (one buffer up to
+    /// [`JOIN_LIMIT`], else the pieces themselves, shared); inflates it back
     /// to keep the text when that is small.
     pub fn join(pieces: &[Piece]) -> io::Result<Prepared> {
+        Prepared::join_up_to(pieces, JOIN_LIMIT)
+    }
+
+    fn join_up_to(pieces: &[Piece], join_limit: usize) -> io::Result<Prepared> {
         let size = pieces.iter().map(|p| p.deflate.len()).sum::<usize>();
-        let mut head = Vec::with_capacity(GZIP_HEADER_LEN + size);
-        head.extend_from_slice(&GZIP_HEADER);
         let mut crc = crc32fast::Hasher::new();
         let mut len = 0;
         for piece in pieces {
-            head.extend_from_slice(&piece.deflate);
             crc.combine(&crc32fast::Hasher::new_with_initial_len(
                 piece.crc, piece.len,
             ));
             len += piece.len;
         }
+        let segments = if size <= join_limit {
+            let mut head = Vec::with_capacity(GZIP_HEADER_LEN + size);
+            head.extend_from_slice(&GZIP_HEADER);
+            for piece in pieces {
+                head.extend_from_slice(&piece.deflate);
+            }
+            vec![Bytes::from(head)]
+        } else {
+            std::iter::once(Bytes::from_static(&GZIP_HEADER))
+                .chain(pieces.iter().map(|p| p.deflate.clone()))
+                .collect()
+        };
+        let segments: Arc<[Bytes]> = segments.into();
         let plain = if len <= PLAIN_LIMIT as u64 {
             let mut text = Vec::with_capacity(len as usize);
-            inflater(&head[GZIP_HEADER_LEN..]).read_to_end(&mut text)?;
+            inflater(segments.clone()).read_to_end(&mut text)?;
             Some(Bytes::from(text))
         } else {
             None
         };
-        Ok(Prepared::new(head, crc, len, plain))
+        Ok(Prepared {
+            size: GZIP_HEADER_LEN as u64 + size as u64,
+            segments,
+            crc,
+            len,
+            plain,
+            quick: Arc::default(),
+            tail: Mutex::new(None),
+        })
     }
 
-    /// The raw deflate stream (not final).
-    pub fn deflate(&self) -> Bytes {
-        self.head.slice(GZIP_HEADER_LEN..)
+    /// The raw deflate stream (not final) when it is one buffer: the
+    /// snapshots can then hold slices of it instead of their own pieces.
+    pub fn deflate(&self) -> Option<Bytes> {
+        match &*self.segments {
+            [head] => Some(head.slice(GZIP_HEADER_LEN..)),
+            _ => None,
+        }
     }
 
     /// Bytes held.
     #[cfg(test)]
     fn held_bytes(&self) -> usize {
-        self.head.len() + self.plain.as_ref().map_or(0, Bytes::len)
+        self.size as usize + self.plain.as_ref().map_or(0, Bytes::len)
     }
 
     /// Whether a plain scrape decodes (inflates, or decodes the LZ4 copy), and
@@ -221,7 +265,11 @@ impl Prepared {
     /// by [`Prepared::tail`] of this part). Two shared buffers.
     pub fn gzip_with(&self, tail: &Tail) -> ScrapeBody {
         ScrapeBody::from_parts([
-            Part::Bytes(self.head.clone()),
+            Part::Segments {
+                segments: self.segments.clone(),
+                next: 0,
+                left: self.size,
+            },
             Part::Bytes(tail.gzip.clone()),
         ])
     }
@@ -243,7 +291,7 @@ impl Prepared {
                 _permit: permit,
             },
             (None, None) => Part::Inflate {
-                decoder: Box::new(inflater(self.deflate())),
+                decoder: Box::new(inflater(self.segments.clone())),
                 keep: Some((Vec::new(), self.quick.clone())),
                 left: self.len,
                 _permit: permit,
@@ -261,10 +309,41 @@ impl Tail {
     }
 }
 
-type Inflater<T = Bytes> = DeflateDecoder<io::Chain<io::Cursor<T>, &'static [u8]>>;
+type Inflater = DeflateDecoder<io::Chain<Reader, &'static [u8]>>;
 
-fn inflater<T: AsRef<[u8]>>(deflate: T) -> Inflater<T> {
-    DeflateDecoder::new(io::Cursor::new(deflate).chain(FINAL_BLOCK))
+/// The text of `segments` (a prepared part: the gzip header, then deflate).
+fn inflater(segments: Arc<[Bytes]>) -> Inflater {
+    let reader = Reader {
+        segments,
+        next: 0,
+        at: GZIP_HEADER_LEN,
+    };
+    DeflateDecoder::new(reader.chain(FINAL_BLOCK))
+}
+
+/// Reads the bytes of segments one after the other, from `at` in the first.
+struct Reader {
+    segments: Arc<[Bytes]>,
+    next: usize,
+    at: usize,
+}
+
+impl Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while let Some(segment) = self.segments.get(self.next) {
+            let rest = segment.get(self.at..).unwrap_or_default();
+            if rest.is_empty() {
+                self.next += 1;
+                self.at = 0;
+                continue;
+            }
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.at += n;
+            return Ok(n);
+        }
+        Ok(0)
+    }
 }
 
 /// Reads until `buf` is full or the text ends: each piece but the last is
@@ -288,6 +367,13 @@ fn unlz4(block: &[u8]) -> io::Result<Vec<u8>> {
 
 enum Part {
     Bytes(Bytes),
+    /// Sent as they are; small ones copied together into frames.
+    Segments {
+        segments: Arc<[Bytes]>,
+        next: usize,
+        /// Bytes still to come.
+        left: u64,
+    },
     Inflate {
         decoder: Box<Inflater>,
         /// The LZ4 blocks made so far, and where the whole goes once inflated.
@@ -327,6 +413,11 @@ impl ScrapeBody {
         for part in self.parts {
             match part {
                 Part::Bytes(b) => out.extend_from_slice(&b),
+                Part::Segments { segments, next, .. } => {
+                    for segment in &segments[next..] {
+                        out.extend_from_slice(segment);
+                    }
+                }
                 Part::Inflate { mut decoder, .. } => {
                     decoder.read_to_end(&mut out)?;
                 }
@@ -357,6 +448,35 @@ impl hyper::body::Body for ScrapeBody {
                     this.parts.pop_front();
                     if !bytes.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                    }
+                }
+                Part::Segments {
+                    segments,
+                    next,
+                    left,
+                } => {
+                    let Some(first) = segments.get(*next) else {
+                        this.parts.pop_front();
+                        continue;
+                    };
+                    *next += 1;
+                    let frame = if first.len() >= SMALL {
+                        first.clone()
+                    } else {
+                        let mut frame = Vec::with_capacity(FRAME);
+                        frame.extend_from_slice(first);
+                        while let Some(s) = segments.get(*next) {
+                            if s.len() >= SMALL || frame.len() + s.len() > FRAME {
+                                break;
+                            }
+                            frame.extend_from_slice(s);
+                            *next += 1;
+                        }
+                        Bytes::from(frame)
+                    };
+                    *left = left.saturating_sub(frame.len() as u64);
+                    if !frame.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(frame))));
                     }
                 }
                 Part::Inflate {
@@ -415,7 +535,9 @@ impl hyper::body::Body for ScrapeBody {
         for part in &self.parts {
             exact += match part {
                 Part::Bytes(b) => b.len() as u64,
-                Part::Inflate { left, .. } | Part::Quick { left, .. } => *left,
+                Part::Segments { left, .. }
+                | Part::Inflate { left, .. }
+                | Part::Quick { left, .. } => *left,
             };
         }
         SizeHint::with_exact(exact)
@@ -569,6 +691,73 @@ mod tests {
             large.plain(b"tail\n".to_vec(), None).collect().unwrap(),
             want
         );
+    }
+
+    #[test]
+    fn a_body_beyond_the_join_limit_is_served_from_the_pieces_themselves() {
+        let aws = text(20_000);
+        // Pieces of various sizes: small ones are sent together, large ones alone.
+        let mut pieces: Vec<Piece> = aws.chunks(3_000).map(Piece::compress).collect();
+        pieces.push(Piece::compress(&text(40_000)));
+        let want_text = [aws.as_slice(), &text(40_000)].concat();
+        let joined = Prepared::join_up_to(&pieces, usize::MAX);
+        let joined = joined.unwrap();
+        let rope = Prepared::join_up_to(&pieces, 0).unwrap();
+        assert!(joined.deflate().is_some());
+        assert!(rope.deflate().is_none(), "nothing to re-point the parts to");
+        // The pieces are shared, not copied.
+        assert!(std::ptr::eq(
+            rope.segments[1].as_ptr(),
+            pieces[0].deflate.as_ptr()
+        ));
+        let (a, b) = (
+            joined.gzip(b"own 1\n").unwrap(),
+            rope.gzip(b"own 1\n").unwrap(),
+        );
+        assert_eq!(
+            send(a),
+            send(b),
+            "the same bytes, the same announced length"
+        );
+        let body = rope.gzip(b"own 1\n").unwrap();
+        let frames = count_frames(body);
+        assert!(
+            frames < pieces.len() / 2,
+            "{frames} frames for {} pieces",
+            pieces.len()
+        );
+        assert_eq!(
+            gunzip(rope.gzip(b"own 1\n").unwrap()),
+            [want_text.as_slice(), b"own 1\n"].concat()
+        );
+        assert_eq!(
+            rope.plain(b"t\n".to_vec(), None).collect().unwrap(),
+            [want_text.as_slice(), b"t\n"].concat()
+        );
+    }
+
+    fn count_frames(mut body: ScrapeBody) -> usize {
+        use hyper::body::Body;
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut frames = 0;
+        while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
+            assert!(!frame.unwrap().into_data().unwrap().is_empty());
+            frames += 1;
+        }
+        frames
+    }
+
+    #[test]
+    fn a_large_body_beyond_the_join_limit_inflates_plain_scrapes_from_its_pieces() {
+        let large_text = text(PLAIN_LIMIT / 20);
+        let pieces: Vec<Piece> = large_text.chunks(100_000).map(Piece::compress).collect();
+        let rope = Prepared::join_up_to(&pieces, 0).unwrap();
+        assert!(rope.plain.is_none());
+        let want = [large_text.as_slice(), b"tail\n"].concat();
+        assert_eq!(send(rope.plain(b"tail\n".to_vec(), None)), want);
+        // Then from its LZ4 copy.
+        assert!(rope.quick.get().is_some());
+        assert_eq!(send(rope.plain(b"tail\n".to_vec(), None)), want);
     }
 
     fn large() -> Prepared {

@@ -336,12 +336,13 @@ pub fn pieces<'a>(parts: impl IntoIterator<Item = &'a Exposition>) -> Vec<Piece>
 
 /// [`pieces()`], and the same parts whose pieces are slices of `joined` instead of buffers of
 /// their own. `join` makes one stream of the pieces (the gzip body scrapes get) and returns
-/// that stream's raw deflate, the pieces one after the other: once the parts share it, the
-/// samples are held once, not once in their parts and again in the body.
+/// that stream's raw deflate, the pieces one after the other, when it copied them into one
+/// buffer: once the parts share it, the samples are held once, not once in their parts and
+/// again in the body. None: the body holds the parts' pieces themselves.
 pub fn join_shared<T>(
     parts: &[&Exposition],
-    join: impl FnOnce(&[Piece]) -> io::Result<(T, Bytes)>,
-) -> io::Result<(T, Vec<Exposition>)> {
+    join: impl FnOnce(&[Piece]) -> io::Result<(T, Option<Bytes>)>,
+) -> io::Result<(T, Option<Vec<Exposition>>)> {
     let mut pieces = Vec::new();
     // For each piece of `pieces`: the part, family and piece it is, None for a header.
     let mut origins = Vec::new();
@@ -373,6 +374,9 @@ pub fn join_shared<T>(
         }
     }
     let (joined, deflate) = join(&pieces)?;
+    let Some(deflate) = deflate else {
+        return Ok((joined, None));
+    };
     let mut shared: Vec<Exposition> = parts.iter().map(|p| (*p).clone()).collect();
     let mut offset = 0;
     for (piece, origin) in pieces.iter().zip(origins) {
@@ -382,7 +386,7 @@ pub fn join_shared<T>(
         }
         offset = end;
     }
-    Ok((joined, shared))
+    Ok((joined, Some(shared)))
 }
 
 /// [`write()`] into a string, for `--once` and tests.
@@ -722,9 +726,10 @@ mod tests {
         let (joined, shared) = join_shared(&[&a, &b], |pieces| {
             let joined: Vec<u8> = pieces.iter().flat_map(|p| p.deflate.to_vec()).collect();
             let joined = Bytes::from(joined);
-            Ok((joined.clone(), joined))
+            Ok((joined.clone(), Some(joined)))
         })
         .unwrap();
+        let shared = shared.expect("parts re-pointed");
         let range = joined.as_ptr() as usize..joined.as_ptr() as usize + joined.len();
         for part in &shared {
             for (_, body) in &part.families {

@@ -147,7 +147,48 @@ struct Workflow {
     /// The listing's (status, LastUpdatedAt) when `details` were read.
     described: Option<(String, Option<f64>)>,
     /// Terminal statuses already seen: each is counted once.
-    finished: BTreeSet<String>,
+    finished: Finished,
+}
+
+/// A set of `TERMINAL` statuses as bits, where a set of strings took some
+/// 250 bytes a workflow. Saved as the list of their names, as before.
+#[derive(Clone, Copy, Default, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(from = "BTreeSet<String>", into = "BTreeSet<String>")]
+struct Finished(u8);
+
+impl Finished {
+    /// Adds the status at `index` in `TERMINAL`: whether it was new.
+    fn insert(&mut self, index: usize) -> bool {
+        let bit = 1 << index;
+        let new = self.0 & bit == 0;
+        self.0 |= bit;
+        new
+    }
+
+    fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+}
+
+impl From<BTreeSet<String>> for Finished {
+    fn from(statuses: BTreeSet<String>) -> Finished {
+        let mut finished = Finished::default();
+        for (i, status) in TERMINAL.iter().enumerate() {
+            if statuses.contains(*status) {
+                finished.insert(i);
+            }
+        }
+        finished
+    }
+}
+
+impl From<Finished> for BTreeSet<String> {
+    fn from(finished: Finished) -> BTreeSet<String> {
+        (0..TERMINAL.len())
+            .filter(|i| finished.0 & (1 << i) != 0)
+            .map(|i| TERMINAL[i].to_string())
+            .collect()
+    }
 }
 
 /// What one collection fetched for a listed domain.
@@ -318,7 +359,7 @@ impl Workflow {
     fn newly_finished(&mut self) -> Option<usize> {
         let status = &self.summary.status;
         let index = TERMINAL.iter().position(|s| s == status)?;
-        self.finished.insert(status.clone()).then_some(index)
+        self.finished.insert(index).then_some(index)
     }
 
     fn render(&self, domain: &str, e: &mut Exposition) {
