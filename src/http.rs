@@ -202,26 +202,11 @@ async fn metrics(site: &Site, headers: &hyper::HeaderMap) -> Response<ScrapeBody
     // The exporter's own series, rendered when they changed or their process
     // metrics are a second old, and their gzip form made once per rendering.
     let rendered = site.exporter.rendered();
-    let (body, gzipped) = if accepts_gzip(headers) {
-        match prepared.tail(&rendered.text) {
-            Ok(tail) => (prepared.gzip_with(&tail), true),
-            Err(error) => {
-                tracing::warn!(%error, "gzip failed; answering uncompressed");
-                (
-                    site.turns
-                        .plain_with(&prepared, rendered.text.clone())
-                        .await,
-                    false,
-                )
-            }
-        }
+    let gzipped = accepts_gzip(headers);
+    let body = if gzipped {
+        prepared.gzip_with(&prepared.tail(&rendered.own))
     } else {
-        (
-            site.turns
-                .plain_with(&prepared, rendered.text.clone())
-                .await,
-            false,
-        )
+        site.turns.plain_with(&prepared, &rendered.own).await
     };
     let mut response = Response::new(body);
     let h = response.headers_mut();

@@ -22,10 +22,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use std::io::Write as _;
+
 use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::aws::{AttemptObserver, Outcome};
+use crate::exposition::body::{Own, OwnWriter};
 use crate::exposition::Histogram;
 use crate::sync::lock;
 
@@ -38,7 +40,7 @@ static COLLECTION_DURATION_BUCKETS: [f64; 12] = [
 ];
 
 /// One family of the exporter's own series: name, type and help, as data.
-struct Own {
+struct OwnFamily {
     name: &'static str,
     kind: &'static str,
     help: &'static str,
@@ -46,7 +48,7 @@ struct Own {
 
 macro_rules! own {
     ($ident:ident, $name:literal, $kind:literal, $help:literal) => {
-        static $ident: Own = Own {
+        static $ident: OwnFamily = OwnFamily {
             name: $name,
             kind: $kind,
             help: $help,
@@ -223,9 +225,9 @@ impl Changes {
 
 /// One rendering of the exporter's own series.
 pub struct Rendered {
-    /// A new buffer per rendering: what is made of one (the gzip tail) is
-    /// known by it.
-    pub text: Bytes,
+    /// Compressed as it was written (at 100 targets the text is some 6 MB).
+    /// A new one per rendering: what is made of one (the gzip tail) is known by it.
+    pub own: Arc<Own>,
     /// The change count the text includes, at least.
     changes: u64,
     at: Instant,
@@ -332,13 +334,15 @@ impl ExporterMetrics {
                 return last.clone();
             }
         }
-        // Room for the series that appeared since: growing would double the buffer (at 100
-        // targets the text is megabytes). Kept with its spare room: shrinking it would copy.
-        let last = kept.as_ref().map_or(0, |r| r.text.len());
-        let mut text = Vec::with_capacity(8 * 1024 + last + last / 16);
-        self.render(&mut text);
+        let mut own = OwnWriter::default();
+        let mut text = Vec::with_capacity(2 * SPILL);
+        self.render_to(&mut text, &mut |text: &mut Vec<u8>| {
+            // Writing into memory cannot fail.
+            let _ = own.write_all(text);
+            text.clear();
+        });
         let rendered = Arc::new(Rendered {
-            text: Bytes::from(text),
+            own: Arc::new(own.finish()),
             changes,
             at: now,
         });
@@ -348,6 +352,12 @@ impl ExporterMetrics {
 
     /// The text exposition of every own series, `process_*` last.
     pub fn render(&self, out: &mut Vec<u8>) {
+        self.render_to(out, &mut |_| {});
+    }
+
+    /// [`ExporterMetrics::render`], handing the text to `spill` whenever
+    /// [`SPILL`] bytes are written, and at the end.
+    fn render_to(&self, out: &mut Vec<u8>, spill: &mut dyn FnMut(&mut Vec<u8>)) {
         let units: Vec<(UnitKey, Arc<Mutex<UnitSeries>>)> = lock(&self.units)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -361,6 +371,7 @@ impl ExporterMetrics {
         let global = lock(&self.global);
         let mut w = Writer {
             out,
+            spill,
             names: &self.target_label_names,
         };
         w.per_operation(
@@ -422,9 +433,10 @@ impl ExporterMetrics {
         }
         drop(global);
         drop(guards);
-        if let Err(e) = TextEncoder::new().encode(&self.process.gather(), out) {
+        if let Err(e) = TextEncoder::new().encode(&self.process.gather(), w.out) {
             tracing::error!(error = %e, "cannot encode the process metrics");
         }
+        (w.spill)(w.out);
     }
 }
 
@@ -441,9 +453,13 @@ struct Line<'a> {
     value: Value<'a>,
 }
 
+/// Text is handed on in pieces of about this size.
+const SPILL: usize = 64 * 1024;
+
 /// Writes families in the text format, as the `prometheus` crate did.
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
+    spill: &'a mut dyn FnMut(&mut Vec<u8>),
     names: &'a [String],
 }
 
@@ -464,7 +480,7 @@ impl<'a> Writer<'a> {
 
     fn per_unit(
         &mut self,
-        family: &Own,
+        family: &OwnFamily,
         units: &[(&UnitKey, &UnitSeries)],
         value: impl for<'u> Fn(&'u UnitSeries) -> Option<Value<'u>>,
     ) {
@@ -482,7 +498,7 @@ impl<'a> Writer<'a> {
 
     fn per_operation(
         &mut self,
-        family: &Own,
+        family: &OwnFamily,
         units: &[(&UnitKey, &UnitSeries)],
         value: impl for<'u> Fn(&'u Operation, usize) -> Option<Value<'u>>,
         by_outcome: bool,
@@ -512,7 +528,7 @@ impl<'a> Writer<'a> {
         self.family(family, lines);
     }
 
-    fn per_save_outcome(&mut self, family: &Own, units: &[(&UnitKey, &UnitSeries)]) {
+    fn per_save_outcome(&mut self, family: &OwnFamily, units: &[(&UnitKey, &UnitSeries)]) {
         let mut lines = Vec::new();
         for (key, u) in units {
             for (outcome, n) in SAVE_OUTCOMES.iter().zip(u.saves) {
@@ -528,7 +544,7 @@ impl<'a> Writer<'a> {
         self.family(family, lines);
     }
 
-    fn single(&mut self, family: &Own, value: f64) {
+    fn single(&mut self, family: &OwnFamily, value: f64) {
         self.family(
             family,
             vec![Line {
@@ -540,7 +556,7 @@ impl<'a> Writer<'a> {
 
     /// A family with its series (none: not written), label names sorted and
     /// series ordered by their label values.
-    fn family(&mut self, family: &Own, mut lines: Vec<Line<'_>>) {
+    fn family(&mut self, family: &OwnFamily, mut lines: Vec<Line<'_>>) {
         if lines.is_empty() {
             return;
         }
@@ -564,6 +580,9 @@ impl<'a> Writer<'a> {
         out.extend_from_slice(family.kind.as_bytes());
         out.push(b'\n');
         for line in &lines {
+            if out.len() >= SPILL {
+                (self.spill)(out);
+            }
             match line.value {
                 Value::Number(v) => sample(out, family.name, "", &line.labels, None, v),
                 Value::Histogram(h) => {
@@ -781,7 +800,7 @@ mod tests {
         service.api_attempt("ListFlows", Outcome::Success, Duration::from_millis(20));
         let changed = exporter.rendered_at(now + Duration::from_millis(600));
         assert!(!Arc::ptr_eq(&first, &changed));
-        let text = String::from_utf8_lossy(&changed.text).to_string();
+        let text = String::from_utf8_lossy(&changed.own.text().unwrap()).to_string();
         assert!(
             text.contains("aws_flow_exporter_api_requests_total{account=\"a\",aws_service=\"appflow\",operation=\"ListFlows\",outcome=\"success\",region=\"us-east-1\"} 1"),
             "{text}"
@@ -796,7 +815,7 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        assert_eq!(strip(&direct), strip(&changed.text));
+        assert_eq!(strip(&direct), strip(&changed.own.text().unwrap()));
         // Every kind of change is seen.
         let changes: Vec<Box<dyn Fn()>> = vec![
             Box::new(|| service.collection_ended(true, Duration::from_secs(1), 1.0)),
@@ -826,6 +845,38 @@ mod tests {
         assert!(Arc::ptr_eq(
             &stale,
             &exporter.rendered_at(now + PROCESS_FRESHNESS)
+        ));
+    }
+
+    #[test]
+    fn many_targets_render_compressed_as_they_are_written_to_the_same_text() {
+        let exporter = ExporterMetrics::new(vec!["account".into()]).unwrap();
+        for i in 0..400 {
+            let labels = [("account".to_string(), format!("a{i:04}"))].into();
+            let service = exporter.for_service("appflow", "us-east-1", &labels);
+            service.known_operations(&["ListFlows", "DescribeFlowExecutionRecords"]);
+            service.api_attempt("ListFlows", Outcome::Success, Duration::from_millis(20));
+            service.collection_ended(true, Duration::from_secs(1), 1.0);
+        }
+        let rendered = exporter.rendered();
+        let text = rendered.own.text().unwrap();
+        assert!(
+            text.len() > crate::exposition::body::OWN_TEXT_LIMIT,
+            "{}",
+            text.len()
+        );
+        let mut direct = Vec::new();
+        exporter.render(&mut direct);
+        let strip = |t: &[u8]| {
+            String::from_utf8_lossy(t)
+                .lines()
+                .filter(|l| !l.starts_with("process_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&direct), strip(&text));
+        assert!(strip(&text).contains(
+            "aws_flow_exporter_api_requests_total{account=\"a0399\",aws_service=\"appflow\",operation=\"ListFlows\",outcome=\"success\",region=\"us-east-1\"} 1"
         ));
     }
 }

@@ -83,11 +83,11 @@ impl Turns {
     /// The whole exposition as text: `prepared`, then `tail`.
     #[cfg(test)]
     pub async fn plain(&self, prepared: &Prepared, tail: Vec<u8>) -> ScrapeBody {
-        self.plain_with(prepared, Bytes::from(tail)).await
+        self.plain_with(prepared, &Own::new(&tail)).await
     }
 
-    /// [`Turns::plain`] with a shared tail.
-    pub async fn plain_with(&self, prepared: &Prepared, tail: Bytes) -> ScrapeBody {
+    /// [`Turns::plain`] with the exporter's own series.
+    pub async fn plain_with(&self, prepared: &Prepared, own: &Own) -> ScrapeBody {
         let mut permit = None;
         if prepared.inflates() {
             let wait = self.inflating.clone().acquire_owned();
@@ -96,7 +96,110 @@ impl Turns {
                 .ok()
                 .and_then(Result::ok);
         }
-        prepared.plain_with(tail, permit)
+        prepared.plain_with(own, permit)
+    }
+}
+
+/// The exporter's own series, compressed once per rendering: a final deflate
+/// stream (which follows the AWS part in gzip scrapes), its CRC and length,
+/// and the text itself up to [`OWN_TEXT_LIMIT`]. At 100 targets the text is
+/// some 6 MB, and a tenth of that compressed.
+pub struct Own {
+    deflate: Bytes,
+    crc: u32,
+    len: u64,
+    text: Option<Bytes>,
+}
+
+/// The exporter's own text is kept as text up to this size; beyond, plain
+/// scrapes inflate it.
+pub const OWN_TEXT_LIMIT: usize = 1024 * 1024;
+
+impl Own {
+    /// `text`, compressed.
+    #[cfg(test)]
+    pub fn new(text: &[u8]) -> Own {
+        let mut writer = OwnWriter::default();
+        // Writing into memory cannot fail.
+        let _ = writer.write_all(text);
+        writer.finish()
+    }
+
+    /// The text, inflated if it was not kept.
+    #[cfg(test)]
+    pub fn text(&self) -> io::Result<Bytes> {
+        match &self.text {
+            Some(text) => Ok(text.clone()),
+            None => {
+                let mut text = Vec::with_capacity(self.len as usize);
+                DeflateDecoder::new(&self.deflate[..]).read_to_end(&mut text)?;
+                Ok(Bytes::from(text))
+            }
+        }
+    }
+
+    /// The text as a body part: as is, or inflating.
+    fn plain_part(&self) -> Part {
+        match &self.text {
+            Some(text) => Part::Bytes(text.clone()),
+            None => Part::Inflate {
+                decoder: Box::new(inflater(vec![self.deflate.clone()].into(), 0)),
+                keep: None,
+                left: self.len,
+                _permit: None,
+            },
+        }
+    }
+}
+
+/// Makes an [`Own`] from text written in any number of pieces: the text
+/// is compressed as it comes, never held whole once beyond [`OWN_TEXT_LIMIT`].
+pub struct OwnWriter {
+    encoder: DeflateEncoder<Vec<u8>>,
+    crc: crc32fast::Hasher,
+    len: u64,
+    text: Option<Vec<u8>>,
+}
+
+impl Default for OwnWriter {
+    fn default() -> Self {
+        OwnWriter {
+            encoder: DeflateEncoder::new(Vec::new(), Compression::fast()),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+            text: Some(Vec::new()),
+        }
+    }
+}
+
+impl Write for OwnWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.encoder.write_all(buf)?;
+        self.crc.update(buf);
+        self.len += buf.len() as u64;
+        if self.len > OWN_TEXT_LIMIT as u64 {
+            self.text = None;
+        } else if let Some(text) = &mut self.text {
+            text.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl OwnWriter {
+    pub fn finish(self) -> Own {
+        // Compressing into memory cannot fail.
+        let deflate = self.encoder.finish().unwrap_or_default();
+        Own {
+            deflate: Bytes::from(deflate),
+            crc: self.crc.finalize(),
+            len: self.len,
+            text: self.text.map(Bytes::from),
+        }
     }
 }
 
@@ -119,13 +222,18 @@ pub struct Prepared {
 /// The text as LZ4 blocks of at most [`PIECE`] bytes, each with its size in front.
 type Quick = Arc<[Bytes]>;
 
-/// The exporter's own series as they follow one [`Prepared`]: the text, and
-/// its deflate stream (final) with the gzip trailer of the whole body.
+/// The exporter's own series as they follow one [`Prepared`]: their deflate
+/// stream (final), then the gzip trailer of the whole body; one buffer when
+/// the stream is small.
 pub struct Tail {
-    /// Held, so no other text takes its address while the tail is kept.
-    text: Bytes,
-    gzip: Bytes,
+    /// Held, so that no other rendering takes its address while the tail is kept.
+    own: Arc<Own>,
+    gzip: Vec<Bytes>,
 }
+
+/// Own streams up to this size are copied in front of their trailer, so that
+/// a scrape of a small exposition is two buffers.
+const TAIL_COPY: usize = 64 * 1024;
 
 impl Default for Prepared {
     fn default() -> Self {
@@ -185,7 +293,7 @@ impl Prepared {
         let segments: Arc<[Bytes]> = segments.into();
         let plain = if len <= PLAIN_LIMIT as u64 {
             let mut text = Vec::with_capacity(len as usize);
-            inflater(segments.clone()).read_to_end(&mut text)?;
+            inflater(segments.clone(), GZIP_HEADER_LEN).read_to_end(&mut text)?;
             Some(Bytes::from(text))
         } else {
             None
@@ -223,65 +331,65 @@ impl Prepared {
         self.plain.is_none()
     }
 
-    /// The tail that follows this part: `text`, the exporter's own series.
-    /// Made once per text (the same buffer): later scrapes share it.
-    pub fn tail(&self, text: &Bytes) -> io::Result<Arc<Tail>> {
+    /// The tail that follows this part: `own`, the exporter's own series.
+    /// Made once per rendering: later scrapes share it.
+    pub fn tail(&self, own: &Arc<Own>) -> Arc<Tail> {
         let mut kept = lock(&self.tail);
-        let same = |t: &&Arc<Tail>| t.text.as_ptr() == text.as_ptr() && t.text.len() == text.len();
-        if let Some(tail) = kept.as_ref().filter(same) {
-            return Ok(tail.clone());
+        if let Some(tail) = kept.as_ref().filter(|t| Arc::ptr_eq(&t.own, own)) {
+            return tail.clone();
         }
-        let tail = Arc::new(self.make_tail(text.clone())?);
+        let tail = Arc::new(self.make_tail(own.clone()));
         *kept = Some(tail.clone());
-        Ok(tail)
+        tail
     }
 
-    fn make_tail(&self, text: Bytes) -> io::Result<Tail> {
-        let mut encoder =
-            DeflateEncoder::new(Vec::with_capacity(text.len() / 4 + 64), Compression::fast());
-        encoder.write_all(&text)?;
-        let mut gzip = encoder.finish()?;
+    fn make_tail(&self, own: Arc<Own>) -> Tail {
         let mut crc = self.crc.clone();
-        let mut tail_crc = crc32fast::Hasher::new();
-        tail_crc.update(&text);
-        crc.combine(&tail_crc);
-        gzip.extend_from_slice(&crc.finalize().to_le_bytes());
+        crc.combine(&crc32fast::Hasher::new_with_initial_len(own.crc, own.len));
+        let mut trailer = Vec::with_capacity(8);
+        trailer.extend_from_slice(&crc.finalize().to_le_bytes());
         // ISIZE is the length modulo 2^32, by definition.
-        gzip.extend_from_slice(&((self.len + text.len() as u64) as u32).to_le_bytes());
-        Ok(Tail {
-            text,
-            gzip: Bytes::from(gzip),
-        })
+        trailer.extend_from_slice(&((self.len + own.len) as u32).to_le_bytes());
+        let gzip = if own.deflate.len() <= TAIL_COPY {
+            vec![Bytes::from([&own.deflate[..], &trailer].concat())]
+        } else {
+            vec![own.deflate.clone(), Bytes::from(trailer)]
+        };
+        Tail { own, gzip }
     }
 
     /// The whole exposition as one gzip file: this part, then `tail`.
     #[cfg(test)]
     pub fn gzip(&self, tail: &[u8]) -> io::Result<ScrapeBody> {
-        let tail = self.make_tail(Bytes::copy_from_slice(tail))?;
+        let tail = self.make_tail(Arc::new(Own::new(tail)));
         Ok(self.gzip_with(&tail))
     }
 
     /// The whole exposition as one gzip file: this part, then `tail` (made
-    /// by [`Prepared::tail`] of this part). Two shared buffers.
+    /// by [`Prepared::tail`] of this part): shared buffers only.
     pub fn gzip_with(&self, tail: &Tail) -> ScrapeBody {
-        ScrapeBody::from_parts([
-            Part::Segments {
-                segments: self.segments.clone(),
-                next: 0,
-                left: self.size,
-            },
-            Part::Bytes(tail.gzip.clone()),
-        ])
+        let head = Part::Segments {
+            segments: self.segments.clone(),
+            next: 0,
+            left: self.size,
+        };
+        ScrapeBody::from_parts(
+            std::iter::once(head).chain(tail.gzip.iter().cloned().map(Part::Bytes)),
+        )
     }
 
     /// The whole exposition as text: this part, then `tail`. `permit` is
     /// held while the body inflates (see [`INFLATING`]).
     pub fn plain(&self, tail: Vec<u8>, permit: Option<OwnedSemaphorePermit>) -> ScrapeBody {
-        self.plain_with(Bytes::from(tail), permit)
+        self.plain_then(Part::Bytes(Bytes::from(tail)), permit)
     }
 
-    /// [`Prepared::plain`] with a shared tail.
-    pub fn plain_with(&self, tail: Bytes, permit: Option<OwnedSemaphorePermit>) -> ScrapeBody {
+    /// [`Prepared::plain`] with the exporter's own series.
+    pub fn plain_with(&self, own: &Own, permit: Option<OwnedSemaphorePermit>) -> ScrapeBody {
+        self.plain_then(own.plain_part(), permit)
+    }
+
+    fn plain_then(&self, tail: Part, permit: Option<OwnedSemaphorePermit>) -> ScrapeBody {
         let head = match (&self.plain, self.quick.get()) {
             (Some(text), _) => Part::Bytes(text.clone()),
             (None, Some(blocks)) => Part::Quick {
@@ -291,32 +399,25 @@ impl Prepared {
                 _permit: permit,
             },
             (None, None) => Part::Inflate {
-                decoder: Box::new(inflater(self.segments.clone())),
+                decoder: Box::new(inflater(self.segments.clone(), GZIP_HEADER_LEN)),
                 keep: Some((Vec::new(), self.quick.clone())),
                 left: self.len,
                 _permit: permit,
             },
         };
-        ScrapeBody::from_parts([head, Part::Bytes(tail)])
-    }
-}
-
-impl Tail {
-    /// The exporter's own series, as text.
-    #[cfg(test)]
-    pub fn text(&self) -> &Bytes {
-        &self.text
+        ScrapeBody::from_parts([head, tail])
     }
 }
 
 type Inflater = DeflateDecoder<io::Chain<Reader, &'static [u8]>>;
 
-/// The text of `segments` (a prepared part: the gzip header, then deflate).
-fn inflater(segments: Arc<[Bytes]>) -> Inflater {
+/// The text of `segments`, deflate from `at` in the first (after a prepared
+/// part's gzip header).
+fn inflater(segments: Arc<[Bytes]>, at: usize) -> Inflater {
     let reader = Reader {
         segments,
         next: 0,
-        at: GZIP_HEADER_LEN,
+        at,
     };
     DeflateDecoder::new(reader.chain(FINAL_BLOCK))
 }
@@ -585,13 +686,13 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_tail_is_made_once_per_text_and_decodes_to_exactly_the_text() {
+    fn a_shared_tail_is_made_once_per_rendering_and_decodes_to_exactly_the_text() {
         let aws = text(1000);
         let p = prepared(&aws);
-        let first = Bytes::from_static(b"own_series 1\n");
-        let tail = p.tail(&first).unwrap();
+        let first = Arc::new(Own::new(b"own_series 1\n"));
+        let tail = p.tail(&first);
         // The same rendering: the same tail, nothing made again.
-        assert!(Arc::ptr_eq(&tail, &p.tail(&first).unwrap()));
+        assert!(Arc::ptr_eq(&tail, &p.tail(&first)));
         assert_eq!(
             gunzip(p.gzip_with(&tail)),
             [aws.as_slice(), b"own_series 1\n"].concat()
@@ -599,36 +700,61 @@ mod tests {
         // Two buffers: the prepared part (header and deflate), and the tail with the trailer.
         assert_eq!(p.gzip_with(&tail).parts.len(), 2);
         // A new rendering, even of equal text, is a new tail; the body follows it.
-        let second = Bytes::from(b"own_series 2\n".to_vec());
-        let newer = p.tail(&second).unwrap();
+        let second = Arc::new(Own::new(b"own_series 2\n"));
+        let newer = p.tail(&second);
         assert!(!Arc::ptr_eq(&tail, &newer));
         assert_eq!(
             gunzip(p.gzip_with(&newer)),
             [aws.as_slice(), b"own_series 2\n"].concat()
         );
-        assert_eq!(newer.text(), &second);
         // Another prepared part (a publish) makes its own tail, with its own CRC and length.
         let other_aws = text(10);
         let other = prepared(&other_aws);
-        let theirs = other.tail(&second).unwrap();
+        let theirs = other.tail(&second);
         assert_eq!(
             gunzip(other.gzip_with(&theirs)),
             [other_aws.as_slice(), b"own_series 2\n"].concat()
         );
-        // Plain, from the same shared text.
-        let plain = p.plain_with(newer.text().clone(), None).collect().unwrap();
+        // Plain, from the same rendering.
+        let plain = p.plain_with(&second, None).collect().unwrap();
         assert_eq!(plain, [aws.as_slice(), b"own_series 2\n"].concat());
+    }
+
+    #[test]
+    fn large_own_series_are_kept_compressed_only_and_sent_in_both_forms() {
+        let aws = text(1000);
+        let p = prepared(&aws);
+        let own_text = text(OWN_TEXT_LIMIT / 20);
+        assert!(own_text.len() > OWN_TEXT_LIMIT);
+        let mut writer = OwnWriter::default();
+        for piece in own_text.chunks(10_000) {
+            writer.write_all(piece).unwrap();
+        }
+        let own = Arc::new(writer.finish());
+        assert!(own.text.is_none());
+        assert!(own.deflate.len() < own_text.len() / 4);
+        assert_eq!(own.text().unwrap(), own_text);
+        let want = [aws.as_slice(), &own_text].concat();
+        let tail = p.tail(&own);
+        assert_eq!(tail.gzip.len(), 2, "the stream shared, then the trailer");
+        assert_eq!(gunzip(p.gzip_with(&tail)), want);
+        assert_eq!(send(p.gzip_with(&tail)).len() as u64, {
+            let body = p.gzip_with(&tail);
+            use hyper::body::Body;
+            body.size_hint().exact().unwrap()
+        });
+        assert_eq!(send(p.plain_with(&own, None)), want);
     }
 
     #[test]
     fn a_large_prepared_part_with_a_tail_decodes_to_exactly_the_text() {
         let large_text = text(PLAIN_LIMIT / 20);
         let large = prepared(&large_text);
-        let own = Bytes::from(text(300));
-        let tail = large.tail(&own).unwrap();
+        let own = Arc::new(Own::new(&text(300)));
+        let tail = large.tail(&own);
         assert_eq!(
             gunzip(large.gzip_with(&tail)),
-            [large_text.as_slice(), &own[..]].concat()
+            [large_text.as_slice(), &own.text().unwrap()[..]].concat()
         );
     }
 
