@@ -18,7 +18,7 @@
 //!   `runner`: the running loops and the reload that changes them.
 //! - `store`: the published snapshots and readiness; [`exposition`]: the
 //!   text exposition, compressed in pieces, and the bodies scrapes get.
-//! - `self_metrics`: the exporter's own series in a `prometheus::Registry`.
+//! - `self_metrics`: the exporter's own series, plain numbers per (target, service) written as text.
 //! - `http`: the routes; `web_config`: TLS and basic auth.
 //! - `shard`, `filter`, `sync`: which names a replica collects, the
 //!   name filter, poison-tolerant locks.

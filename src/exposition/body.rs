@@ -40,8 +40,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::{Piece, FINAL_BLOCK};
 use crate::sync::lock;
 
-/// The plain text is kept beside the gzip form up to this size.
-pub const PLAIN_LIMIT: usize = 8 * 1024 * 1024;
+/// The plain text is kept beside the gzip form up to this size. Beyond, the
+/// first plain scrape after a publish inflates and keeps an LZ4 copy. Kept
+/// small: while a body is prepared the old one and its text are still held,
+/// and with many targets the body passes through every size on the way.
+pub const PLAIN_LIMIT: usize = 1024 * 1024;
 /// Up to this much deflate, the pieces are copied into one buffer, sent in
 /// one write. Beyond it (many targets: some 9 MB at 100) they are served
 /// where they are, in the snapshots, so that preparing a body never holds

@@ -326,7 +326,7 @@ async fn huge_and_slow_requests_do_not_tie_up_the_server() {
     assert_eq!(get(exporter.addr, "/healthz").await.unwrap().status, 200);
 }
 
-/// Past 8 MiB the plain text is not kept but inflated while it is sent, from
+/// Past 1 MiB the plain text is not kept but inflated while it is sent, from
 /// the same joined pieces the gzip body is made of: both must read the same.
 /// HTTP/1.0, so that the plain body (of no known length) ends with the connection.
 #[tokio::test(flavor = "multi_thread")]
