@@ -12,17 +12,17 @@
 //! written as the `prometheus` crate wrote them: families by name, label
 //! names sorted, series by their label values.
 //!
-//! Scrapes get the text from [`ExporterMetrics::rendered`], which renders
-//! again only when one of the series changed (every change here counts a
-//! generation) or when the last rendering is [`PROCESS_FRESHNESS`] old: the
-//! `process_*` series change all the time and are read from /proc.
+//! Scrapes get the series from [`ExporterMetrics::rendered`], compressed as
+//! they were rendered, which renders again only when one of the series
+//! changed (every change here counts a generation) or when the last
+//! rendering is [`PROCESS_FRESHNESS`] old: the `process_*` series change all
+//! the time and are read from /proc.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use std::io::Write as _;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
