@@ -178,6 +178,7 @@ type UnitKey = (&'static str, Vec<String>);
 type Units = Arc<Mutex<BTreeMap<UnitKey, Arc<Mutex<UnitSeries>>>>>;
 
 /// The series that are not per (target, service).
+#[derive(Clone)]
 struct Global {
     config_successful: i64,
     config_success_time: f64,
@@ -187,7 +188,7 @@ struct Global {
 }
 
 /// The series of one (target, service); None: the series does not exist yet.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct UnitSeries {
     up: Option<f64>,
     last_success: Option<f64>,
@@ -201,7 +202,7 @@ struct UnitSeries {
     bytes: Option<i64>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Operation {
     /// By outcome, in the order of `Outcome::ALL`.
     requests: [Option<u64>; 6],
@@ -358,17 +359,21 @@ impl ExporterMetrics {
     /// [`ExporterMetrics::render`], handing the text to `spill` whenever
     /// [`SPILL`] bytes are written, and at the end.
     fn render_to(&self, out: &mut Vec<u8>, spill: &mut dyn FnMut(&mut Vec<u8>)) {
+        // Copied out one lock at a time (some 1 KB a unit), so that recording an
+        // attempt never waits for the writing and compressing of megabytes.
         let units: Vec<(UnitKey, Arc<Mutex<UnitSeries>>)> = lock(&self.units)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let guards: Vec<_> = units.iter().map(|(_, u)| lock(u)).collect();
-        let units: Vec<(&UnitKey, &UnitSeries)> = units
-            .iter()
-            .zip(&guards)
-            .map(|((k, _), g)| (k, &**g))
+        let copies: Vec<(UnitKey, UnitSeries)> = units
+            .into_iter()
+            .map(|(k, u)| {
+                let copy = lock(&u).clone();
+                (k, copy)
+            })
             .collect();
-        let global = lock(&self.global);
+        let units: Vec<(&UnitKey, &UnitSeries)> = copies.iter().map(|(k, u)| (k, u)).collect();
+        let global = lock(&self.global).clone();
         let mut w = Writer {
             out,
             spill,
@@ -431,8 +436,6 @@ impl ExporterMetrics {
         if let Some((_, total)) = global.shard {
             w.single(&TOTAL_SHARDS, total as f64);
         }
-        drop(global);
-        drop(guards);
         if let Err(e) = TextEncoder::new().encode(&self.process.gather(), w.out) {
             tracing::error!(error = %e, "cannot encode the process metrics");
         }
