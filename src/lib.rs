@@ -21,7 +21,8 @@
 //! - `self_metrics`: the exporter's own series, plain numbers per (target, service) written as text.
 //! - `http`: the routes; `web_config`: TLS and basic auth.
 //! - `shard`, `filter`, `sync`: which names a replica collects, the
-//!   name filter, poison-tolerant locks.
+//!   name filter, poison-tolerant locks; `interned`: one shared copy of
+//!   text many flows repeat (statuses, connector and workflow types).
 //!
 //! No module imports in a cycle: `config` reads `services`, which reads
 //! neither `config` nor the HTTP side; `aws` knows nothing of Prometheus.
@@ -42,6 +43,7 @@ mod aws;
 mod collector;
 mod filter;
 mod http;
+mod interned;
 mod runner;
 mod scheduler;
 mod self_metrics;

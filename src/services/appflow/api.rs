@@ -9,6 +9,7 @@ use aws_sdk_appflow::types::{ExecutionRecord, FlowDefinition};
 use aws_smithy_types::DateTime;
 
 use crate::aws::{ApiError, Caller, Found};
+use crate::interned::Interned;
 
 /// AppFlow allows 1..=100 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 100;
@@ -17,16 +18,16 @@ const PAGE_SIZE: i32 = 100;
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FlowSummary {
     pub name: String,
-    pub status: Option<String>,
-    pub source_connector: Option<String>,
-    pub source_connector_label: Option<String>,
-    pub destination_connector: Option<String>,
-    pub destination_connector_label: Option<String>,
-    pub trigger_type: Option<String>,
+    pub status: Option<Interned>,
+    pub source_connector: Option<Interned>,
+    pub source_connector_label: Option<Interned>,
+    pub destination_connector: Option<Interned>,
+    pub destination_connector_label: Option<Interned>,
+    pub trigger_type: Option<Interned>,
     pub created_at: Option<f64>,
     pub last_updated_at: Option<f64>,
     /// `lastRunExecutionDetails`: (status, time); a change means new execution data.
-    pub last_run: Option<(Option<String>, Option<f64>)>,
+    pub last_run: Option<(Option<Interned>, Option<f64>)>,
 }
 
 /// The SAP OData limits DescribeFlow reveals; None when the flow does not set them.
@@ -174,20 +175,20 @@ fn flow_summary(f: &FlowDefinition) -> Option<FlowSummary> {
     let name = f.flow_name().filter(|n| !n.is_empty())?;
     Some(FlowSummary {
         name: name.to_string(),
-        status: f.flow_status().map(|s| s.as_str().to_string()),
-        source_connector: f.source_connector_type().map(|c| c.as_str().to_string()),
-        source_connector_label: f.source_connector_label().map(str::to_string),
+        status: f.flow_status().map(|s| Interned::new(s.as_str())),
+        source_connector: f.source_connector_type().map(|c| Interned::new(c.as_str())),
+        source_connector_label: f.source_connector_label().map(Interned::new),
         destination_connector: f
             .destination_connector_type()
-            .map(|c| c.as_str().to_string()),
-        destination_connector_label: f.destination_connector_label().map(str::to_string),
-        trigger_type: f.trigger_type().map(|t| t.as_str().to_string()),
+            .map(|c| Interned::new(c.as_str())),
+        destination_connector_label: f.destination_connector_label().map(Interned::new),
+        trigger_type: f.trigger_type().map(|t| Interned::new(t.as_str())),
         created_at: seconds(f.created_at()),
         last_updated_at: seconds(f.last_updated_at()),
         last_run: f.last_run_execution_details().map(|d| {
             (
                 d.most_recent_execution_status()
-                    .map(|s| s.as_str().to_string()),
+                    .map(|s| Interned::new(s.as_str())),
                 seconds(d.most_recent_execution_time()),
             )
         }),

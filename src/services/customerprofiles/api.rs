@@ -9,6 +9,7 @@ use aws_sdk_customerprofiles::types::{ListDomainItem, ListWorkflowsItem};
 use aws_smithy_types::DateTime;
 
 use crate::aws::{ApiError, Caller, Found};
+use crate::interned::Interned;
 
 /// Customer Profiles allows 1..=100 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 100;
@@ -26,9 +27,9 @@ pub struct DomainSummary {
 pub struct WorkflowSummary {
     pub id: String,
     /// `WorkflowType`, the wire string ("" when AWS left it out).
-    pub workflow_type: String,
+    pub workflow_type: Interned,
     /// `Status`, the wire string, unknown values included ("" when left out).
-    pub status: String,
+    pub status: Interned,
     pub created_at: Option<f64>,
     pub last_updated_at: Option<f64>,
 }
@@ -47,9 +48,9 @@ pub struct WorkflowDetails {
     pub start_date: Option<f64>,
     pub last_updated_at: Option<f64>,
     /// `Attributes.AppflowIntegration.SourceConnectorType`.
-    pub source_connector: Option<String>,
+    pub source_connector: Option<Interned>,
     /// `Attributes.AppflowIntegration.ConnectorProfileName`.
-    pub connector_profile: Option<String>,
+    pub connector_profile: Option<Interned>,
     /// None when GetWorkflow returned no `Metrics.AppflowIntegration` at all.
     pub progress: Option<Progress>,
     /// `ErrorDescription`: logged, never a label.
@@ -177,8 +178,8 @@ fn domain_summary(d: &ListDomainItem) -> Option<DomainSummary> {
 fn workflow_summary(w: &ListWorkflowsItem) -> Option<WorkflowSummary> {
     Some(WorkflowSummary {
         id: present(w.workflow_id())?,
-        workflow_type: w.workflow_type().as_str().to_string(),
-        status: w.status().as_str().to_string(),
+        workflow_type: Interned::new(w.workflow_type().as_str()),
+        status: Interned::new(w.status().as_str()),
         created_at: seconds(Some(w.created_at())),
         last_updated_at: seconds(Some(w.last_updated_at())),
     })
@@ -189,8 +190,12 @@ fn details(w: &GetWorkflowOutput) -> WorkflowDetails {
     WorkflowDetails {
         start_date: seconds(w.start_date()),
         last_updated_at: seconds(w.last_updated_at()),
-        source_connector: attributes.and_then(|a| present(a.source_connector_type().as_str())),
-        connector_profile: attributes.and_then(|a| present(a.connector_profile_name())),
+        source_connector: attributes
+            .and_then(|a| present(a.source_connector_type().as_str()))
+            .map(Interned::from),
+        connector_profile: attributes
+            .and_then(|a| present(a.connector_profile_name()))
+            .map(Interned::from),
         progress: w
             .metrics()
             .and_then(|m| m.appflow_integration())

@@ -22,6 +22,7 @@ use crate::collector::{fetch_all, selected, unix_seconds, Collected, Collector};
 use crate::exposition::Exposition;
 use crate::family;
 use crate::filter::NameFilter;
+use crate::interned::Interned;
 use crate::state::{Json, Keep, Kept};
 
 const STATUSES: &[&str] = &[
@@ -145,7 +146,7 @@ struct Workflow {
     summary: WorkflowSummary,
     details: Option<WorkflowDetails>,
     /// The listing's (status, LastUpdatedAt) when `details` were read.
-    described: Option<(String, Option<f64>)>,
+    described: Option<(Interned, Option<f64>)>,
     /// Terminal statuses already seen: each is counted once.
     finished: Finished,
 }
@@ -358,7 +359,7 @@ impl Workflow {
     /// its index in `TERMINAL`.
     fn newly_finished(&mut self) -> Option<usize> {
         let status = &self.summary.status;
-        let index = TERMINAL.iter().position(|s| s == status)?;
+        let index = TERMINAL.iter().position(|s| status == s)?;
         self.finished.insert(index).then_some(index)
     }
 
@@ -366,8 +367,8 @@ impl Workflow {
         let s = &self.summary;
         let labels = [("domain_name", domain), ("workflow_id", s.id.as_str())];
         let details = self.details.as_ref();
-        let attribute = |f: fn(&WorkflowDetails) -> Option<&String>| {
-            details.and_then(f).map_or("", String::as_str)
+        let attribute = |f: fn(&WorkflowDetails) -> Option<&Interned>| {
+            details.and_then(f).map_or("", Interned::as_str)
         };
         e.sample(
             &INFO,

@@ -8,6 +8,7 @@ use aws_sdk_supplychain::types::{DataIntegrationFlow, DataIntegrationFlowExecuti
 use aws_smithy_types::DateTime;
 
 use crate::aws::{ApiError, Caller, Found};
+use crate::interned::Interned;
 
 /// Supply Chain allows at most 20 results a page on all three list calls; the SDK does not check.
 const PAGE_SIZE: i32 = 20;
@@ -17,7 +18,7 @@ const PAGE_SIZE: i32 = 20;
 pub struct InstanceSummary {
     pub id: String,
     /// The wire string; None when AWS left it out.
-    pub state: Option<String>,
+    pub state: Option<Interned>,
 }
 
 /// One data integration flow as ListDataIntegrationFlows describes it.
@@ -25,9 +26,9 @@ pub struct InstanceSummary {
 pub struct FlowSummary {
     pub name: String,
     /// `sources[].sourceType`, in the order AWS sent them.
-    pub source_types: Vec<String>,
-    pub target_type: Option<String>,
-    pub transformation_type: Option<String>,
+    pub source_types: Vec<Interned>,
+    pub target_type: Option<Interned>,
+    pub transformation_type: Option<Interned>,
     /// A change means the flow was deleted and re-created.
     pub created_time: Option<f64>,
 }
@@ -36,7 +37,7 @@ pub struct FlowSummary {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Execution {
     pub id: String,
-    pub status: Option<String>,
+    pub status: Option<Interned>,
     pub start_time: Option<f64>,
     pub end_time: Option<f64>,
     /// The failure message: logged, never a label.
@@ -187,7 +188,16 @@ fn seconds(t: Option<&DateTime>) -> Option<f64> {
 /// An enum's wire string. The SDK fills a missing required enum with this placeholder (or "");
 /// that is "absent", not a state.
 fn wire(value: &str) -> Option<String> {
-    (!value.is_empty() && value != "no value was set").then(|| value.to_string())
+    present(value).map(str::to_string)
+}
+
+/// [`wire`], for an enum's value many flows share.
+fn wire_enum(value: &str) -> Option<Interned> {
+    present(value).map(Interned::new)
+}
+
+fn present(value: &str) -> Option<&str> {
+    (!value.is_empty() && value != "no value was set").then_some(value)
 }
 
 /// An instance with no id cannot be labelled: it is skipped.
@@ -195,7 +205,7 @@ fn instance_summary(i: &Instance) -> Option<InstanceSummary> {
     let id = wire(i.instance_id())?;
     Some(InstanceSummary {
         id,
-        state: wire(i.state().as_str()),
+        state: wire_enum(i.state().as_str()),
     })
 }
 
@@ -209,12 +219,12 @@ fn flow_summary(f: &DataIntegrationFlow) -> Option<FlowSummary> {
         source_types: f
             .sources()
             .iter()
-            .filter_map(|s| wire(s.source_type().as_str()))
+            .filter_map(|s| wire_enum(s.source_type().as_str()))
             .collect(),
-        target_type: f.target().and_then(|t| wire(t.target_type().as_str())),
+        target_type: f.target().and_then(|t| wire_enum(t.target_type().as_str())),
         transformation_type: f
             .transformation()
-            .and_then(|t| wire(t.transformation_type().as_str())),
+            .and_then(|t| wire_enum(t.transformation_type().as_str())),
         created_time: (created != 0.0).then_some(created),
     })
 }
@@ -224,7 +234,7 @@ fn execution(e: &DataIntegrationFlowExecution) -> Option<Execution> {
     let id = wire(e.execution_id())?;
     Some(Execution {
         id,
-        status: e.status().and_then(|s| wire(s.as_str())),
+        status: e.status().and_then(|s| wire_enum(s.as_str())),
         start_time: seconds(e.start_time()),
         end_time: seconds(e.end_time()),
         message: e.message().map(str::to_string),

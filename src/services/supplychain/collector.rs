@@ -21,6 +21,7 @@ use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Coll
 use crate::exposition::{Exposition, Histogram};
 use crate::family;
 use crate::filter::NameFilter;
+use crate::interned::Interned;
 use crate::state::{Json, Keep, Kept};
 
 const INSTANCE_STATES: &[&str] = &[
@@ -142,7 +143,7 @@ impl Json for State {}
 /// What the exporter remembers of one instance.
 #[derive(Default, Serialize, Deserialize)]
 struct InstanceEntry {
-    state: Option<String>,
+    state: Option<Interned>,
     /// Flows are collected and shown only while the instance is Active; a non-Active instance
     /// keeps their memory (hidden), so counting resumes without replay if it comes back.
     active: bool,
@@ -705,7 +706,7 @@ impl Flow {
 
     fn render(&self, instance_id: &str, name: &str, e: &mut Exposition) {
         let s = &self.summary;
-        let sources: BTreeSet<&str> = s.source_types.iter().map(String::as_str).collect();
+        let sources: BTreeSet<&str> = s.source_types.iter().map(|t| &**t).collect();
         let sources = sources.into_iter().collect::<Vec<_>>().join(",");
         e.sample(
             &INFO,

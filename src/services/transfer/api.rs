@@ -11,6 +11,7 @@ use std::future::Future;
 use aws_sdk_transfer::types::{DescribedExecution, ExecutionStepResult};
 
 use crate::aws::{ApiError, Caller, Found};
+use crate::interned::Interned;
 
 /// Transfer allows 1..=1000 results a page; the SDK does not check.
 const PAGE_SIZE: i32 = 1000;
@@ -47,7 +48,7 @@ impl Phase {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ListedExecution {
     pub id: String,
-    pub status: Option<String>,
+    pub status: Option<Interned>,
 }
 
 /// A step result that carries an error.
@@ -182,7 +183,7 @@ impl TransferApi for SdkTransfer {
                             let id = e.execution_id().filter(|id| !id.is_empty())?;
                             Some(ListedExecution {
                                 id: id.to_string(),
-                                status: e.status().map(|s| s.as_str().to_string()),
+                                status: e.status().map(|s| Interned::new(s.as_str())),
                             })
                         })
                         .collect();

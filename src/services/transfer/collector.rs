@@ -41,6 +41,7 @@ use crate::collector::{fetch_all, unix_seconds, Collected, Collector};
 use crate::exposition::Exposition;
 use crate::family;
 use crate::filter::NameFilter;
+use crate::interned::Interned;
 use crate::services::LogGroups;
 use crate::state::{Json, Keep, Kept};
 
@@ -177,7 +178,7 @@ struct Workflow {
 struct Tracked {
     first_seen: f64,
     /// The latest status seen, for the `executions` gauge.
-    status: String,
+    status: Interned,
     /// Ever seen in an exception status or with a step error.
     exception: bool,
     /// (phase, step index) of the step errors already seen.
@@ -528,7 +529,7 @@ impl Tracked {
     fn new(first_seen: f64) -> Tracked {
         Tracked {
             first_seen,
-            status: String::new(),
+            status: Interned::default(),
             exception: false,
             errors_seen: HashSet::new(),
         }
@@ -537,7 +538,7 @@ impl Tracked {
     fn see_status(&mut self, status: Option<&str>) {
         if let Some(status) = status {
             self.exception |= EXCEPTION_STATUSES.contains(&status);
-            self.status = status.to_string();
+            self.status = Interned::new(status);
         }
     }
 }

@@ -32,6 +32,7 @@ use std::io::{self, Write};
 
 use super::{Counters, Flow, LastRun, Seen, State, Status, DURATION_BUCKETS, EXECUTION_STATUSES};
 use crate::exposition::Histogram;
+use crate::interned::Interned;
 use crate::services::appflow::api::{FlowSummary, SapODataLimits};
 use crate::state::pack::{Reader, Writer};
 use crate::state::{from_json, Codec, FORMAT_VERSION_1};
@@ -265,7 +266,7 @@ fn decode_flow(r: &mut Reader, name: &str) -> Result<Flow, String> {
     let created_at = r.opt_f64()?;
     let last_run = if r.bool()? {
         let status = if r.bool()? {
-            Some(decode_status(r)?.as_str().to_string())
+            Some(Interned::new(decode_status(r)?.as_str()))
         } else {
             None
         };

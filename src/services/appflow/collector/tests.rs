@@ -98,7 +98,7 @@ impl Fake {
     fn set(&self, name: &str, records: Vec<Record>) {
         let last = records
             .first()
-            .map(|r| (Some(r.status.clone()), r.last_updated_at));
+            .map(|r| (Some(r.status.as_str().into()), r.last_updated_at));
         let mut flows = self.flows.lock().unwrap();
         match flows.iter_mut().find(|f| f.name == name) {
             Some(f) => f.last_run = last,

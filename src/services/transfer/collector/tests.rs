@@ -139,7 +139,7 @@ fn exec(id: &str, status: &str, errors: Vec<StepError>) -> FakeExecution {
     (
         ListedExecution {
             id: id.into(),
-            status: status.clone(),
+            status: status.as_deref().map(Into::into),
         },
         Some(ExecutionDetail {
             status,
