@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 /// The table holds at most this many values; beyond it (text that does not repeat, which
 /// none of the interned fields should be) a value gets a copy of its own, so the table
@@ -21,7 +21,11 @@ pub struct Interned(Arc<str>);
 
 impl Interned {
     pub fn new(text: &str) -> Interned {
-        let mut table = crate::sync::lock(&TABLE);
+        Interned::in_table(&TABLE, text)
+    }
+
+    fn in_table(table: &Mutex<HashSet<Arc<str>>>, text: &str) -> Interned {
+        let mut table = crate::sync::lock(table);
         if let Some(found) = table.get(text) {
             return Interned(found.clone());
         }
@@ -127,6 +131,82 @@ impl<'de> serde::Deserialize<'de> for Interned {
     }
 }
 
+/// Text held by the hundred thousand (an execution status in every remembered execution) as
+/// one byte: an index into a process-wide table of up to [`CODES`] values, given out in the
+/// order first met. Statuses are a handful; should an endpoint send more distinct values than
+/// that, the later ones share the last code and read back as [`OVERFLOW`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Code(u8);
+
+/// How many distinct values codes can tell apart (code 0 is "none").
+const CODES: usize = 255;
+
+/// What every value beyond the first [`CODES`] - 1 reads back as.
+pub const OVERFLOW: &str = "UNKNOWN";
+
+/// Codes' texts: slot `i` holds the text of code `i + 1`; slots are filled in order, once.
+struct CodeTable {
+    slots: [OnceLock<Interned>; CODES],
+    adding: Mutex<()>,
+}
+
+static CODE_TABLE: CodeTable = CodeTable::new();
+
+impl CodeTable {
+    const fn new() -> CodeTable {
+        CodeTable {
+            slots: [const { OnceLock::new() }; CODES],
+            adding: Mutex::new(()),
+        }
+    }
+
+    fn code(&self, text: Option<&str>) -> Code {
+        let Some(text) = text else {
+            return Code(0);
+        };
+        if let Some(code) = self.find(text) {
+            return code;
+        }
+        let _adding = crate::sync::lock(&self.adding);
+        if let Some(code) = self.find(text) {
+            return code;
+        }
+        match self.slots.iter().position(|s| s.get().is_none()) {
+            Some(i) if i < CODES - 1 => {
+                let _ = self.slots[i].set(Interned::new(text));
+                Code(i as u8 + 1)
+            }
+            _ => {
+                let _ = self.slots[CODES - 1].set(Interned::new(OVERFLOW));
+                Code(CODES as u8)
+            }
+        }
+    }
+
+    fn find(&self, text: &str) -> Option<Code> {
+        self.slots
+            .iter()
+            .map_while(OnceLock::get)
+            .position(|v| v.as_str() == text)
+            .map(|i| Code(i as u8 + 1))
+    }
+
+    fn text(&self, code: Code) -> Option<&str> {
+        let i = usize::from(code.0.checked_sub(1)?);
+        self.slots[i].get().map(Interned::as_str)
+    }
+}
+
+impl Code {
+    pub fn new(text: Option<&str>) -> Code {
+        CODE_TABLE.code(text)
+    }
+
+    pub fn as_str(self) -> Option<&'static str> {
+        CODE_TABLE.text(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,12 +231,40 @@ mod tests {
     }
 
     #[test]
-    fn the_table_is_bounded() {
-        for i in 0..TABLE_LIMIT + 10 {
-            let _ = Interned::new(&format!("interned-bound-{i}"));
+    fn codes_read_back_their_text() {
+        let a = Code::new(Some("SUCCEEDED"));
+        assert_eq!(a, Code::new(Some("SUCCEEDED")));
+        assert_ne!(a, Code::new(Some("FAILED")));
+        assert_eq!(a.as_str(), Some("SUCCEEDED"));
+        assert_eq!(Code::new(None), Code::default());
+        assert_eq!(Code::new(None).as_str(), None);
+        assert_eq!(std::mem::size_of::<Code>(), 1);
+    }
+
+    #[test]
+    fn codes_beyond_the_table_read_back_as_overflow() {
+        let table = CodeTable::new();
+        for i in 0..CODES + 5 {
+            let text = format!("code-bound-{i}");
+            let code = table.code(Some(&text));
+            let expected = if i < CODES - 1 {
+                text.as_str()
+            } else {
+                OVERFLOW
+            };
+            assert_eq!(table.text(code), Some(expected));
         }
-        assert!(crate::sync::lock(&TABLE).len() <= TABLE_LIMIT);
+        assert_eq!(table.code(Some("code-bound-0")), Code(1));
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let table = Mutex::default();
+        for i in 0..TABLE_LIMIT + 10 {
+            let _ = Interned::in_table(&table, &format!("interned-bound-{i}"));
+        }
+        assert_eq!(crate::sync::lock(&table).len(), TABLE_LIMIT);
         let late = format!("interned-bound-{}", TABLE_LIMIT + 5);
-        assert_eq!(Interned::new(&late), late.as_str());
+        assert_eq!(Interned::in_table(&table, &late), late.as_str());
     }
 }

@@ -393,11 +393,13 @@ impl ExporterMetrics {
         );
         w.family(
             &BUILD_INFO,
+            &["revision", "version"],
             vec![Line {
-                labels: vec![
-                    ("revision", option_env!("GIT_REVISION").unwrap_or("unknown")),
-                    ("version", env!("CARGO_PKG_VERSION")),
+                own: [
+                    option_env!("GIT_REVISION").unwrap_or("unknown"),
+                    env!("CARGO_PKG_VERSION"),
                 ],
+                unit: None,
                 value: Value::Number(1.0),
             }],
         );
@@ -408,8 +410,10 @@ impl ExporterMetrics {
         if let Some(hash) = &global.config_hash {
             w.family(
                 &CONFIG_HASH,
+                &["sha256"],
                 vec![Line {
-                    labels: vec![("sha256", hash)],
+                    own: [hash, ""],
+                    unit: None,
                     value: Value::Number(1.0),
                 }],
             );
@@ -449,11 +453,36 @@ enum Value<'a> {
     Histogram(&'a Histogram),
 }
 
-/// One series: its labels (every label name of its family; empty values are
-/// dropped when written) and its value.
+/// One series: the values of its family's own labels (in the order of the
+/// names given with them), the (target, service) whose `aws_service`, `region`
+/// and target labels it carries, if any, and its value. Every series of a
+/// family has the same label names, so they are sorted once per family, not
+/// gathered per series.
 struct Line<'a> {
-    labels: Vec<(&'a str, &'a str)>,
+    own: [&'a str; 2],
+    unit: Option<&'a UnitKey>,
     value: Value<'a>,
+}
+
+/// Where a label of a family takes its value from.
+#[derive(Clone, Copy)]
+enum Source {
+    Own(usize),
+    Service,
+    Region,
+    Target(usize),
+}
+
+impl Source {
+    fn value<'a>(self, line: &Line<'a>) -> &'a str {
+        match (self, line.unit) {
+            (Source::Own(i), _) => line.own[i],
+            (Source::Service, Some(key)) => key.0,
+            (Source::Region, Some(key)) => key.1.first().map_or("", String::as_str),
+            (Source::Target(i), Some(key)) => key.1.get(1 + i).map_or("", String::as_str),
+            (_, None) => "",
+        }
+    }
 }
 
 /// Text is handed on in pieces of about this size.
@@ -467,20 +496,6 @@ struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    /// The labels of a (target, service) series: `own`, then region and the target's.
-    fn labels<'k>(&self, own: &[(&'k str, &'k str)], key: &'k UnitKey) -> Vec<(&'k str, &'k str)>
-    where
-        'a: 'k,
-    {
-        let mut labels = own.to_vec();
-        labels.push(("aws_service", key.0));
-        labels.push(("region", &key.1[0]));
-        for (name, value) in self.names.iter().zip(&key.1[1..]) {
-            labels.push((name, value));
-        }
-        labels
-    }
-
     fn per_unit(
         &mut self,
         family: &OwnFamily,
@@ -491,12 +506,13 @@ impl<'a> Writer<'a> {
             .iter()
             .filter_map(|(key, u)| {
                 Some(Line {
-                    labels: self.labels(&[], key),
+                    own: ["", ""],
+                    unit: Some(key),
                     value: value(u)?,
                 })
             })
             .collect();
-        self.family(family, lines);
+        self.family(family, &[], lines);
     }
 
     fn per_operation(
@@ -512,23 +528,28 @@ impl<'a> Writer<'a> {
                 if by_outcome {
                     for (i, outcome) in Outcome::ALL.iter().enumerate() {
                         if let Some(v) = value(op, i) {
-                            let own = [("operation", name.as_str()), ("outcome", outcome.label())];
                             lines.push(Line {
-                                labels: self.labels(&own, key),
+                                own: [name.as_str(), outcome.label()],
+                                unit: Some(key),
                                 value: v,
                             });
                         }
                     }
                 } else if let Some(v) = value(op, 0) {
-                    let own = [("operation", name.as_str())];
                     lines.push(Line {
-                        labels: self.labels(&own, key),
+                        own: [name.as_str(), ""],
+                        unit: Some(key),
                         value: v,
                     });
                 }
             }
         }
-        self.family(family, lines);
+        let own: &[&str] = if by_outcome {
+            &["operation", "outcome"]
+        } else {
+            &["operation"]
+        };
+        self.family(family, own, lines);
     }
 
     fn per_save_outcome(&mut self, family: &OwnFamily, units: &[(&UnitKey, &UnitSeries)]) {
@@ -536,22 +557,24 @@ impl<'a> Writer<'a> {
         for (key, u) in units {
             for (outcome, n) in SAVE_OUTCOMES.iter().zip(u.saves) {
                 if let Some(n) = n {
-                    let own = [("outcome", *outcome)];
                     lines.push(Line {
-                        labels: self.labels(&own, key),
+                        own: [outcome, ""],
+                        unit: Some(key),
                         value: Value::Number(n as f64),
                     });
                 }
             }
         }
-        self.family(family, lines);
+        self.family(family, &["outcome"], lines);
     }
 
     fn single(&mut self, family: &OwnFamily, value: f64) {
         self.family(
             family,
+            &[],
             vec![Line {
-                labels: Vec::new(),
+                own: ["", ""],
+                unit: None,
                 value: Value::Number(value),
             }],
         );
@@ -559,18 +582,15 @@ impl<'a> Writer<'a> {
 
     /// A family with its series (none: not written), label names sorted and
     /// series ordered by their label values.
-    fn family(&mut self, family: &OwnFamily, mut lines: Vec<Line<'_>>) {
+    fn family(&mut self, family: &OwnFamily, own: &[&str], mut lines: Vec<Line<'_>>) {
         if lines.is_empty() {
             return;
         }
-        for line in &mut lines {
-            line.labels.sort_unstable_by_key(|(name, _)| *name);
-        }
+        let unit = lines.iter().any(|l| l.unit.is_some());
+        let shape = shape(own, unit, self.names);
         lines.sort_by(|a, b| {
-            a.labels
-                .iter()
-                .map(|(_, v)| v)
-                .cmp(b.labels.iter().map(|(_, v)| v))
+            let values = |line| shape.iter().map(move |(_, source)| source.value(line));
+            values(a).cmp(values(b))
         });
         let out = &mut *self.out;
         out.extend_from_slice(b"# HELP ");
@@ -582,12 +602,21 @@ impl<'a> Writer<'a> {
         out.push(b' ');
         out.extend_from_slice(family.kind.as_bytes());
         out.push(b'\n');
+        // One buffer for every series' labels.
+        let mut labels = Vec::with_capacity(shape.len());
         for line in &lines {
             if out.len() >= SPILL {
                 (self.spill)(out);
             }
+            labels.clear();
+            labels.extend(
+                shape
+                    .iter()
+                    .map(|(name, source)| (*name, source.value(line))),
+            );
+            let labels = labels.as_slice();
             match line.value {
-                Value::Number(v) => sample(out, family.name, "", &line.labels, None, v),
+                Value::Number(v) => sample(out, family.name, "", labels, None, v),
                 Value::Histogram(h) => {
                     let mut cumulative = 0;
                     for (bound, count) in h.bounds().iter().zip(h.counts()) {
@@ -597,7 +626,7 @@ impl<'a> Writer<'a> {
                             out,
                             family.name,
                             "_bucket",
-                            &line.labels,
+                            labels,
                             Some(&le),
                             cumulative as f64,
                         );
@@ -606,23 +635,34 @@ impl<'a> Writer<'a> {
                         out,
                         family.name,
                         "_bucket",
-                        &line.labels,
+                        labels,
                         Some("+Inf"),
                         h.count() as f64,
                     );
-                    sample(out, family.name, "_sum", &line.labels, None, h.sum());
-                    sample(
-                        out,
-                        family.name,
-                        "_count",
-                        &line.labels,
-                        None,
-                        h.count() as f64,
-                    );
+                    sample(out, family.name, "_sum", labels, None, h.sum());
+                    sample(out, family.name, "_count", labels, None, h.count() as f64);
                 }
             }
         }
     }
+}
+
+/// A family's label names, sorted, with where each takes its value: `own`,
+/// then, for series of a (target, service), its service, region and the target's.
+fn shape<'n>(own: &[&'n str], unit: bool, names: &'n [String]) -> Vec<(&'n str, Source)> {
+    let mut labels: Vec<(&str, Source)> = own
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (*n, Source::Own(i)))
+        .collect();
+    if unit {
+        labels.push(("aws_service", Source::Service));
+        labels.push(("region", Source::Region));
+        let targets = names.iter().enumerate();
+        labels.extend(targets.map(|(i, n)| (n.as_str(), Source::Target(i))));
+    }
+    labels.sort_unstable_by_key(|(name, _)| *name);
+    labels
 }
 
 /// One sample line; labels with an empty value are left out.

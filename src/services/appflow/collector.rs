@@ -15,6 +15,7 @@ use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Coll
 use crate::exposition::{Exposition, Histogram};
 use crate::family;
 use crate::filter::NameFilter;
+use crate::interned::Code;
 use crate::state::{Keep, Kept};
 
 const FLOW_STATUSES: &[&str] = &[
@@ -274,25 +275,26 @@ impl From<(u64, f64, Status)> for Seen {
 }
 
 /// An execution status: a known one as its index in `EXECUTION_STATUSES`,
-/// anything AWS adds later as text.
+/// anything AWS adds later as a [`Code`] (two bytes in all: a flow remembers
+/// every execution of its lookback).
 #[derive(Clone, Debug, PartialEq)]
 enum Status {
     Known(u8),
-    Other(Box<str>),
+    Other(Code),
 }
 
 impl Status {
     fn new(status: &str) -> Status {
         match EXECUTION_STATUSES.iter().position(|s| *s == status) {
             Some(i) => Status::Known(i as u8),
-            None => Status::Other(status.into()),
+            None => Status::Other(Code::new(Some(status))),
         }
     }
 
     fn as_str(&self) -> &str {
         match self {
             Status::Known(i) => EXECUTION_STATUSES[usize::from(*i)],
-            Status::Other(s) => s,
+            Status::Other(code) => code.as_str().unwrap_or_default(),
         }
     }
 }
@@ -650,7 +652,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
 
     /// Applies a fully fetched collection to the state. Cannot fail.
     fn apply(&mut self, listed: Vec<FlowSummary>, mut fetched: Vec<Fetched>, cutoff: f64) {
-        let mut flows = BTreeMap::new();
+        let mut flows = Vec::with_capacity(listed.len());
         for (summary, fetched) in listed.into_iter().zip(fetched.drain(..)) {
             if fetched.gone {
                 continue;
@@ -671,9 +673,11 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
             }
             flow.forget_before(cutoff);
             flow.summary = summary;
-            flows.insert(flow.summary.name.clone(), flow);
+            flows.push((flow.summary.name.clone(), flow));
         }
-        self.state.flows = flows;
+        // Collected at once: a map built in one go has full B-tree nodes, where
+        // inserts in key order leave them half empty.
+        self.state.flows = BTreeMap::from_iter(flows);
         self.state.baselined = true;
         self.state.applied();
     }

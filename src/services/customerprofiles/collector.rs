@@ -296,7 +296,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
 
     /// Applies a fully fetched collection to the state. Cannot fail.
     fn apply(&mut self, fetched: Vec<Fetched>) {
-        let mut domains = BTreeMap::new();
+        let mut domains = Vec::with_capacity(fetched.len());
         for Fetched { summary, workflows } in fetched {
             let Some(workflows) = workflows else {
                 continue;
@@ -318,6 +318,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
                 ..Domain::default()
             });
             let mut previous = std::mem::take(&mut domain.workflows);
+            let mut kept = Vec::with_capacity(workflows.len());
             for (listed, read) in workflows {
                 let mut workflow = previous.remove(&listed.id).unwrap_or_default();
                 match read {
@@ -334,13 +335,14 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
                         domain.count(&summary.name, &workflow, status);
                     }
                 }
-                domain
-                    .workflows
-                    .insert(workflow.summary.id.clone(), workflow);
+                kept.push((workflow.summary.id.clone(), workflow));
             }
-            domains.insert(summary.name, domain);
+            // Collected at once: a map built in one go has full B-tree nodes, where
+            // inserts in key order leave them half empty.
+            domain.workflows = BTreeMap::from_iter(kept);
+            domains.push((summary.name, domain));
         }
-        self.state.domains = domains;
+        self.state.domains = BTreeMap::from_iter(domains);
         self.state.baselined = true;
         self.state.applied();
     }

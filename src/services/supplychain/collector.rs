@@ -21,7 +21,7 @@ use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Coll
 use crate::exposition::{Exposition, Histogram};
 use crate::family;
 use crate::filter::NameFilter;
-use crate::interned::Interned;
+use crate::interned::{Code, Interned};
 use crate::state::{Json, Keep, Kept};
 
 const INSTANCE_STATES: &[&str] = &[
@@ -248,7 +248,7 @@ fn duration_histogram<'de, D: serde::Deserializer<'de>>(
     Ok(Option::<Saved>::deserialize(d)?.map(|s| s.0))
 }
 
-/// One execution within the lookback: 40 bytes, where the id (a UUID) and
+/// One execution within the lookback: 24 bytes, where the id (a UUID) and
 /// the status as strings in a map took some 200; 100 targets of 100 flows
 /// hold tens of thousands. Saved as `[fingerprint, start, status]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -280,34 +280,9 @@ impl From<Seen> for (u64, f64, Option<String>) {
     }
 }
 
-/// An execution status: a known one without an allocation, one AWS adds
-/// later as text, or none when AWS left it out.
-#[derive(Clone, Debug, PartialEq)]
-enum Status {
-    Known(&'static str),
-    Other(Box<str>),
-    Missing,
-}
-
-impl Status {
-    fn new(status: Option<&str>) -> Status {
-        match status {
-            None => Status::Missing,
-            Some(s) => match EXECUTION_STATUSES.iter().find(|k| **k == s) {
-                Some(known) => Status::Known(known),
-                None => Status::Other(s.into()),
-            },
-        }
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            Status::Known(s) => Some(s),
-            Status::Other(s) => Some(s),
-            Status::Missing => None,
-        }
-    }
-}
+/// An execution status in one byte (see [`Code`]): a flow remembers every
+/// execution of its lookback.
+type Status = Code;
 
 /// FNV-1a of an execution id.
 fn fingerprint(id: &str) -> u64 {
@@ -474,7 +449,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
         mut fetched: impl Iterator<Item = Fetched>,
         cutoff: f64,
     ) {
-        let mut instances = BTreeMap::new();
+        let mut instances = Vec::with_capacity(listed.len());
         for ListedInstance { summary, flows } in listed {
             let Some(flows) = flows else {
                 continue; // Gone between ListInstances and ListDataIntegrationFlows.
@@ -483,7 +458,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             entry.active = is_active(&summary);
             entry.state = summary.state;
             if entry.active {
-                let mut kept = BTreeMap::new();
+                let mut kept = Vec::with_capacity(flows.len());
                 for (flow_summary, fetched) in flows.into_iter().zip(fetched.by_ref()) {
                     if fetched.gone {
                         continue;
@@ -496,16 +471,18 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
                     let mut flow = known.unwrap_or_default();
                     flow.absorb(&summary.id, &flow_summary.name, fetched, cutoff, count);
                     flow.summary = flow_summary;
-                    kept.insert(flow.summary.name.clone(), flow);
+                    kept.push((flow.summary.name.clone(), flow));
                 }
-                entry.flows = kept;
+                // Collected at once: a map built in one go has full B-tree nodes, where
+                // inserts in key order leave them half empty.
+                entry.flows = BTreeMap::from_iter(kept);
             }
             for flow in entry.flows.values_mut() {
                 flow.forget_before(cutoff);
             }
-            instances.insert(summary.id, entry);
+            instances.push((summary.id, entry));
         }
-        self.state.instances = instances;
+        self.state.instances = BTreeMap::from_iter(instances);
         self.state.baselined = true;
         self.state.applied();
     }

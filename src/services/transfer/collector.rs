@@ -380,7 +380,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         // ListWorkflows gives no creation time: a workflow absent from a state
         // just restored gets its own baseline (what it did so far is not counted).
         let mut unknown = HashSet::new();
-        let mut workflows = BTreeMap::new();
+        let mut workflows = Vec::with_capacity(listed.len());
         for (id, executions) in &listed {
             // Gone between ListWorkflows and ListExecutions: deleted, like an unlisted one.
             if executions.is_some() {
@@ -388,11 +388,13 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
                 if known.is_none() && self.state.resumed().is_some() {
                     unknown.insert(id.clone());
                 }
-                workflows.insert(id.clone(), known.unwrap_or_default());
+                workflows.push((id.clone(), known.unwrap_or_default()));
             }
         }
         // Workflows left behind were deleted: their tracked executions go uncounted.
-        self.state.workflows = workflows;
+        // Collected at once: a map built in one go has full B-tree nodes, where
+        // inserts in key order leave them half empty.
+        self.state.workflows = BTreeMap::from_iter(workflows);
         let logs_on = read.is_some();
         // The logs first: an execution they count is not counted again by the listing.
         if let Some(read) = read {

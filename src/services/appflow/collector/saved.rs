@@ -32,7 +32,7 @@ use std::io::{self, Write};
 
 use super::{Counters, Flow, LastRun, Seen, State, Status, DURATION_BUCKETS, EXECUTION_STATUSES};
 use crate::exposition::Histogram;
-use crate::interned::Interned;
+use crate::interned::{Code, Interned};
 use crate::services::appflow::api::{FlowSummary, SapODataLimits};
 use crate::state::pack::{Reader, Writer};
 use crate::state::{from_json, Codec, FORMAT_VERSION_1};
@@ -184,9 +184,9 @@ fn encode_counters(w: &mut Writer, c: &Counters) {
 fn encode_status(w: &mut Writer, status: &Status) {
     match status {
         Status::Known(i) => w.u8(*i),
-        Status::Other(text) => {
+        Status::Other(code) => {
             w.u8(OTHER);
-            w.str(text);
+            w.str(code.as_str().unwrap_or_default());
         }
     }
 }
@@ -383,7 +383,7 @@ fn decode_counters(r: &mut Reader) -> Result<Counters, String> {
 
 fn decode_status(r: &mut Reader) -> Result<Status, String> {
     match r.u8()? {
-        OTHER => Ok(Status::Other(r.str()?.into())),
+        OTHER => Ok(Status::Other(Code::new(Some(&r.str()?)))),
         i if usize::from(i) < EXECUTION_STATUSES.len() => Ok(Status::Known(i)),
         other => Err(r.error(format!("status code {other}"))),
     }
