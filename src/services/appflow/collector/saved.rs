@@ -383,7 +383,7 @@ fn decode_counters(r: &mut Reader) -> Result<Counters, String> {
 
 fn decode_status(r: &mut Reader) -> Result<Status, String> {
     match r.u8()? {
-        OTHER => Ok(Status::Other(Code::new(Some(&r.str()?)))),
+        OTHER => Ok(Status::Other(Code::new(Some(r.str()?)))),
         i if usize::from(i) < EXECUTION_STATUSES.len() => Ok(Status::Known(i)),
         other => Err(r.error(format!("status code {other}"))),
     }
