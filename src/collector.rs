@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::time::SystemTime;
 
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 
 use crate::aws::ApiError;
 use crate::exposition::Exposition;
@@ -55,10 +55,15 @@ pub async fn fetch_all<T, F>(
 where
     F: Future<Output = Result<T, ApiError>>,
 {
-    stream::iter(fetches)
-        .buffered(concurrency)
-        .try_collect()
-        .await
+    let fetches = fetches.into_iter();
+    // Sized up front: a first collection's results are hundreds of bytes each,
+    // and a vector grown by doubling holds up to twice what it needs.
+    let mut results = Vec::with_capacity(fetches.size_hint().0);
+    let mut stream = std::pin::pin!(stream::iter(fetches).buffered(concurrency));
+    while let Some(result) = stream.next().await {
+        results.push(result?);
+    }
+    Ok(results)
 }
 
 /// The listed resources `filter` selects, each name once: a listing that
@@ -69,6 +74,17 @@ pub fn selected<T>(listed: Vec<T>, filter: &NameFilter, name: impl Fn(&T) -> &st
         .into_iter()
         .filter(|item| filter.matches(name(item)) && names.insert(name(item).to_string()))
         .collect()
+}
+
+/// Leaves in `listed` the remembered copy of a string both hold (a name, an
+/// id), so that the listing's copy is the one dropped with the rest of the
+/// collection. Long-lived strings made again at every collection, among the
+/// collection's short-lived allocations, leave the heap fragmented: at 100
+/// targets that kept megabytes resident that nothing used.
+pub fn keep_remembered(remembered: &mut String, listed: &mut String) {
+    if remembered == listed {
+        std::mem::swap(remembered, listed);
+    }
 }
 
 /// The later of two optional times.

@@ -194,7 +194,8 @@ struct UnitSeries {
     last_success: Option<f64>,
     collection_duration: Option<Histogram>,
     tracked: Option<i64>,
-    operations: BTreeMap<String, Operation>,
+    /// By operation name (the SDK's, static): nothing allocated per name.
+    operations: BTreeMap<&'static str, Operation>,
     restored: Option<i64>,
     /// success, failure (the order of `SAVE_OUTCOMES`).
     saves: [Option<u64>; 2],
@@ -529,7 +530,7 @@ impl<'a> Writer<'a> {
                     for (i, outcome) in Outcome::ALL.iter().enumerate() {
                         if let Some(v) = value(op, i) {
                             lines.push(Line {
-                                own: [name.as_str(), outcome.label()],
+                                own: [name, outcome.label()],
                                 unit: Some(key),
                                 value: v,
                             });
@@ -537,7 +538,7 @@ impl<'a> Writer<'a> {
                     }
                 } else if let Some(v) = value(op, 0) {
                     lines.push(Line {
-                        own: [name.as_str(), ""],
+                        own: [name, ""],
                         unit: Some(key),
                         value: v,
                     });
@@ -742,7 +743,7 @@ impl ServiceMetrics {
     pub fn known_operations(&self, operations: &[&'static str]) {
         self.update(|u| {
             for operation in operations {
-                let op = u.operations.entry(operation.to_string()).or_default();
+                let op = u.operations.entry(operation).or_default();
                 for n in &mut op.requests {
                     n.get_or_insert(0);
                 }
@@ -751,12 +752,9 @@ impl ServiceMetrics {
     }
 
     /// One AWS API attempt and how it ended.
-    pub fn api_attempt(&self, operation: &str, outcome: Outcome, elapsed: Duration) {
+    pub fn api_attempt(&self, operation: &'static str, outcome: Outcome, elapsed: Duration) {
         self.update(|u| {
-            let op = match u.operations.get_mut(operation) {
-                Some(op) => op,
-                None => u.operations.entry(operation.to_string()).or_default(),
-            };
+            let op = u.operations.entry(operation).or_default();
             let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
             *op.requests[i].get_or_insert(0) += 1;
             op.duration

@@ -11,7 +11,9 @@ use serde::Deserialize;
 
 use super::api::{AppFlowApi, FlowSummary, Record, SapODataLimits};
 use crate::aws::ApiError;
-use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Collected, Collector};
+use crate::collector::{
+    elapsed, fetch_all, keep_remembered, max_opt, selected, unix_seconds, Collected, Collector,
+};
 use crate::exposition::{Exposition, Histogram};
 use crate::family;
 use crate::filter::NameFilter;
@@ -653,13 +655,14 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
     /// Applies a fully fetched collection to the state. Cannot fail.
     fn apply(&mut self, listed: Vec<FlowSummary>, mut fetched: Vec<Fetched>, cutoff: f64) {
         let mut flows = Vec::with_capacity(listed.len());
-        for (summary, fetched) in listed.into_iter().zip(fetched.drain(..)) {
+        for (mut summary, fetched) in listed.into_iter().zip(fetched.drain(..)) {
             if fetched.gone {
                 continue;
             }
-            let mut flow = match self.state.flows.remove(&summary.name) {
-                Some(f) if f.summary.created_at == summary.created_at => f,
-                _ => Box::default(),
+            // The remembered key and name are kept (see `keep_remembered`).
+            let (key, mut flow) = match self.state.flows.remove_entry(&summary.name) {
+                Some((key, f)) if f.summary.created_at == summary.created_at => (key, f),
+                _ => (summary.name.clone(), Box::default()),
             };
             if let Some(sap) = fetched.sap {
                 flow.sap = Some(sap);
@@ -672,8 +675,9 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
                 flow.absorb(&summary.name, runs);
             }
             flow.forget_before(cutoff);
+            keep_remembered(&mut flow.summary.name, &mut summary.name);
             flow.summary = summary;
-            flows.push((flow.summary.name.clone(), flow));
+            flows.push((key, flow));
         }
         // Collected at once: a map built in one go has full B-tree nodes, where
         // inserts in key order leave them half empty.
@@ -755,7 +759,11 @@ impl Flow {
     /// Executions that left the lookback are forgotten, so memory stays bounded.
     fn forget_before(&mut self, cutoff: f64) {
         self.seen.retain(|s| s.started_at >= cutoff);
-        self.seen.shrink_to_fit();
+        // Shrunk only when mostly empty: a list that is reallocated at every
+        // collection (a run added, one forgotten) fragments the heap.
+        if self.seen.capacity() > 2 * self.seen.len() + 4 {
+            self.seen.shrink_to_fit();
+        }
         // The newest has the latest start: when it leaves, every other one has.
         if self.newest.as_ref().is_some_and(|(t, _)| *t < cutoff) {
             self.newest = None;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{CustomerProfilesApi, DomainSummary, Progress, WorkflowDetails, WorkflowSummary};
 use crate::aws::ApiError;
-use crate::collector::{fetch_all, selected, unix_seconds, Collected, Collector};
+use crate::collector::{fetch_all, keep_remembered, selected, unix_seconds, Collected, Collector};
 use crate::exposition::Exposition;
 use crate::family;
 use crate::filter::NameFilter;
@@ -301,11 +301,11 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             let Some(workflows) = workflows else {
                 continue;
             };
-            let known = self
-                .state
-                .domains
-                .remove(&summary.name)
-                .filter(|d| d.created_at == summary.created_at);
+            // Remembered keys and ids are kept (see `keep_remembered`).
+            let (name, known) = match self.state.domains.remove_entry(&summary.name) {
+                Some((name, d)) => (name, Some(d).filter(|d| d.created_at == summary.created_at)),
+                None => (summary.name.clone(), None),
+            };
             // A domain absent from a state just restored is new only if it was created
             // after the save (CreatedAt); otherwise it gets its own baseline.
             let count = self.state.baselined
@@ -319,8 +319,10 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             });
             let mut previous = std::mem::take(&mut domain.workflows);
             let mut kept = Vec::with_capacity(workflows.len());
-            for (listed, read) in workflows {
-                let mut workflow = previous.remove(&listed.id).unwrap_or_default();
+            for (mut listed, read) in workflows {
+                let (id, mut workflow) = previous
+                    .remove_entry(&listed.id)
+                    .unwrap_or_else(|| (listed.id.clone(), Box::default()));
                 match read {
                     Read::Gone => continue,
                     Read::Skipped => {}
@@ -329,18 +331,19 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
                         workflow.described = Some((listed.status.clone(), listed.last_updated_at));
                     }
                 }
+                keep_remembered(&mut workflow.summary.id, &mut listed.id);
                 workflow.summary = listed;
                 if let Some(status) = workflow.newly_finished() {
                     if count {
-                        domain.count(&summary.name, &workflow, status);
+                        domain.count(&name, &workflow, status);
                     }
                 }
-                kept.push((workflow.summary.id.clone(), workflow));
+                kept.push((id, workflow));
             }
             // Collected at once: a map built in one go has full B-tree nodes, where
             // inserts in key order leave them half empty.
             domain.workflows = BTreeMap::from_iter(kept);
-            domains.push((summary.name, domain));
+            domains.push((name, domain));
         }
         self.state.domains = BTreeMap::from_iter(domains);
         self.state.baselined = true;

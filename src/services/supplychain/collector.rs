@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{Execution, FlowSummary, InstanceSummary, SupplyChainApi};
 use crate::aws::ApiError;
-use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Collected, Collector};
+use crate::collector::{
+    elapsed, fetch_all, keep_remembered, max_opt, selected, unix_seconds, Collected, Collector,
+};
 use crate::exposition::{Exposition, Histogram};
 use crate::family;
 use crate::filter::NameFilter;
@@ -454,24 +456,31 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             let Some(flows) = flows else {
                 continue; // Gone between ListInstances and ListDataIntegrationFlows.
             };
-            let mut entry = self.state.instances.remove(&summary.id).unwrap_or_default();
+            // Remembered keys and names are kept (see `keep_remembered`).
+            let (id, mut entry) = self
+                .state
+                .instances
+                .remove_entry(&summary.id)
+                .unwrap_or_else(|| (summary.id.clone(), InstanceEntry::default()));
             entry.active = is_active(&summary);
             entry.state = summary.state;
             if entry.active {
                 let mut kept = Vec::with_capacity(flows.len());
-                for (flow_summary, fetched) in flows.into_iter().zip(fetched.by_ref()) {
+                for (mut flow_summary, fetched) in flows.into_iter().zip(fetched.by_ref()) {
                     if fetched.gone {
                         continue;
                     }
                     let known = entry
                         .flows
-                        .remove(&flow_summary.name)
-                        .filter(|f| f.summary.created_time == flow_summary.created_time);
+                        .remove_entry(&flow_summary.name)
+                        .filter(|(_, f)| f.summary.created_time == flow_summary.created_time);
                     let count = self.counts(known.is_some(), &flow_summary);
-                    let mut flow = known.unwrap_or_default();
-                    flow.absorb(&summary.id, &flow_summary.name, fetched, cutoff, count);
+                    let (key, mut flow) =
+                        known.unwrap_or_else(|| (flow_summary.name.clone(), Box::default()));
+                    flow.absorb(&id, &flow_summary.name, fetched, cutoff, count);
+                    keep_remembered(&mut flow.summary.name, &mut flow_summary.name);
                     flow.summary = flow_summary;
-                    kept.push((flow.summary.name.clone(), flow));
+                    kept.push((key, flow));
                 }
                 // Collected at once: a map built in one go has full B-tree nodes, where
                 // inserts in key order leave them half empty.
@@ -480,7 +489,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             for flow in entry.flows.values_mut() {
                 flow.forget_before(cutoff);
             }
-            instances.push((summary.id, entry));
+            instances.push((id, entry));
         }
         self.state.instances = BTreeMap::from_iter(instances);
         self.state.baselined = true;

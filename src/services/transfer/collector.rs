@@ -384,11 +384,12 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         for (id, executions) in &listed {
             // Gone between ListWorkflows and ListExecutions: deleted, like an unlisted one.
             if executions.is_some() {
-                let known = self.state.workflows.remove(id);
+                // The remembered key is kept (see `keep_remembered`).
+                let known = self.state.workflows.remove_entry(id);
                 if known.is_none() && self.state.resumed().is_some() {
                     unknown.insert(id.clone());
                 }
-                workflows.push((id.clone(), known.unwrap_or_default()));
+                workflows.push(known.unwrap_or_else(|| (id.clone(), Box::default())));
             }
         }
         // Workflows left behind were deleted: their tracked executions go uncounted.
