@@ -203,8 +203,8 @@ impl Exposition {
 
     /// Moves every piece's bytes into one buffer. The pieces (a few hundred
     /// bytes each, tens of them a target) live until the next collection,
-    /// and were allocated among that collection's short-lived allocations:
-    /// held apart, they kept pages of a fragmented heap resident.
+    /// and were allocated among that collection's short-lived allocations;
+    /// one buffer per exposition is one allocation freed whole when replaced.
     fn pack(&mut self) {
         let total = self
             .families
