@@ -16,8 +16,10 @@
 //!    64 MiB.
 //! 4. Scrape throughput: wrk against the exporter and against nginx serving the same bytes as a
 //!    static file (sendfile, 2 workers), gzip and plain, at each of SCALE_WRK_CONNECTIONS
-//!    (1,4,32) connections for SCALE_WRK_SECONDS (10) each, exporter and nginx alternating; wrk
-//!    keeps one request in flight per connection, as Prometheus does per target. Measured at
+//!    (1,4,32) connections for SCALE_WRK_SECONDS (10) each, SCALE_WRK_ROUNDS (3) rounds per row,
+//!    exporter and nginx alternating (and which goes first); each side's median is printed, and
+//!    the range of the rounds' ratios. wrk keeps one request in flight per connection, as
+//!    Prometheus does per target. Measured at
 //!    SCALE_FLOWS flows and on the `--demo` world, when wrk and nginx are installed.
 //! 5. Steady state, the other services: for Transfer, Supply Chain and Customer Profiles in turn,
 //!    an exporter with only that service enabled, SCALE_OTHER_RESOURCES (10,000) workflows or
@@ -102,6 +104,8 @@ struct Settings {
     interval_seconds: u64,
     wrk_seconds: u64,
     wrk_connections: Vec<u32>,
+    /// Rounds per row, exporter and nginx alternating; each side's median is printed.
+    wrk_rounds: u32,
     only: String,
     other_resources: usize,
     other_interval_seconds: u64,
@@ -130,6 +134,7 @@ impl Settings {
             interval_seconds: env_or("SCALE_INTERVAL_SECONDS", 20),
             wrk_seconds: env_or("SCALE_WRK_SECONDS", 10),
             wrk_connections: list("SCALE_WRK_CONNECTIONS", "1,4,32"),
+            wrk_rounds: env_or("SCALE_WRK_ROUNDS", 3).max(1),
             only: env_or("SCALE_ONLY", String::new()),
             other_resources: env_or("SCALE_OTHER_RESOURCES", 10_000),
             other_interval_seconds: env_or("SCALE_OTHER_INTERVAL_SECONDS", 6),
@@ -1152,35 +1157,51 @@ async fn compare(s: &Settings, addr: SocketAddr) {
         return;
     };
     println!(
-        "{:<6} {:>5} {:>16} {:>14} {:>8} {:>14}",
-        "", "conns", "exporter req/s", "nginx req/s", "ratio", "exporter ms"
+        "{:<6} {:>5} {:>16} {:>14} {:>8} {:>14} {:>15}",
+        "", "conns", "exporter req/s", "nginx req/s", "ratio", "exporter ms", "round ratios"
     );
     for (name, gzipped, nginx_path) in [("gzip", true, "/metrics.gz"), ("plain", false, "/metrics")]
     {
         for &connections in &s.wrk_connections {
-            let exporter = wrk_rps(
-                &wrk,
-                s,
-                connections,
-                &format!("http://{addr}/metrics"),
-                gzipped,
-            );
-            let reference = wrk_rps(
-                &wrk,
-                s,
-                connections,
-                &format!("http://127.0.0.1:{}{nginx_path}", server.port),
-                gzipped,
-            );
+            let exporter_url = format!("http://{addr}/metrics");
+            let nginx_url = format!("http://127.0.0.1:{}{nginx_path}", server.port);
+            let (mut exporter, mut reference) = (Vec::new(), Vec::new());
+            for round in 0..s.wrk_rounds {
+                // Who goes first alternates too, so that neither always runs on a warmer machine.
+                let order = if round % 2 == 0 {
+                    [true, false]
+                } else {
+                    [false, true]
+                };
+                for ours in order {
+                    if ours {
+                        exporter.push(wrk_rps(&wrk, s, connections, &exporter_url, gzipped));
+                    } else {
+                        reference.push(wrk_rps(&wrk, s, connections, &nginx_url, gzipped));
+                    }
+                }
+            }
+            let ratios: Vec<f64> = exporter
+                .iter()
+                .zip(&reference)
+                .map(|(e, n)| e / n)
+                .collect();
+            let (exporter, reference) = (median(&exporter), median(&reference));
+            let (low, high) = ratios
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| {
+                    (l.min(*r), h.max(*r))
+                });
             // Time per scrape as one connection sees it.
             println!(
-                "{:<6} {:>5} {:>16.1} {:>14.1} {:>8.3} {:>14.3}",
+                "{:<6} {:>5} {:>16.1} {:>14.1} {:>8.3} {:>14.3} {:>15}",
                 name,
                 connections,
                 exporter,
                 reference,
                 exporter / reference,
-                1000.0 * connections as f64 / exporter
+                1000.0 * connections as f64 / exporter,
+                format!("{low:.2}-{high:.2}")
             );
         }
     }
@@ -1569,6 +1590,17 @@ fn which(program: &str) -> Option<String> {
         .map(|dir| Path::new(dir).join(program))
         .find(|p| p.is_file());
     found.map(|p| p.to_string_lossy().into_owned())
+}
+
+/// The median of `values` (NaN when empty; NaNs sort last).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 /// Requests per second that wrk measured; NaN when it failed or saw errors. One wrk thread up to
