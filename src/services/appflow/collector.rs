@@ -376,8 +376,10 @@ struct Fetched {
     gone: bool,
     /// Some when DescribeFlow was called.
     sap: Option<SapODataLimits>,
-    /// Some when execution records were read.
-    runs: Option<Runs>,
+    /// Some when execution records were read. Boxed: most steady collections
+    /// read no flow's records, and a `Runs` inline made every flow's entry
+    /// 384 bytes (4 MB at 100 targets, held while the collection runs).
+    runs: Option<Box<Runs>>,
 }
 
 /// A flow's fetched execution records, reduced as soon as they arrive to what
@@ -648,7 +650,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
             }
         }
         let count = self.counts(known, summary);
-        fetched.runs = Some(Runs::digest(records, known, cutoff, count));
+        fetched.runs = Some(Box::new(Runs::digest(records, known, cutoff, count)));
         Ok(fetched)
     }
 
@@ -672,7 +674,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
                 flow.described = None;
             }
             if let Some(runs) = fetched.runs {
-                flow.absorb(&summary.name, runs);
+                flow.absorb(&summary.name, *runs);
             }
             flow.forget_before(cutoff);
             keep_remembered(&mut flow.summary.name, &mut summary.name);

@@ -205,7 +205,8 @@ enum Read {
     Skipped,
     /// The workflow vanished between ListWorkflows and GetWorkflow.
     Gone,
-    Details(WorkflowDetails),
+    /// Boxed: most workflows are skipped, and each listed one has a `Read`.
+    Details(Box<WorkflowDetails>),
 }
 
 fn is_terminal(status: &str) -> bool {
@@ -269,7 +270,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             return Ok(Read::Skipped);
         }
         Ok(match self.api.get_workflow(domain, &w.id).await? {
-            Some(details) => Read::Details(details),
+            Some(details) => Read::Details(Box::new(details)),
             None => Read::Gone,
         })
     }
@@ -327,7 +328,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
                     Read::Gone => continue,
                     Read::Skipped => {}
                     Read::Details(details) => {
-                        workflow.details = Some(details);
+                        workflow.details = Some(*details);
                         workflow.described = Some((listed.status.clone(), listed.last_updated_at));
                     }
                 }
