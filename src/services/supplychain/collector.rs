@@ -37,6 +37,7 @@ const INSTANCE_STATES: &[&str] = &[
 const EXECUTION_STATUSES: &[&str] = &["SUCCEEDED", "IN_PROGRESS", "FAILED"];
 const TERMINAL: &[&str] = &["SUCCEEDED", "FAILED"];
 const RUNNING: &str = "IN_PROGRESS";
+const FAILED: &str = "FAILED";
 /// A flow's history longer than this many pages is a broken endpoint.
 const MAX_EXECUTION_PAGES: usize = 1_000;
 /// Data integration runs ingest files into datasets: from under a minute to several hours.
@@ -303,9 +304,91 @@ struct Finished {
 struct Fetched {
     /// The flow vanished between ListDataIntegrationFlows and its executions.
     gone: bool,
-    executions: Vec<Execution>,
+    /// The executions read, not known settled, as [`digest`] leaves them.
+    runs: Vec<Run>,
     /// Executions known IN_PROGRESS and not on the pages read: gone when None.
     followed: Vec<(String, Option<Execution>)>,
+}
+
+/// One fetched execution, reduced as soon as its flow's pages are read to
+/// what [`Flow::absorb`] needs (64 bytes, where the record and its id took
+/// some 150): a first collection holds every flow's runs until it applies
+/// them, 18 MB of records at 100 targets of 100 flows.
+struct Run {
+    /// [`fingerprint`] of the id.
+    print: u64,
+    /// [`start_of`] the execution.
+    start: f64,
+    end: Option<f64>,
+    duration: Option<f64>,
+    status: Status,
+    /// Kept only where their text is needed: a running execution (followed
+    /// by id), a failed one (logged), and the newest of the fetch, of all
+    /// and of the finished (their ids order ties, and are remembered).
+    text: Option<Box<RunText>>,
+}
+
+struct RunText {
+    id: Box<str>,
+    message: Option<Box<str>>,
+}
+
+impl Run {
+    /// None when AWS gave the execution no time at all.
+    fn new(print: u64, e: Execution, keep_text: bool) -> Option<Run> {
+        let start = start_of(&e)?;
+        let status = Status::new(e.status.as_deref());
+        let keep_text = keep_text || is_running(status.as_str()) || status.as_str() == Some(FAILED);
+        Some(Run {
+            print,
+            start,
+            end: e.end_time,
+            duration: duration(&e),
+            status,
+            text: keep_text.then(|| {
+                Box::new(RunText {
+                    id: e.id.into(),
+                    message: e.message.map(String::into_boxed_str),
+                })
+            }),
+        })
+    }
+
+    fn id(&self) -> Option<&str> {
+        self.text.as_ref().map(|t| &*t.id)
+    }
+}
+
+/// A flow's fetched executions (in the order listed) as runs: the first of
+/// each id, those started within the lookback, their text kept where
+/// [`Run::text`] says. Only the newest of a fetch can move the flow's
+/// newest, so the others need no id to compare.
+fn digest(executions: Vec<Execution>, cutoff: f64) -> Vec<Run> {
+    let mut prints = HashSet::new();
+    let kept: Vec<(u64, Execution)> = executions
+        .into_iter()
+        .map(|e| (fingerprint(&e.id), e))
+        .filter(|(print, _)| prints.insert(*print))
+        .filter(|(_, e)| start_of(e).is_some_and(|start| start >= cutoff))
+        .collect();
+    let newest = |terminal: bool| {
+        kept.iter()
+            .enumerate()
+            .filter(|(_, (_, e))| !terminal || is_terminal(e.status.as_deref()))
+            .max_by(|(_, (_, a)), (_, (_, b))| {
+                (start_of(a), a.id.as_str())
+                    .partial_cmp(&(start_of(b), b.id.as_str()))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .map(|(i, _)| i)
+    };
+    let (newest, newest_finished) = (newest(false), newest(true));
+    let mut runs = Vec::with_capacity(kept.len());
+    for (i, (print, e)) in kept.into_iter().enumerate() {
+        let keep_text = Some(i) == newest || Some(i) == newest_finished;
+        runs.extend(Run::new(print, e, keep_text));
+    }
+    runs
 }
 
 /// One listed instance and, when Active, its flows (None: it vanished meanwhile).
@@ -411,6 +494,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             .map(|k| k.running.iter().map(|id| &**id).collect())
             .unwrap_or_default();
         let mut fetched = Fetched::default();
+        let mut executions = Vec::new();
         let mut token = None;
         for _ in 0..MAX_EXECUTION_PAGES {
             let Some(page) = self
@@ -429,14 +513,13 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             }
             // Those known settled change nothing: not held until the collection is applied.
             let settled = |e: &Execution| known.is_some_and(|k| k.settled(e));
-            fetched
-                .executions
-                .extend(page.executions.into_iter().filter(|e| !settled(e)));
+            executions.extend(page.executions.into_iter().filter(|e| !settled(e)));
             token = page.next_token;
             if token.is_none() || reached {
                 break;
             }
         }
+        fetched.runs = digest(executions, cutoff);
         for id in pending {
             let found = self.api.execution(instance_id, &summary.name, id).await?;
             fetched.followed.push((id.to_string(), found));
@@ -533,42 +616,53 @@ impl Flow {
         cutoff: f64,
         count: bool,
     ) {
-        let mut executions = fetched.executions;
+        let mut runs = fetched.runs;
         for (id, found) in fetched.followed {
             match found {
-                Some(e) => executions.push(e),
+                Some(e) => runs.extend(Run::new(fingerprint(&e.id), e, true)),
                 // AWS no longer knows it: forgotten, uncounted.
                 None => self.forget(&id),
             }
         }
-        let mut ids = HashSet::new();
-        executions.retain(|e| ids.insert(e.id.clone()));
-        for e in executions {
-            let Some(start) = start_of(&e).filter(|s| *s >= cutoff) else {
+        let mut prints = HashSet::new();
+        runs.retain(|r| prints.insert(r.print));
+        // Room for the new ones at once, not by doubling as they are inserted
+        // (a first collection's 12 runs would leave room for 16).
+        let seen = &self.seen;
+        let new = runs
+            .iter()
+            .filter(|r| r.start >= cutoff && seen.binary_search_by_key(&r.print, |s| s.id).is_err())
+            .count();
+        self.seen.reserve(new);
+        for r in runs {
+            if r.start < cutoff {
                 continue;
-            };
-            let was_terminal = self.remember(&e.id, start, e.status.as_deref());
-            let status = e.status.as_deref();
+            }
+            let was_terminal = self.remember(&r);
+            let status = r.status.as_str();
             if !is_terminal(status) {
                 continue;
             }
-            let duration = duration(&e);
             if count && !was_terminal {
-                self.count(instance_id, flow_name, &e, duration);
+                self.count(instance_id, flow_name, &r);
             }
             match status {
-                Some("SUCCEEDED") => self.last_success = max_opt(self.last_success, e.end_time),
-                _ => self.last_failure = max_opt(self.last_failure, e.end_time),
+                Some("SUCCEEDED") => self.last_success = max_opt(self.last_success, r.end),
+                _ => self.last_failure = max_opt(self.last_failure, r.end),
             }
+            // Runs without an id are not the newest finished of their fetch.
+            let Some(id) = r.id() else {
+                continue;
+            };
             let newer = self
                 .newest_finished
                 .as_ref()
-                .is_none_or(|n| (start, e.id.as_str()) >= (n.start, n.id.as_str()));
+                .is_none_or(|n| (r.start, id) >= (n.start, n.id.as_str()));
             if newer {
                 self.newest_finished = Some(Finished {
-                    start,
-                    id: e.id,
-                    duration,
+                    start: r.start,
+                    id: id.to_string(),
+                    duration: r.duration,
                 });
             }
         }
@@ -586,11 +680,11 @@ impl Flow {
     }
 
     /// Records an execution as listed: whether it was already known terminal.
-    fn remember(&mut self, id: &str, start: f64, status: Option<&str>) -> bool {
+    fn remember(&mut self, r: &Run) -> bool {
         let seen = Seen {
-            id: fingerprint(id),
-            start,
-            status: Status::new(status),
+            id: r.print,
+            start: r.start,
+            status: r.status,
         };
         let was_terminal = match self.seen.binary_search_by_key(&seen.id, |s| s.id) {
             Ok(i) => {
@@ -603,22 +697,29 @@ impl Flow {
                 false
             }
         };
-        match (
-            self.running.binary_search_by(|r| (**r).cmp(id)),
-            is_running(status),
-        ) {
-            (Err(i), true) => self.running.insert(i, id.into()),
-            (Ok(i), false) => {
+        let followed = self
+            .running
+            .iter()
+            .position(|id| fingerprint(id) == r.print);
+        match (followed, is_running(r.status.as_str()), r.id()) {
+            (None, true, Some(id)) => {
+                let i = self.running.partition_point(|x| &**x < id);
+                self.running.insert(i, id.into());
+            }
+            (Some(i), false, _) => {
                 self.running.remove(i);
             }
             _ => {}
         }
-        if self
-            .newest
-            .as_ref()
-            .is_none_or(|(s, n)| (start, id) >= (*s, &**n))
-        {
-            self.newest = Some((start, id.into()));
+        // Runs without an id are not the newest of their fetch.
+        if let Some(id) = r.id() {
+            if self
+                .newest
+                .as_ref()
+                .is_none_or(|(s, n)| (r.start, id) >= (*s, &**n))
+            {
+                self.newest = Some((r.start, id.into()));
+            }
         }
         was_terminal
     }
@@ -640,22 +741,21 @@ impl Flow {
         }
     }
 
-    fn count(&mut self, instance_id: &str, flow_name: &str, e: &Execution, duration: Option<f64>) {
-        if let Some(i) = TERMINAL
-            .iter()
-            .position(|s| Some(*s) == e.status.as_deref())
-        {
+    fn count(&mut self, instance_id: &str, flow_name: &str, r: &Run) {
+        let status = r.status.as_str();
+        if let Some(i) = TERMINAL.iter().position(|s| Some(*s) == status) {
             self.executions[i] += 1;
         }
-        if let Some(d) = duration {
+        if let Some(d) = r.duration {
             self.histogram().observe(d);
         }
-        if e.status.as_deref() == Some("FAILED") {
+        if status == Some(FAILED) {
+            let text = r.text.as_deref();
             tracing::warn!(
                 instance_id,
                 flow_name,
-                execution_id = %e.id,
-                message = e.message.as_deref().unwrap_or(""),
+                execution_id = text.map_or("", |t| &*t.id),
+                message = text.and_then(|t| t.message.as_deref()).unwrap_or(""),
                 "Supply Chain flow execution failed"
             );
         }

@@ -653,3 +653,75 @@ async fn a_state_saved_with_ids_as_map_keys_is_read_and_running_ones_followed() 
     assert!(calls.ends_with("Get i/f/r"), "{calls}");
     assert!(text.contains("aws_supplychain_flow_last_execution_status{instance_id=\"i\",flow_name=\"f\",status=\"SUCCEEDED\",region=\"us-east-1\"} 1"), "{text}");
 }
+
+#[test]
+fn digest_keeps_one_run_per_id_within_the_lookback_and_text_only_where_needed() {
+    let timeless = Execution {
+        id: "timeless".into(),
+        status: Some("SUCCEEDED".into()),
+        ..Execution::default()
+    };
+    let executions = vec![
+        run("a", "SUCCEEDED", NOW - 10.0),
+        // Equal starts: the greater id is the newer.
+        run("b", "SUCCEEDED", NOW - 10.0),
+        // A repeated id: the first listing wins.
+        run("a", "FAILED", NOW - 5.0),
+        run("failed", "FAILED", NOW - 50.0),
+        run("running", "IN_PROGRESS", NOW - 60.0),
+        run("plain", "SUCCEEDED", NOW - 70.0),
+        run("old", "SUCCEEDED", NOW - 2.0 * DAY),
+        timeless,
+    ];
+    let runs = digest(executions, NOW - DAY);
+    let listed: Vec<(Option<&str>, Option<&str>)> =
+        runs.iter().map(|r| (r.id(), r.status.as_str())).collect();
+    assert_eq!(
+        listed,
+        [
+            (None, Some("SUCCEEDED")),
+            (Some("b"), Some("SUCCEEDED")),
+            (Some("failed"), Some("FAILED")),
+            (Some("running"), Some("IN_PROGRESS")),
+            (None, Some("SUCCEEDED")),
+        ]
+    );
+    assert_eq!(runs[0].print, fingerprint("a"));
+    assert_eq!(runs[2].duration, Some(60.0));
+    assert_eq!(
+        runs[2].text.as_ref().and_then(|t| t.message.as_deref()),
+        Some("secret details")
+    );
+}
+
+#[test]
+fn the_newest_finished_of_a_fetch_keeps_its_id_when_a_running_run_is_newer() {
+    let runs = digest(
+        vec![
+            run("late", "IN_PROGRESS", NOW - 1.0),
+            run("done", "SUCCEEDED", NOW - 100.0),
+            run("earlier", "SUCCEEDED", NOW - 200.0),
+        ],
+        NOW - DAY,
+    );
+    let ids: Vec<Option<&str>> = runs.iter().map(Run::id).collect();
+    assert_eq!(ids, [Some("late"), Some("done"), None]);
+    let mut flow = Flow::default();
+    flow.absorb(
+        "i",
+        "f",
+        Fetched {
+            runs,
+            ..Fetched::default()
+        },
+        NOW - DAY,
+        true,
+    );
+    assert_eq!(flow.newest.as_ref().map(|(_, id)| &**id), Some("late"));
+    assert_eq!(
+        flow.newest_finished.as_ref().map(|n| n.id.as_str()),
+        Some("done")
+    );
+    assert_eq!(flow.running.len(), 1);
+    assert_eq!(flow.executions, [2, 0]);
+}
