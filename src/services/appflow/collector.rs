@@ -462,6 +462,8 @@ impl Runs {
         let mut ids = HashSet::new();
         records.retain(|r| ids.insert(r.id.clone()));
         let mut runs = Runs::default();
+        // Sized once: a first collection holds every flow's runs until it applies them.
+        runs.seen.reserve_exact(records.len());
         for record in records {
             let Some(started_at) = start(&record).filter(|s| *s >= cutoff) else {
                 continue;
@@ -701,6 +703,14 @@ impl Flow {
     /// Takes in a collection's runs: counts those newly terminal, and updates
     /// what the gauges show.
     fn absorb(&mut self, flow_name: &str, runs: Runs) {
+        // Room for the new ones at once: pushed one by one into an empty list
+        // (a first collection), a day of hourly runs would leave room for 32.
+        let new = runs
+            .seen
+            .iter()
+            .filter(|seen| !self.seen.iter().any(|s| s.id == seen.id))
+            .count();
+        self.seen.reserve(new);
         for seen in runs.seen {
             match self.seen.iter_mut().find(|s| s.id == seen.id) {
                 Some(known) => *known = seen,
