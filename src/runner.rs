@@ -117,9 +117,14 @@ impl Runner {
         interval: Duration,
         units: Vec<Built>,
     ) -> Arc<Runner> {
+        let targets = units
+            .iter()
+            .map(|built| &built.unit.key.0)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         let running = units
             .into_iter()
-            .map(|built| spawn(&store, interval, built))
+            .map(|built| spawn(&store, interval, targets, built))
             .collect();
         Arc::new(Runner {
             source,
@@ -200,7 +205,7 @@ impl Runner {
                             tracing::info!(target = %key.0, aws_service = key.1, "collector started by the reload with a baseline");
                         }
                     }
-                    let (key, unit) = spawn(&self.store, interval, built);
+                    let (key, unit) = spawn(&self.store, interval, config.targets.len(), built);
                     kept.insert(key, unit);
                 }
             }
@@ -217,11 +222,13 @@ impl Runner {
     }
 }
 
-fn spawn(store: &Arc<Store>, interval: Duration, built: Built) -> (Key, Running) {
+/// Starts a unit; `targets` is how many the configuration has (see [`crate::scheduler::phase`]).
+fn spawn(store: &Arc<Store>, interval: Duration, targets: usize, built: Built) -> (Key, Running) {
     let key = built.unit.key.clone();
     let metrics = built.unit.metrics.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(built.unit.run(store.clone(), interval, stopped));
+    let phase = crate::scheduler::phase(&key, interval, targets);
+    let task = tokio::spawn(built.unit.run(store.clone(), interval, phase, stopped));
     (
         key,
         Running {
