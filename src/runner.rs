@@ -117,11 +117,7 @@ impl Runner {
         interval: Duration,
         units: Vec<Built>,
     ) -> Arc<Runner> {
-        let targets = units
-            .iter()
-            .map(|built| &built.unit.key.0)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
+        let targets = targets(&units);
         let running = units
             .into_iter()
             .map(|built| spawn(&store, interval, targets, built))
@@ -182,6 +178,7 @@ impl Runner {
             wanted.extend(built);
         }
         let interval = config.collection.interval;
+        let targets = targets(&wanted);
         let (old_interval, units) = &mut *running;
         let mut kept = BTreeMap::new();
         for built in wanted {
@@ -205,7 +202,7 @@ impl Runner {
                             tracing::info!(target = %key.0, aws_service = key.1, "collector started by the reload with a baseline");
                         }
                     }
-                    let (key, unit) = spawn(&self.store, interval, config.targets.len(), built);
+                    let (key, unit) = spawn(&self.store, interval, targets, built);
                     kept.insert(key, unit);
                 }
             }
@@ -222,7 +219,14 @@ impl Runner {
     }
 }
 
-/// Starts a unit; `targets` is how many the configuration has (see [`crate::scheduler::phase`]).
+/// How many targets the units collect (those with a service enabled).
+fn targets(units: &[Built]) -> usize {
+    let identities: std::collections::BTreeSet<&Arc<str>> =
+        units.iter().map(|built| &built.unit.key.0).collect();
+    identities.len()
+}
+
+/// Starts a unit; `targets` is how many the configuration collects (see [`crate::scheduler::phase`]).
 fn spawn(store: &Arc<Store>, interval: Duration, targets: usize, built: Built) -> (Key, Running) {
     let key = built.unit.key.clone();
     let metrics = built.unit.metrics.clone();
