@@ -128,7 +128,7 @@ pub fn main() -> ExitCode {
     }
     init_logging(flags.log_level, flags.log_format);
     scheduler::install_panic_hook();
-    scheduler::one_malloc_arena();
+    crate::malloc::configure();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

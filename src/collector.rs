@@ -76,17 +76,6 @@ pub fn selected<T>(listed: Vec<T>, filter: &NameFilter, name: impl Fn(&T) -> &st
         .collect()
 }
 
-/// Leaves in `listed` the remembered copy of a string both hold (a name, an
-/// id), so that the listing's copy is the one dropped with the rest of the
-/// collection: long-lived strings made again at every collection land among
-/// its short-lived allocations. (At 100 targets this did not move the peak
-/// measurably; it costs nothing, so it stays.)
-pub fn keep_remembered(remembered: &mut String, listed: &mut String) {
-    if remembered == listed {
-        std::mem::swap(remembered, listed);
-    }
-}
-
 /// The later of two optional times.
 pub fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {

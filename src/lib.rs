@@ -23,6 +23,8 @@
 //! - `shard`, `filter`, `sync`: which names a replica collects, the
 //!   name filter, poison-tolerant locks; `interned`: one shared copy of
 //!   text many flows repeat (statuses, connector and workflow types).
+//! - `compact`: optional numbers and execution ids in less room, for the
+//!   state flows keep; `malloc`: glibc's allocator set up at start.
 //!
 //! No module imports in a cycle: `config` reads `services`, which reads
 //! neither `config` nor the HTTP side; `aws` knows nothing of Prometheus.
@@ -41,9 +43,11 @@ pub mod services;
 mod app;
 mod aws;
 mod collector;
+mod compact;
 mod filter;
 mod http;
 mod interned;
+mod malloc;
 mod runner;
 mod scheduler;
 mod self_metrics;

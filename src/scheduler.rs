@@ -149,7 +149,7 @@ impl Unit {
                 // Saved before it is published: whatever a scrape shows survives a restart.
                 self.save(now).await;
                 store.publish(self.key.clone(), collected.exposition).await;
-                release_free_memory();
+                crate::malloc::release_free_memory();
                 self.metrics.set_tracked(collected.tracked);
                 if self.failing {
                     tracing::info!("collection recovered");
@@ -403,47 +403,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         None => message,
     }
 }
-
-/// Hands the memory freed after a collection back to the system. A
-/// collection of 10,000 flows allocates tens of megabytes for a moment (the
-/// fetched records, the new exposition); glibc keeps such freed memory in its
-/// heaps, so the resident set would stay at the peak between collections.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn release_free_memory() {
-    extern "C" {
-        fn malloc_trim(pad: usize) -> std::ffi::c_int;
-    }
-    // SAFETY: glibc's malloc_trim only releases free pages; it takes no pointers.
-    unsafe {
-        malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_free_memory() {}
-
-/// One glibc heap for every thread (unless `MALLOC_ARENA_MAX` says otherwise), to be called
-/// before any thread starts. glibc gives each thread that contends for the heap an arena of
-/// its own, up to 8 per core; tokio's workers and blocking threads then leave memory freed
-/// in one arena that the others cannot reuse. Measured at 100 targets (`cargo bench --bench
-/// scale`, many targets): the peak 26 MiB lower with one arena, collection times unchanged.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn one_malloc_arena() {
-    extern "C" {
-        fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
-    }
-    /// glibc's `M_ARENA_MAX`.
-    const M_ARENA_MAX: std::ffi::c_int = -8;
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only changes a setting of the allocator; it takes no pointers.
-        unsafe {
-            mallopt(M_ARENA_MAX, 1);
-        }
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn one_malloc_arena() {}
 
 #[cfg(test)]
 mod tests {

@@ -336,7 +336,7 @@ impl ExporterMetrics {
                 return last.clone();
             }
         }
-        let mut own = OwnWriter::default();
+        let mut own = OwnWriter::after(kept.as_ref().map(|last| last.own.as_ref()));
         let mut text = Vec::with_capacity(2 * SPILL);
         self.render_to(&mut text, &mut |text: &mut Vec<u8>| {
             // Writing into memory cannot fail.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::exposition::body::Prepared;
+use crate::exposition::body::{Prepared, JOIN_LIMIT};
 use crate::exposition::{self, Exposition};
 use crate::sync::{read, write};
 
@@ -98,8 +98,9 @@ impl Store {
             .map(|(k, s)| (k.clone(), s.clone()))
             .collect();
         let parts: Vec<&Exposition> = snapshots.iter().map(|(_, s)| s.as_ref()).collect();
+        let limit = self.join_limit(parts.len());
         let joined = exposition::join_shared(&parts, |pieces| {
-            let prepared = Prepared::join(pieces)?;
+            let prepared = Prepared::join_up_to(pieces, limit)?;
             let deflate = prepared.deflate();
             Ok((prepared, deflate))
         });
@@ -107,6 +108,12 @@ impl Store {
             Ok((prepared, shared)) => {
                 *write(&self.prepared) = Arc::new(prepared);
                 let Some(shared) = shared else {
+                    // Prepared again from copies, so that no part (nor the body) keeps
+                    // an earlier joined body whole: 4 MiB held until every part that
+                    // shares it had collected again.
+                    if self.unshare(&snapshots) {
+                        return self.prepare();
+                    }
                     return true;
                 };
                 let mut stored = write(&self.snapshots);
@@ -123,5 +130,103 @@ impl Store {
                 false
             }
         }
+    }
+
+    /// The size up to which a body of `published` parts is joined into one buffer:
+    /// [`JOIN_LIMIT`] once every expected part has published, before that in proportion,
+    /// as if the parts still to come were as large as those in. A body that will exceed
+    /// the limit is then not joined while the first collections end one by one: joined,
+    /// its parts would share a buffer that each keeps whole until it collects again
+    /// (measured at 100 targets: 4 MiB held through the first steady collections).
+    fn join_limit(&self, published: usize) -> usize {
+        let expected = read(&self.expected).len().max(published).max(1);
+        (JOIN_LIMIT as u128 * published as u128 / expected as u128) as usize
+    }
+
+    /// Gives each stored part that shares a joined body pieces of its own (unless a
+    /// publish replaced it meanwhile): whether any did.
+    fn unshare(&self, snapshots: &[(Key, Arc<Exposition>)]) -> bool {
+        let mut any = false;
+        let mut stored = write(&self.snapshots);
+        for (key, old) in snapshots {
+            let Some(own) = old.unshared() else {
+                continue;
+            };
+            if let Some(current) = stored.get_mut(key).filter(|c| Arc::ptr_eq(c, old)) {
+                *current = Arc::new(own);
+                any = true;
+            }
+        }
+        any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exposition::{Family, Kind};
+
+    static G: Family = Family {
+        name: "x_value",
+        help: "A value.",
+        kind: Kind::Gauge,
+        labels: &["flow_name"],
+    };
+
+    /// A part of `samples` series whose names do not compress (xorshift digits).
+    fn part(seed: u64, samples: usize) -> Exposition {
+        let mut e = Exposition::new(&[]);
+        let mut x = seed | 1;
+        for _ in 0..samples {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            e.sample(
+                &G,
+                &[("flow_name", &format!("{x:016x}{:016x}", x.rotate_left(29)))],
+                1.0,
+            );
+        }
+        e
+    }
+
+    fn key(name: &str) -> Key {
+        (Arc::from(name), "appflow")
+    }
+
+    #[tokio::test]
+    async fn parts_stop_sharing_a_joined_body_once_it_grows_beyond_the_join_limit() {
+        let store = Arc::new(Store::new(vec![key("a"), key("b")]));
+        store.publish(key("a"), part(1, 1_000)).await;
+        let shares = |store: &Store| {
+            read(&store.snapshots)
+                .values()
+                .filter(|s| s.unshared().is_some())
+                .count()
+        };
+        assert_eq!(
+            shares(&store),
+            1,
+            "a small body is joined, the part shares it"
+        );
+        // About 5 MiB of deflate: beyond the join limit, the body is the parts' pieces.
+        store.publish(key("b"), part(2, 250_000)).await;
+        assert_eq!(shares(&store), 0);
+        assert!(store.current().deflate().is_none());
+        let mut expected = String::new();
+        let snapshots = read(&store.snapshots);
+        exposition::render(snapshots.values().map(|s| s.as_ref()), &mut expected);
+        assert!(expected.contains("x_value{flow_name="));
+    }
+
+    #[tokio::test]
+    async fn a_body_is_joined_before_all_parts_are_in_only_if_its_share_fits() {
+        let store = Arc::new(Store::new(vec![key("a"), key("b")]));
+        // About 3 MiB of deflate from one part of two: as if both were, beyond the limit.
+        store.publish(key("a"), part(3, 150_000)).await;
+        assert!(store.current().deflate().is_none());
+        // Both in, the same 3 MiB and a little more: joined.
+        store.publish(key("b"), part(4, 100)).await;
+        assert!(store.current().deflate().is_some());
     }
 }

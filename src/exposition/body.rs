@@ -194,6 +194,23 @@ impl Write for OwnWriter {
 }
 
 impl OwnWriter {
+    /// A writer for the rendering after `last`: room for its stream at once, and no text
+    /// kept if its text went beyond [`OWN_TEXT_LIMIT`] (at 100 targets the own series are
+    /// 3 MiB of text: a text kept up to the limit was a megabyte grown and dropped at
+    /// every rendering, once a second).
+    pub fn after(last: Option<&Own>) -> OwnWriter {
+        let Some(last) = last else {
+            return OwnWriter::default();
+        };
+        let room = last.deflate.len() + last.deflate.len() / 16;
+        OwnWriter {
+            encoder: DeflateEncoder::new(Vec::with_capacity(room), Compression::fast()),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+            text: (last.len <= OWN_TEXT_LIMIT as u64).then(Vec::new),
+        }
+    }
+
     pub fn finish(self) -> Own {
         // Compressing into memory cannot fail.
         let deflate = self.encoder.finish().unwrap_or_default();
@@ -271,7 +288,8 @@ impl Prepared {
         Prepared::join_up_to(pieces, JOIN_LIMIT)
     }
 
-    fn join_up_to(pieces: &[Piece], join_limit: usize) -> io::Result<Prepared> {
+    /// [`Prepared::join`] with another limit than [`JOIN_LIMIT`].
+    pub fn join_up_to(pieces: &[Piece], join_limit: usize) -> io::Result<Prepared> {
         let size = pieces.iter().map(|p| p.deflate.len()).sum::<usize>();
         let mut crc = crc32fast::Hasher::new();
         let mut len = 0;

@@ -1,5 +1,8 @@
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
 use aws_flow_simulator::appflow::{Execution, Flow};
-use aws_flow_simulator::Fault;
+use aws_flow_simulator::{Fault, Simulator};
 
 use crate::harness::*;
 
@@ -178,4 +181,66 @@ async fn no_secret_in_logs_and_no_message_in_labels() {
         "an execution message became a label"
     );
     assert!(!metrics.contains("run-1"), "an execution id became a label");
+}
+
+/// The environment the exporter process `pid` runs with, as `KEY=value` entries.
+fn environment(pid: u32) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    raw.split(|b| *b == 0)
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .collect()
+}
+
+/// Starts the exporter with `GLIBC_TUNABLES` as given (None: unset) and waits for /healthz.
+async fn started_with_tunables(sim: &Simulator, tunables: Option<&str>) -> (Child, u32) {
+    let file = config_file(APPFLOW_ONLY);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut cmd = command(&sim.url());
+    cmd.env_remove("GLIBC_TUNABLES");
+    if let Some(tunables) = tunables {
+        cmd.env("GLIBC_TUNABLES", tunables);
+    }
+    let child = cmd
+        .arg("--config.file")
+        .arg(file.path())
+        .arg("--web.listen-address")
+        .arg(addr.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while get(addr, "/healthz").await.map(|r| r.status) != Some(200) {
+        assert!(std::time::Instant::now() < deadline, "never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id();
+    (child, pid)
+}
+
+/// glibc's per-thread caches are turned off by executing the binary again, in the same
+/// process, with `GLIBC_TUNABLES` set (README, "The memory allocator"); a value the user
+/// set is kept as it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[tokio::test(flavor = "multi_thread")]
+async fn glibc_tunables_are_set_once_in_the_same_process_unless_given() {
+    let sim = simulator().await;
+    let (mut child, pid) = started_with_tunables(&sim, None).await;
+    let env = environment(pid);
+    assert!(
+        env.iter()
+            .any(|e| e == "GLIBC_TUNABLES=glibc.malloc.tcache_count=0"),
+        "{env:?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let (mut child, pid) = started_with_tunables(&sim, Some("glibc.malloc.mxfast=64")).await;
+    let env = environment(pid);
+    assert!(
+        env.iter()
+            .any(|e| e == "GLIBC_TUNABLES=glibc.malloc.mxfast=64"),
+        "{env:?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

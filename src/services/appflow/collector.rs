@@ -11,9 +11,8 @@ use serde::Deserialize;
 
 use super::api::{AppFlowApi, FlowSummary, Record, SapODataLimits};
 use crate::aws::ApiError;
-use crate::collector::{
-    elapsed, fetch_all, keep_remembered, max_opt, selected, unix_seconds, Collected, Collector,
-};
+use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Collected, Collector};
+use crate::compact::{ExecId, OptF64, OptI64};
 use crate::exposition::{Exposition, Histogram};
 use crate::family;
 use crate::filter::NameFilter;
@@ -239,16 +238,17 @@ struct State {
 struct Flow {
     summary: FlowSummary,
     /// From DescribeFlow, and the flow's lastUpdatedAt when it was read.
-    sap: Option<SapODataLimits>,
+    /// Boxed: only SAP OData flows have it (8 bytes a flow, not 32).
+    sap: Option<Box<SapODataLimits>>,
     described: Option<Option<f64>>,
     /// Executions within the lookback, by id fingerprint (see [`Seen`]).
     seen: Vec<Seen>,
     /// (start, id) of the newest execution seen: ties between equal starts go
     /// to the greater id, which fingerprints cannot order.
-    newest: Option<(f64, Box<str>)>,
+    newest: Option<(f64, ExecId)>,
     newest_finished: Option<LastRun>,
-    last_success: Option<f64>,
-    last_failure: Option<f64>,
+    last_success: OptF64,
+    last_failure: OptF64,
     counters: Counters,
 }
 
@@ -390,7 +390,7 @@ struct Runs {
     /// Every execution in the lookback, one per id.
     seen: Vec<Seen>,
     /// (start, id) of the newest of them.
-    newest: Option<(f64, Box<str>)>,
+    newest: Option<(f64, ExecId)>,
     newest_finished: Option<LastRun>,
     last_success: Option<f64>,
     last_failure: Option<f64>,
@@ -469,7 +469,7 @@ impl Runs {
                 continue;
             };
             if runs.newest.is_none() {
-                runs.newest = Some((started_at, record.id.as_str().into()));
+                runs.newest = Some((started_at, ExecId::new(&record.id)));
             }
             let id = fingerprint(&record.id);
             runs.seen.push(Seen {
@@ -503,35 +503,36 @@ impl Runs {
 }
 
 /// The newest finished execution: what its gauges show, and its (start, id) to order it.
+/// Its optional numbers take 8 bytes each ([`OptF64`], [`OptI64`]): 80 bytes, not 136.
 #[derive(Clone, Debug, Deserialize)]
 struct LastRun {
-    id: Box<str>,
+    id: ExecId,
     started_at: f64,
-    duration: Option<f64>,
-    bytes_processed: Option<i64>,
-    bytes_written: Option<i64>,
-    records_processed: Option<i64>,
-    put_failures: Option<i64>,
-    parallel_processes: Option<i64>,
-    max_page_size: Option<i64>,
+    duration: OptF64,
+    bytes_processed: OptI64,
+    bytes_written: OptI64,
+    records_processed: OptI64,
+    put_failures: OptI64,
+    parallel_processes: OptI64,
+    max_page_size: OptI64,
 }
 
 impl LastRun {
     fn new(r: &Record, started_at: f64) -> LastRun {
         LastRun {
-            id: r.id.as_str().into(),
+            id: ExecId::new(&r.id),
             started_at,
-            duration: duration(r),
-            bytes_processed: r.bytes_processed,
-            bytes_written: r.bytes_written,
-            records_processed: r.records_processed,
-            put_failures: r.put_failures,
-            parallel_processes: r.parallel_processes,
-            max_page_size: r.max_page_size,
+            duration: duration(r).into(),
+            bytes_processed: r.bytes_processed.into(),
+            bytes_written: r.bytes_written.into(),
+            records_processed: r.records_processed.into(),
+            put_failures: r.put_failures.into(),
+            parallel_processes: r.parallel_processes.into(),
+            max_page_size: r.max_page_size.into(),
         }
     }
 
-    fn key(&self) -> (f64, &str) {
+    fn key(&self) -> (f64, &ExecId) {
         (self.started_at, &self.id)
     }
 }
@@ -663,24 +664,28 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
             if fetched.gone {
                 continue;
             }
-            // The remembered key and name are kept (see `keep_remembered`).
+            // The remembered key is kept (the listing's copy is dropped with the
+            // collection); the name is held once, as the key: a remembered
+            // summary's own is empty.
             let (key, mut flow) = match self.state.flows.remove_entry(&summary.name) {
                 Some((key, f)) if f.summary.created_at == summary.created_at => (key, f),
-                _ => (summary.name.clone(), Box::default()),
+                _ => (std::mem::take(&mut summary.name), Box::default()),
             };
             if let Some(sap) = fetched.sap {
-                flow.sap = Some(sap);
+                flow.sap = Some(Box::new(sap));
                 flow.described = Some(summary.last_updated_at);
             } else if !is_sapodata(&summary) {
                 flow.sap = None;
                 flow.described = None;
             }
             if let Some(runs) = fetched.runs {
-                flow.absorb(&summary.name, *runs);
+                flow.absorb(&key, *runs);
             }
             flow.forget_before(cutoff);
-            keep_remembered(&mut flow.summary.name, &mut summary.name);
-            flow.summary = summary;
+            flow.summary = FlowSummary {
+                name: String::new(),
+                ..summary
+            };
             flows.push((key, flow));
         }
         // Collected at once: a map built in one go has full B-tree nodes, where
@@ -721,7 +726,7 @@ impl Flow {
             let newer = self
                 .newest
                 .as_ref()
-                .is_none_or(|(nt, nid)| (t, &*id) >= (*nt, &**nid));
+                .is_none_or(|(nt, nid)| (t, &id) >= (*nt, nid));
             if newer {
                 self.newest = Some((t, id));
             }
@@ -735,8 +740,8 @@ impl Flow {
                 self.newest_finished = Some(last);
             }
         }
-        self.last_success = max_opt(self.last_success, runs.last_success);
-        self.last_failure = max_opt(self.last_failure, runs.last_failure);
+        self.last_success = max_opt(self.last_success.get(), runs.last_success).into();
+        self.last_failure = max_opt(self.last_failure.get(), runs.last_failure).into();
         self.count(flow_name, runs.newly_terminal);
     }
 
@@ -818,7 +823,7 @@ impl Flow {
         );
         e.state_set(&STATUS, &flow, FLOW_STATUSES, s.status.as_deref());
         let newest = self.newest.as_ref().and_then(|(_, id)| {
-            let id = fingerprint(id);
+            let id = id.with_text(fingerprint);
             self.seen.iter().find(|s| s.id == id)
         });
         if let Some(newest) = newest {
@@ -830,10 +835,10 @@ impl Flow {
             );
             e.sample(&LAST_START, &flow, newest.started_at);
         }
-        if let Some(t) = self.last_success {
+        if let Some(t) = self.last_success.get() {
             e.sample(&LAST_SUCCESS, &flow, t);
         }
-        if let Some(t) = self.last_failure {
+        if let Some(t) = self.last_failure.get() {
             e.sample(&LAST_FAILURE, &flow, t);
         }
         let running = self
@@ -844,19 +849,19 @@ impl Flow {
         e.sample(&IN_PROGRESS, &flow, running as f64);
         if let Some(r) = &self.newest_finished {
             let gauges = [
-                (&LAST_BYTES, r.bytes_processed),
-                (&LAST_WRITTEN, r.bytes_written),
-                (&LAST_RECORDS, r.records_processed),
-                (&LAST_PUT_FAILURES, Some(r.put_failures.unwrap_or(0))),
-                (&LAST_PARALLEL, r.parallel_processes),
-                (&LAST_PAGE_SIZE, r.max_page_size),
+                (&LAST_BYTES, r.bytes_processed.get()),
+                (&LAST_WRITTEN, r.bytes_written.get()),
+                (&LAST_RECORDS, r.records_processed.get()),
+                (&LAST_PUT_FAILURES, Some(r.put_failures.get().unwrap_or(0))),
+                (&LAST_PARALLEL, r.parallel_processes.get()),
+                (&LAST_PAGE_SIZE, r.max_page_size.get()),
             ];
             for (family, value) in gauges {
                 if let Some(v) = value {
                     e.sample(family, &flow, v as f64);
                 }
             }
-            if let Some(d) = r.duration {
+            if let Some(d) = r.duration.get() {
                 e.sample(&LAST_DURATION, &flow, d);
             }
         }

@@ -9,6 +9,7 @@ use aws_sdk_customerprofiles::types::{ListDomainItem, ListWorkflowsItem};
 use aws_smithy_types::DateTime;
 
 use crate::aws::{ApiError, Caller, Found};
+use crate::compact::OptF64;
 use crate::interned::Interned;
 
 /// Customer Profiles allows 1..=100 results a page; the SDK does not check.
@@ -30,8 +31,9 @@ pub struct WorkflowSummary {
     pub workflow_type: Interned,
     /// `Status`, the wire string, unknown values included ("" when left out).
     pub status: Interned,
-    pub created_at: Option<f64>,
-    pub last_updated_at: Option<f64>,
+    /// 8 bytes each ([`OptF64`]): every remembered workflow holds its listing.
+    pub created_at: OptF64,
+    pub last_updated_at: OptF64,
 }
 
 /// `Metrics.AppflowIntegration`.
@@ -45,8 +47,8 @@ pub struct Progress {
 /// What GetWorkflow adds to the listing.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WorkflowDetails {
-    pub start_date: Option<f64>,
-    pub last_updated_at: Option<f64>,
+    pub start_date: OptF64,
+    pub last_updated_at: OptF64,
     /// `Attributes.AppflowIntegration.SourceConnectorType`.
     pub source_connector: Option<Interned>,
     /// `Attributes.AppflowIntegration.ConnectorProfileName`.
@@ -54,7 +56,7 @@ pub struct WorkflowDetails {
     /// None when GetWorkflow returned no `Metrics.AppflowIntegration` at all.
     pub progress: Option<Progress>,
     /// `ErrorDescription`: logged, never a label.
-    pub error: Option<String>,
+    pub error: Option<Box<str>>,
 }
 
 /// What the Customer Profiles collector needs from AWS. `Ok(None)`: the
@@ -180,16 +182,16 @@ fn workflow_summary(w: &ListWorkflowsItem) -> Option<WorkflowSummary> {
         id: present(w.workflow_id())?,
         workflow_type: Interned::new(w.workflow_type().as_str()),
         status: Interned::new(w.status().as_str()),
-        created_at: seconds(Some(w.created_at())),
-        last_updated_at: seconds(Some(w.last_updated_at())),
+        created_at: seconds(Some(w.created_at())).into(),
+        last_updated_at: seconds(Some(w.last_updated_at())).into(),
     })
 }
 
 fn details(w: &GetWorkflowOutput) -> WorkflowDetails {
     let attributes = w.attributes().and_then(|a| a.appflow_integration());
     WorkflowDetails {
-        start_date: seconds(w.start_date()),
-        last_updated_at: seconds(w.last_updated_at()),
+        start_date: seconds(w.start_date()).into(),
+        last_updated_at: seconds(w.last_updated_at()).into(),
         source_connector: attributes
             .and_then(|a| present(a.source_connector_type().as_str()))
             .map(Interned::from),
@@ -204,7 +206,7 @@ fn details(w: &GetWorkflowOutput) -> WorkflowDetails {
                 steps_completed: m.steps_completed(),
                 total_steps: m.total_steps(),
             }),
-        error: w.error_description().map(str::to_string),
+        error: w.error_description().map(Box::from),
     }
 }
 
@@ -233,7 +235,7 @@ mod tests {
         assert_eq!(summary.status, "PAUSED");
         assert_eq!(summary.workflow_type, "APPFLOW_INTEGRATION");
         assert_eq!(
-            (summary.created_at, summary.last_updated_at),
+            (summary.created_at.get(), summary.last_updated_at.get()),
             (None, Some(9.0))
         );
     }

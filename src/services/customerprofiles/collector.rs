@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{CustomerProfilesApi, DomainSummary, Progress, WorkflowDetails, WorkflowSummary};
 use crate::aws::ApiError;
-use crate::collector::{fetch_all, keep_remembered, selected, unix_seconds, Collected, Collector};
+use crate::collector::{fetch_all, selected, unix_seconds, Collected, Collector};
+use crate::compact::OptF64;
 use crate::exposition::Exposition;
 use crate::family;
 use crate::filter::NameFilter;
@@ -146,7 +147,7 @@ struct Workflow {
     summary: WorkflowSummary,
     details: Option<WorkflowDetails>,
     /// The listing's (status, LastUpdatedAt) when `details` were read.
-    described: Option<(Interned, Option<f64>)>,
+    described: Option<(Interned, OptF64)>,
     /// Terminal statuses already seen: each is counted once.
     finished: Finished,
 }
@@ -257,7 +258,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             .described
             .as_ref()
             .is_some_and(|(status, at)| *status == w.status && *at == w.last_updated_at);
-        !unchanged || (w.last_updated_at.is_none() && !is_terminal(&w.status))
+        !unchanged || (w.last_updated_at.get().is_none() && !is_terminal(&w.status))
     }
 
     async fn read(
@@ -302,7 +303,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             let Some(workflows) = workflows else {
                 continue;
             };
-            // Remembered keys and ids are kept (see `keep_remembered`).
+            // The remembered key is kept: the listing's copy is dropped with the collection.
             let (name, known) = match self.state.domains.remove_entry(&summary.name) {
                 Some((name, d)) => (name, Some(d).filter(|d| d.created_at == summary.created_at)),
                 None => (summary.name.clone(), None),
@@ -321,9 +322,10 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             let mut previous = std::mem::take(&mut domain.workflows);
             let mut kept = Vec::with_capacity(workflows.len());
             for (mut listed, read) in workflows {
+                // The id is held once, as the key: a remembered summary's is empty.
                 let (id, mut workflow) = previous
                     .remove_entry(&listed.id)
-                    .unwrap_or_else(|| (listed.id.clone(), Box::default()));
+                    .unwrap_or_else(|| (std::mem::take(&mut listed.id), Box::default()));
                 match read {
                     Read::Gone => continue,
                     Read::Skipped => {}
@@ -332,11 +334,13 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
                         workflow.described = Some((listed.status.clone(), listed.last_updated_at));
                     }
                 }
-                keep_remembered(&mut workflow.summary.id, &mut listed.id);
-                workflow.summary = listed;
+                workflow.summary = WorkflowSummary {
+                    id: String::new(),
+                    ..listed
+                };
                 if let Some(status) = workflow.newly_finished() {
                     if count {
-                        domain.count(&name, &workflow, status);
+                        domain.count(&name, &id, &workflow, status);
                     }
                 }
                 kept.push((id, workflow));
@@ -369,9 +373,9 @@ impl Workflow {
         self.finished.insert(index).then_some(index)
     }
 
-    fn render(&self, domain: &str, e: &mut Exposition) {
+    fn render(&self, domain: &str, id: &str, e: &mut Exposition) {
         let s = &self.summary;
-        let labels = [("domain_name", domain), ("workflow_id", s.id.as_str())];
+        let labels = [("domain_name", domain), ("workflow_id", id)];
         let details = self.details.as_ref();
         let attribute = |f: fn(&WorkflowDetails) -> Option<&Interned>| {
             details.and_then(f).map_or("", Interned::as_str)
@@ -412,12 +416,13 @@ impl Workflow {
                 }
             }
         }
-        if let Some(t) = details.and_then(|d| d.start_date) {
+        if let Some(t) = details.and_then(|d| d.start_date.get()) {
             e.sample(&START, &labels, t);
         }
         if let Some(t) = s
             .last_updated_at
-            .or_else(|| details.and_then(|d| d.last_updated_at))
+            .get()
+            .or_else(|| details.and_then(|d| d.last_updated_at.get()))
         {
             e.sample(&LAST_UPDATED, &labels, t);
         }
@@ -425,13 +430,13 @@ impl Workflow {
 }
 
 impl Domain {
-    fn count(&mut self, domain: &str, workflow: &Workflow, index: usize) {
+    fn count(&mut self, domain: &str, id: &str, workflow: &Workflow, index: usize) {
         self.finished[index] += 1;
         if TERMINAL[index] == "FAILED" {
             let message = workflow.details.as_ref().and_then(|d| d.error.as_deref());
             tracing::warn!(
                 domain_name = domain,
-                workflow_id = %workflow.summary.id,
+                workflow_id = id,
                 message = message.unwrap_or(""),
                 "Customer Profiles workflow failed"
             );
@@ -439,8 +444,8 @@ impl Domain {
     }
 
     fn render(&self, name: &str, e: &mut Exposition) {
-        for workflow in self.workflows.values() {
-            workflow.render(name, e);
+        for (id, workflow) in &self.workflows {
+            workflow.render(name, id, e);
         }
         for (status, n) in TERMINAL.iter().zip(self.finished) {
             e.sample(

@@ -17,9 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{Execution, FlowSummary, InstanceSummary, SupplyChainApi};
 use crate::aws::ApiError;
-use crate::collector::{
-    elapsed, fetch_all, keep_remembered, max_opt, selected, unix_seconds, Collected, Collector,
-};
+use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Collected, Collector};
+use crate::compact::{ExecId, OptF64};
 use crate::exposition::{Exposition, Histogram};
 use crate::family;
 use crate::filter::NameFilter;
@@ -165,10 +164,10 @@ struct Flow {
     running: Vec<Box<str>>,
     /// (start, id) of the newest execution seen: ties between equal starts go
     /// to the greater id, which fingerprints cannot order.
-    newest: Option<(f64, Box<str>)>,
+    newest: Option<(f64, ExecId)>,
     newest_finished: Option<Finished>,
-    last_success: Option<f64>,
-    last_failure: Option<f64>,
+    last_success: OptF64,
+    last_failure: OptF64,
     /// SUCCEEDED, FAILED (the order of `TERMINAL`).
     executions: [u64; 2],
     duration: Option<Histogram>,
@@ -184,7 +183,7 @@ struct SavedFlow {
     #[serde(default)]
     running: Vec<Box<str>>,
     #[serde(default)]
-    newest: Option<(f64, Box<str>)>,
+    newest: Option<(f64, ExecId)>,
     newest_finished: Option<Finished>,
     last_success: Option<f64>,
     last_failure: Option<f64>,
@@ -212,9 +211,9 @@ impl From<SavedFlow> for Flow {
                     }
                     if newest
                         .as_ref()
-                        .is_none_or(|(s, n)| (*start, id.as_str()) >= (*s, &**n))
+                        .is_none_or(|(s, n)| (*start, ExecId::new(id)) >= (*s, n.clone()))
                     {
-                        newest = Some((*start, id.as_str().into()));
+                        newest = Some((*start, ExecId::new(id)));
                     }
                 }
                 map.into_iter()
@@ -232,8 +231,8 @@ impl From<SavedFlow> for Flow {
             running,
             newest,
             newest_finished: saved.newest_finished,
-            last_success: saved.last_success,
-            last_failure: saved.last_failure,
+            last_success: saved.last_success.into(),
+            last_failure: saved.last_failure.into(),
             executions: saved.executions,
             duration: saved.duration,
         }
@@ -292,11 +291,12 @@ fn fingerprint(id: &str) -> u64 {
     crate::shard::fnv1a(id.as_bytes())
 }
 
+/// 40 bytes, with no allocation for a UUID id ([`ExecId`], [`OptF64`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Finished {
     start: f64,
-    id: String,
-    duration: Option<f64>,
+    id: ExecId,
+    duration: OptF64,
 }
 
 /// What one collection fetched for a listed flow.
@@ -539,7 +539,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             let Some(flows) = flows else {
                 continue; // Gone between ListInstances and ListDataIntegrationFlows.
             };
-            // Remembered keys and names are kept (see `keep_remembered`).
+            // The remembered key is kept: the listing's copy is dropped with the collection.
             let (id, mut entry) = self
                 .state
                 .instances
@@ -558,11 +558,15 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
                         .remove_entry(&flow_summary.name)
                         .filter(|(_, f)| f.summary.created_time == flow_summary.created_time);
                     let count = self.counts(known.is_some(), &flow_summary);
-                    let (key, mut flow) =
-                        known.unwrap_or_else(|| (flow_summary.name.clone(), Box::default()));
-                    flow.absorb(&id, &flow_summary.name, fetched, cutoff, count);
-                    keep_remembered(&mut flow.summary.name, &mut flow_summary.name);
-                    flow.summary = flow_summary;
+                    // The name is held once, as the key: a remembered summary's is empty.
+                    let (key, mut flow) = known.unwrap_or_else(|| {
+                        (std::mem::take(&mut flow_summary.name), Box::default())
+                    });
+                    flow.absorb(&id, &key, fetched, cutoff, count);
+                    flow.summary = FlowSummary {
+                        name: String::new(),
+                        ..flow_summary
+                    };
                     kept.push((key, flow));
                 }
                 // Collected at once: a map built in one go has full B-tree nodes, where
@@ -647,8 +651,10 @@ impl Flow {
                 self.count(instance_id, flow_name, &r);
             }
             match status {
-                Some("SUCCEEDED") => self.last_success = max_opt(self.last_success, r.end),
-                _ => self.last_failure = max_opt(self.last_failure, r.end),
+                Some("SUCCEEDED") => {
+                    self.last_success = max_opt(self.last_success.get(), r.end).into()
+                }
+                _ => self.last_failure = max_opt(self.last_failure.get(), r.end).into(),
             }
             // Runs without an id are not the newest finished of their fetch.
             let Some(id) = r.id() else {
@@ -657,12 +663,12 @@ impl Flow {
             let newer = self
                 .newest_finished
                 .as_ref()
-                .is_none_or(|n| (r.start, id) >= (n.start, n.id.as_str()));
+                .is_none_or(|n| (r.start, &ExecId::new(id)) >= (n.start, &n.id));
             if newer {
                 self.newest_finished = Some(Finished {
                     start: r.start,
-                    id: id.to_string(),
-                    duration: r.duration,
+                    id: ExecId::new(id),
+                    duration: r.duration.into(),
                 });
             }
         }
@@ -716,9 +722,9 @@ impl Flow {
             if self
                 .newest
                 .as_ref()
-                .is_none_or(|(s, n)| (r.start, id) >= (*s, &**n))
+                .is_none_or(|(s, n)| (r.start, &ExecId::new(id)) >= (*s, n))
             {
-                self.newest = Some((r.start, id.into()));
+                self.newest = Some((r.start, ExecId::new(id)));
             }
         }
         was_terminal
@@ -729,7 +735,11 @@ impl Flow {
         let print = fingerprint(id);
         self.seen.retain(|s| s.id != print);
         self.running.retain(|r| &**r != id);
-        if self.newest.as_ref().is_some_and(|(_, n)| &**n == id) {
+        if self
+            .newest
+            .as_ref()
+            .is_some_and(|(_, n)| *n == ExecId::new(id))
+        {
             // The next newest by start; its id is not kept, so ties with
             // executions listed later go to those (a vanished run is rare).
             self.newest = self
@@ -737,7 +747,7 @@ impl Flow {
                 .iter()
                 .map(|s| s.start)
                 .reduce(f64::max)
-                .map(|start| (start, "".into()));
+                .map(|start| (start, ExecId::new("")));
         }
     }
 
@@ -809,11 +819,11 @@ impl Flow {
             1.0,
         );
         let flow = [("instance_id", instance_id), ("flow_name", name)];
-        let newest = self.newest.as_ref().and_then(|(start, id)| match &**id {
+        let newest = self.newest.as_ref().and_then(|(start, id)| match id {
             // After a vanished newest, its successor's id is unknown: the latest start.
-            "" => self.seen.iter().rfind(|s| s.start == *start),
+            ExecId::Text(text) if text.is_empty() => self.seen.iter().rfind(|s| s.start == *start),
             id => {
-                let print = fingerprint(id);
+                let print = id.with_text(fingerprint);
                 let i = self.seen.binary_search_by_key(&print, |s| s.id).ok()?;
                 Some(&self.seen[i])
             }
@@ -827,10 +837,10 @@ impl Flow {
             );
             e.sample(&LAST_START, &flow, newest.start);
         }
-        if let Some(t) = self.last_success {
+        if let Some(t) = self.last_success.get() {
             e.sample(&LAST_SUCCESS, &flow, t);
         }
-        if let Some(t) = self.last_failure {
+        if let Some(t) = self.last_failure.get() {
             e.sample(&LAST_FAILURE, &flow, t);
         }
         let running = self
@@ -839,7 +849,7 @@ impl Flow {
             .filter(|s| is_running(s.status.as_str()))
             .count();
         e.sample(&IN_PROGRESS, &flow, running as f64);
-        if let Some(d) = self.newest_finished.as_ref().and_then(|n| n.duration) {
+        if let Some(d) = self.newest_finished.as_ref().and_then(|n| n.duration.get()) {
             e.sample(&LAST_DURATION, &flow, d);
         }
         for (status, n) in TERMINAL.iter().zip(self.executions) {

@@ -29,7 +29,9 @@
 //! from the logs; with `log_groups`, ListServers pages (`auto`) and
 //! FilterLogEvents pages per log group.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,7 @@ use super::api::{ExecutionDetail, ListedExecution, Phase, StepError, TransferApi
 use super::logs::{server_log_group, EventKind, LoggedEvent, LogsApi, FILTER_PATTERN};
 use crate::aws::ApiError;
 use crate::collector::{fetch_all, unix_seconds, Collected, Collector};
+use crate::compact::OptI64;
 use crate::exposition::Exposition;
 use crate::family;
 use crate::filter::NameFilter;
@@ -154,11 +157,15 @@ struct State {
 /// Saved as JSON.
 impl Json for State {}
 
+/// Maps and sets of execution ids with an unkeyed hasher: 32 bytes each where a
+/// `RandomState` made them 48, in every workflow (the ids come from AWS).
+type Fixed = BuildHasherDefault<DefaultHasher>;
+
 /// What the exporter remembers of one workflow.
 #[derive(Default, Serialize, Deserialize)]
 struct Workflow {
     /// The executions listed at the last collection, by id.
-    executions: HashMap<String, Tracked>,
+    executions: HashMap<String, Tracked, Fixed>,
     /// By outcome, in the order of `OUTCOMES`.
     finished: [u64; 2],
     /// (phase, step type, error type) -> count.
@@ -166,11 +173,12 @@ struct Workflow {
     step_errors: BTreeMap<(Phase, String, String), u64>,
     /// With `log_groups`: the executions known from the logs (or ended by the
     /// listing), by id, until they are forgotten.
-    logged: HashMap<String, Logged>,
+    logged: HashMap<String, Logged, Fixed>,
     /// With `log_groups`: the log groups its events were read from.
     log_groups: BTreeSet<String>,
     /// With `log_groups`: time (epoch ms) of the newest end event, by outcome.
-    last_end_ms: [Option<i64>; 2],
+    /// In 8 bytes each ([`OptI64`]): saved as the options they are.
+    last_end_ms: [OptI64; 2],
 }
 
 /// An execution being followed while it is listed.
@@ -182,7 +190,7 @@ struct Tracked {
     /// Ever seen in an exception status or with a step error.
     exception: bool,
     /// (phase, step index) of the step errors already seen.
-    errors_seen: HashSet<(Phase, usize)>,
+    errors_seen: HashSet<(Phase, usize), Fixed>,
 }
 
 /// An execution as the workflow logs show it, for de-duplication.
@@ -384,7 +392,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         for (id, executions) in &listed {
             // Gone between ListWorkflows and ListExecutions: deleted, like an unlisted one.
             if executions.is_some() {
-                // The remembered key is kept (see `keep_remembered`).
+                // The remembered key is kept: the listing's copy is dropped with the collection.
                 let known = self.state.workflows.remove_entry(id);
                 if known.is_none() && self.state.resumed().is_some() {
                     unknown.insert(id.clone());
@@ -534,7 +542,7 @@ impl Tracked {
             first_seen,
             status: Interned::default(),
             exception: false,
-            errors_seen: HashSet::new(),
+            errors_seen: HashSet::default(),
         }
     }
 
@@ -662,7 +670,7 @@ impl Workflow {
                 }
                 let outcome = usize::from(exception);
                 let last = &mut self.last_end_ms[outcome];
-                *last = (*last).max(Some(at.0));
+                *last = last.get().max(Some(at.0)).into();
                 if count {
                     self.finished[outcome] += 1;
                     tracing::debug!(
@@ -771,7 +779,7 @@ impl Workflow {
             );
         }
         for (outcome, last) in OUTCOMES.iter().zip(self.last_end_ms) {
-            if let Some(ms) = last {
+            if let Some(ms) = last.get() {
                 e.sample(
                     &LAST_END,
                     &[("workflow_id", id), ("outcome", outcome)],

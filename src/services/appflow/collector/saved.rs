@@ -31,6 +31,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::{Counters, Flow, LastRun, Seen, State, Status, DURATION_BUCKETS, EXECUTION_STATUSES};
+use crate::compact::ExecId;
 use crate::exposition::Histogram;
 use crate::interned::{Code, Interned};
 use crate::services::appflow::api::{FlowSummary, SapODataLimits};
@@ -138,7 +139,7 @@ fn encode_flow(w: &mut Writer, flow: &Flow) {
     if let Some(last) = &flow.newest_finished {
         encode_id(w, &last.id);
         w.f64(last.started_at);
-        w.opt_f64(last.duration);
+        w.opt_f64(last.duration.get());
         for v in [
             last.bytes_processed,
             last.bytes_written,
@@ -147,11 +148,11 @@ fn encode_flow(w: &mut Writer, flow: &Flow) {
             last.parallel_processes,
             last.max_page_size,
         ] {
-            w.opt_signed(v);
+            w.opt_signed(v.get());
         }
     }
-    w.opt_f64(flow.last_success);
-    w.opt_f64(flow.last_failure);
+    w.opt_f64(flow.last_success.get());
+    w.opt_f64(flow.last_failure.get());
     encode_counters(w, &flow.counters);
 }
 
@@ -169,7 +170,7 @@ fn encode_counters(w: &mut Writer, c: &Counters) {
     }
     let (buckets, sum, count) = c.duration.parts();
     for n in buckets {
-        w.varint(*n);
+        w.varint(n);
     }
     w.f64(sum);
     w.varint(count);
@@ -191,49 +192,18 @@ fn encode_status(w: &mut Writer, status: &Status) {
     }
 }
 
-fn encode_id(w: &mut Writer, id: &str) {
-    match uuid_bytes(id) {
-        Some(bytes) => {
+fn encode_id(w: &mut Writer, id: &ExecId) {
+    match id {
+        ExecId::Uuid(bytes) => {
             w.u8(UUID);
             w.fixed(u64::from_be_bytes(bytes[..8].try_into().expect("8")));
             w.fixed(u64::from_be_bytes(bytes[8..].try_into().expect("8")));
         }
-        None => {
+        ExecId::Text(text) => {
             w.u8(TEXT);
-            w.str(id);
+            w.str(text);
         }
     }
-}
-
-/// The 16 bytes of `id` if it is a UUID written as AWS writes them
-/// (lowercase, 8-4-4-4-12), so that it reads back as the same text.
-fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
-    let text = id.as_bytes();
-    if text.len() != 36 || [8, 13, 18, 23].iter().any(|&i| text[i] != b'-') {
-        return None;
-    }
-    let mut digits = text.iter().filter(|c| **c != b'-').map(|c| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    });
-    let mut bytes = [0u8; 16];
-    for byte in &mut bytes {
-        *byte = (digits.next()?? << 4) | digits.next()??;
-    }
-    Some(bytes)
-}
-
-fn uuid_text(bytes: [u8; 16]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
 }
 
 fn decode(bytes: &[u8]) -> Result<State, String> {
@@ -252,7 +222,7 @@ fn decode(bytes: &[u8]) -> Result<State, String> {
         }
         let mut name = previous[..shared].to_string();
         name.push_str(r.str()?);
-        let flow = decode_flow(&mut r, &name)?;
+        let flow = decode_flow(&mut r)?;
         if flows.insert(name.clone(), Box::new(flow)).is_some() {
             return Err(r.error(format!("flow {name:?} twice")));
         }
@@ -262,7 +232,7 @@ fn decode(bytes: &[u8]) -> Result<State, String> {
     Ok(State { baselined, flows })
 }
 
-fn decode_flow(r: &mut Reader, name: &str) -> Result<Flow, String> {
+fn decode_flow(r: &mut Reader) -> Result<Flow, String> {
     let created_at = r.opt_f64()?;
     let last_run = if r.bool()? {
         let status = if r.bool()? {
@@ -275,16 +245,16 @@ fn decode_flow(r: &mut Reader, name: &str) -> Result<Flow, String> {
         None
     };
     let summary = FlowSummary {
-        name: name.to_string(),
+        name: String::new(),
         created_at,
         last_run,
         ..FlowSummary::default()
     };
     let sap = if r.bool()? {
-        Some(SapODataLimits {
+        Some(Box::new(SapODataLimits {
             max_parallelism: r.opt_signed()?,
             max_page_size: r.opt_signed()?,
-        })
+        }))
     } else {
         None
     };
@@ -316,21 +286,21 @@ fn decode_flow(r: &mut Reader, name: &str) -> Result<Flow, String> {
     }
     let newest = if r.bool()? {
         let at = r.f64()?;
-        Some((at, decode_id(r)?.into()))
+        Some((at, decode_id(r)?))
     } else {
         None
     };
     let newest_finished = if r.bool()? {
         Some(LastRun {
-            id: decode_id(r)?.into(),
+            id: decode_id(r)?,
             started_at: r.f64()?,
-            duration: r.opt_f64()?,
-            bytes_processed: r.opt_signed()?,
-            bytes_written: r.opt_signed()?,
-            records_processed: r.opt_signed()?,
-            put_failures: r.opt_signed()?,
-            parallel_processes: r.opt_signed()?,
-            max_page_size: r.opt_signed()?,
+            duration: r.opt_f64()?.into(),
+            bytes_processed: r.opt_signed()?.into(),
+            bytes_written: r.opt_signed()?.into(),
+            records_processed: r.opt_signed()?.into(),
+            put_failures: r.opt_signed()?.into(),
+            parallel_processes: r.opt_signed()?.into(),
+            max_page_size: r.opt_signed()?.into(),
         })
     } else {
         None
@@ -342,8 +312,8 @@ fn decode_flow(r: &mut Reader, name: &str) -> Result<Flow, String> {
         seen,
         newest,
         newest_finished,
-        last_success: r.opt_f64()?,
-        last_failure: r.opt_f64()?,
+        last_success: r.opt_f64()?.into(),
+        last_failure: r.opt_f64()?.into(),
         counters: decode_counters(r)?,
     })
 }
@@ -389,15 +359,15 @@ fn decode_status(r: &mut Reader) -> Result<Status, String> {
     }
 }
 
-fn decode_id(r: &mut Reader) -> Result<String, String> {
+fn decode_id(r: &mut Reader) -> Result<ExecId, String> {
     match r.u8()? {
         UUID => {
             let mut bytes = [0u8; 16];
             bytes[..8].copy_from_slice(&r.fixed()?.to_be_bytes());
             bytes[8..].copy_from_slice(&r.fixed()?.to_be_bytes());
-            Ok(uuid_text(bytes))
+            Ok(ExecId::Uuid(bytes))
         }
-        TEXT => Ok(r.str()?.to_string()),
+        TEXT => Ok(ExecId::new(r.str()?)),
         other => Err(r.error(format!("execution id tag {other}"))),
     }
 }
@@ -405,11 +375,12 @@ fn decode_id(r: &mut Reader) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compact::{uuid_bytes, uuid_text};
 
     #[test]
     fn ids_are_packed_only_when_they_read_back_the_same() {
         let uuid = "f5a7e652-5fd2-4fb9-8242-3b3df2167d2a";
-        assert_eq!(uuid_text(uuid_bytes(uuid).unwrap()), uuid);
+        assert_eq!(&uuid_text(uuid_bytes(uuid).unwrap()), uuid.as_bytes());
         for text in [
             "F5A7E652-5FD2-4FB9-8242-3B3DF2167D2A",
             "f5a7e6525fd24fb982423b3df2167d2a",

@@ -673,7 +673,7 @@ fn a_day_of_runs_saves_in_under_420_bytes_a_flow() {
                 started_at: started,
                 status: Status::new(status),
             });
-            flow.newest = Some((started, id.as_str().into()));
+            flow.newest = Some((started, ExecId::new(&id)));
             flow.newest_finished = Some(LastRun::new(&r, started));
             let mut tally = Tally::default();
             tally.add(&r);
@@ -685,8 +685,8 @@ fn a_day_of_runs_saves_in_under_420_bytes_a_flow() {
             last_run: Some((Some("Successful".into()), Some(ms(NOW - 100.0)))),
             ..flow.summary
         };
-        flow.last_success = Some(ms(NOW - 100.0));
-        flow.last_failure = Some(ms(NOW - 5000.0));
+        flow.last_success = Some(ms(NOW - 100.0)).into();
+        flow.last_failure = Some(ms(NOW - 5000.0)).into();
         state
             .flows
             .insert(flow.summary.name.clone(), Box::new(flow));

@@ -84,12 +84,12 @@ impl Fake {
             id: id.into(),
             workflow_type: "APPFLOW_INTEGRATION".into(),
             status: status.into(),
-            created_at: Some(NOW - 1000.0),
-            last_updated_at: Some(updated),
+            created_at: Some(NOW - 1000.0).into(),
+            last_updated_at: Some(updated).into(),
         };
         let details = WorkflowDetails {
-            start_date: Some(NOW - 1000.0),
-            last_updated_at: Some(updated),
+            start_date: Some(NOW - 1000.0).into(),
+            last_updated_at: Some(updated).into(),
             source_connector: Some("Salesforce".into()),
             connector_profile: Some("crm".into()),
             progress: Some(Progress {
@@ -117,8 +117,8 @@ impl Fake {
         let mut workflows = self.workflows.lock().unwrap();
         let list = workflows.get_mut(domain).unwrap();
         let (summary, details) = list.iter_mut().find(|(s, _)| s.id == id).unwrap();
-        summary.last_updated_at = Some(at);
-        details.last_updated_at = Some(at);
+        summary.last_updated_at = Some(at).into();
+        details.last_updated_at = Some(at).into();
     }
     /// The calls made since the last take, sorted (GetWorkflow calls run concurrently).
     fn take_calls(&self) -> Vec<String> {
@@ -424,7 +424,7 @@ async fn without_a_listed_last_updated_at_only_terminal_workflows_are_skipped() 
     fake.set("d", "odd", "PAUSED", NOW - 400.0);
     fake.set("d", "done", "COMPLETE", NOW - 400.0);
     for (summary, _) in fake.workflows.lock().unwrap().get_mut("d").unwrap() {
-        summary.last_updated_at = None;
+        summary.last_updated_at = None.into();
     }
     let mut c = collector(&fake, NameFilter::default());
     collect(&mut c).await;
@@ -443,7 +443,7 @@ async fn unknown_and_missing_values() {
         let mut workflows = fake.workflows.lock().unwrap();
         let (summary, details) = &mut workflows.get_mut("d").unwrap()[0];
         summary.workflow_type = "NEW_TYPE".into();
-        summary.last_updated_at = None;
+        summary.last_updated_at = None.into();
         *details = WorkflowDetails::default();
     }
     let mut c = collector(&fake, NameFilter::default());

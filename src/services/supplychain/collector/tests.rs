@@ -717,9 +717,18 @@ fn the_newest_finished_of_a_fetch_keeps_its_id_when_a_running_run_is_newer() {
         NOW - DAY,
         true,
     );
-    assert_eq!(flow.newest.as_ref().map(|(_, id)| &**id), Some("late"));
     assert_eq!(
-        flow.newest_finished.as_ref().map(|n| n.id.as_str()),
+        flow.newest
+            .as_ref()
+            .map(|(_, id)| id.to_string())
+            .as_deref(),
+        Some("late")
+    );
+    assert_eq!(
+        flow.newest_finished
+            .as_ref()
+            .map(|n| n.id.to_string())
+            .as_deref(),
         Some("done")
     );
     assert_eq!(flow.running.len(), 1);
