@@ -225,22 +225,15 @@ async fn started_with_tunables(sim: &Simulator, tunables: Option<&str>) -> (Chil
 #[tokio::test(flavor = "multi_thread")]
 async fn glibc_tunables_are_set_once_in_the_same_process_unless_given() {
     let sim = simulator().await;
-    let (mut child, pid) = started_with_tunables(&sim, None).await;
-    let env = environment(pid);
-    assert!(
-        env.iter()
-            .any(|e| e == "GLIBC_TUNABLES=glibc.malloc.tcache_count=0"),
-        "{env:?}"
-    );
-    let _ = child.kill();
-    let _ = child.wait();
-    let (mut child, pid) = started_with_tunables(&sim, Some("glibc.malloc.mxfast=64")).await;
-    let env = environment(pid);
-    assert!(
-        env.iter()
-            .any(|e| e == "GLIBC_TUNABLES=glibc.malloc.mxfast=64"),
-        "{env:?}"
-    );
-    let _ = child.kill();
-    let _ = child.wait();
+    for (given, expected) in [
+        (None, "glibc.malloc.tcache_count=0"),
+        (Some("glibc.malloc.mxfast=64"), "glibc.malloc.mxfast=64"),
+    ] {
+        let (mut child, pid) = started_with_tunables(&sim, given).await;
+        let env = environment(pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        let wanted = format!("GLIBC_TUNABLES={expected}");
+        assert!(env.iter().any(|e| *e == wanted), "{given:?}: {env:?}");
+    }
 }
