@@ -234,6 +234,6 @@ async fn glibc_tunables_are_set_once_in_the_same_process_unless_given() {
         let _ = child.kill();
         let _ = child.wait();
         let wanted = format!("GLIBC_TUNABLES={expected}");
-        assert!(env.iter().any(|e| *e == wanted), "{given:?}: {env:?}");
+        assert!(env.contains(&wanted), "{given:?}: {env:?}");
     }
 }
