@@ -15,12 +15,17 @@
 //! 3. Memory: VmRSS and VmHWM (the peak) from /proc and `process_resident_memory_bytes`, against
 //!    64 MiB.
 //! 4. Scrape throughput: wrk against the exporter and against nginx serving the same bytes as a
-//!    static file (sendfile, 2 workers), gzip and plain, at each of SCALE_WRK_CONNECTIONS
-//!    (1,4,32) connections for SCALE_WRK_SECONDS (10) each, SCALE_WRK_ROUNDS (3) rounds per row,
-//!    exporter and nginx alternating (and which goes first); each side's median is printed, and
-//!    the range of the rounds' ratios. wrk keeps one request in flight per connection, as
-//!    Prometheus does per target. Measured at
-//!    SCALE_FLOWS flows and on the `--demo` world, when wrk and nginx are installed.
+//!    static file (sendfile, access log off), gzip and plain, at each of SCALE_WRK_CONNECTIONS
+//!    (1,4,32) connections, SCALE_WRK_ROUNDS (7) rounds per row of SCALE_WRK_SECONDS (2) each,
+//!    exporter and nginx alternating (and which goes first). Before every round nginx's file is
+//!    replaced by what the exporter serves at that moment. wrk runs on the first CPU the bench
+//!    may use and each server (the exporter, started there; nginx with a worker per CPU) on the
+//!    others, as Prometheus runs on another machine (SCALE_WRK_PIN=0 leaves them unpinned, with
+//!    nginx at 2 workers). A row prints each side's median, the median of the rounds' ratios
+//!    (the row's ratio) and their range. wrk keeps one request in flight per connection, as
+//!    Prometheus does per target. Measured at SCALE_FLOWS flows (an exporter of its own,
+//!    collected without latency, its next collection held while measured) and on the `--demo`
+//!    world, when wrk and nginx are installed.
 //! 5. Steady state, the other services: for Transfer, Supply Chain and Customer Profiles in turn,
 //!    an exporter with only that service enabled, SCALE_OTHER_RESOURCES (10,000) workflows or
 //!    flows, no latency and the highest `requests_per_second` (only call counts matter), a
@@ -104,8 +109,13 @@ struct Settings {
     interval_seconds: u64,
     wrk_seconds: u64,
     wrk_connections: Vec<u32>,
-    /// Rounds per row, exporter and nginx alternating; each side's median is printed.
+    /// Rounds per row, exporter and nginx alternating; the median of the rounds' ratios is
+    /// the row's ratio.
     wrk_rounds: u32,
+    /// Section 4's CPUs: wrk on some, the server measured on the others.
+    pinning: Option<Pinning>,
+    /// Whether [`Account::launch`] starts the exporter on the servers' CPUs (section 4).
+    pin_exporter: bool,
     only: String,
     other_resources: usize,
     other_interval_seconds: u64,
@@ -132,9 +142,11 @@ impl Settings {
             cycles: env_or("SCALE_CYCLES", 4),
             fraction: env_or("SCALE_FRACTION", 0.01),
             interval_seconds: env_or("SCALE_INTERVAL_SECONDS", 20),
-            wrk_seconds: env_or("SCALE_WRK_SECONDS", 10),
+            wrk_seconds: env_or("SCALE_WRK_SECONDS", 2),
             wrk_connections: list("SCALE_WRK_CONNECTIONS", "1,4,32"),
-            wrk_rounds: env_or("SCALE_WRK_ROUNDS", 3).max(1),
+            wrk_rounds: env_or("SCALE_WRK_ROUNDS", 7).max(1),
+            pinning: Pinning::from_env(),
+            pin_exporter: false,
             only: env_or("SCALE_ONLY", String::new()),
             other_resources: env_or("SCALE_OTHER_RESOURCES", 10_000),
             other_interval_seconds: env_or("SCALE_OTHER_INTERVAL_SECONDS", 6),
@@ -329,6 +341,7 @@ async fn counted_account(s: &Settings, extra: &[&str]) -> (Account, Memory) {
 async fn scrape(s: &Settings) {
     let quick = Settings {
         latency: Duration::ZERO,
+        pin_exporter: true,
         ..Settings::from_env()
     };
     let main = Account::start(&quick, Svc::AppFlow, s.flows, MAX_RPS).await;
@@ -408,15 +421,9 @@ async fn appflow(s: &Settings) {
     );
     baseline.print("after the first collection");
     steady.print("after the steady cycles");
-
-    println!(
-        "\n== Scrape throughput, {} flows (wrk -d{}s per row) ==",
-        s.flows, s.wrk_seconds
-    );
-    main.throughput(s).await;
-    main.memory().await.print("after the scrape benchmark");
     drop(main);
-    demo_throughput(s).await;
+    // Its own exporter, started on the servers' CPUs and collected without latency.
+    scrape(s).await;
 }
 
 /// Section 5: the steady state of each other service, one exporter at a time.
@@ -873,13 +880,17 @@ impl Account {
         )
         .expect("config written");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut command = vec![
+        let mut command = match (&s.pinning, s.pin_exporter) {
+            (Some(pinning), true) => pinning.servers_prefix(),
+            _ => Vec::new(),
+        };
+        command.extend([
             s.exporter.clone(),
             "--config.file".to_string(),
             config.display().to_string(),
             "--web.listen-address".to_string(),
             addr.to_string(),
-        ];
+        ]);
         let here = dir.path().display().to_string();
         command.extend(extra.iter().map(|a| a.replace("{dir}", &here)));
         let exporter = spawn_exporter(&command, &sim.url(), dir.path());
@@ -1094,7 +1105,14 @@ async fn demo_throughput(s: &Settings) {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let dir = tempfile::tempdir().expect("temp dir");
     let log = std::fs::File::create(dir.path().join("exporter.log")).expect("log file");
-    let mut cmd = Command::new(&s.exporter);
+    let mut command = s
+        .pinning
+        .as_ref()
+        .map(Pinning::servers_prefix)
+        .unwrap_or_default();
+    command.push(s.exporter.clone());
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..]);
     for (key, _) in std::env::vars() {
         if key.starts_with("AWS_") {
             cmd.env_remove(key);
@@ -1132,7 +1150,9 @@ async fn demo_throughput(s: &Settings) {
 }
 
 /// wrk against the exporter at `addr` and against nginx serving the bytes it serves now, gzip
-/// and plain, at each number of connections, the two alternating.
+/// and plain, at each number of connections, the two alternating. Before every round nginx's
+/// file is replaced by what the exporter serves at that moment (the demo world grows, and the
+/// exporter's own series change every second), so both send the same bytes.
 async fn compare(s: &Settings, addr: SocketAddr) {
     if s.wrk_seconds == 0 {
         println!("SKIPPED: SCALE_WRK_SECONDS=0");
@@ -1142,20 +1162,37 @@ async fn compare(s: &Settings, addr: SocketAddr) {
         println!("SKIPPED: wrk and nginx are needed (Debian: apt-get install -y wrk nginx-light)");
         return;
     };
-    let gzip = get(addr, "/metrics", true).await.expect("gzip scrape");
-    let plain = get(addr, "/metrics", false).await.expect("plain scrape");
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("metrics.gz"), &gzip.raw).expect("write gzip");
-    std::fs::write(dir.path().join("metrics.txt"), &plain.body).expect("write plain");
+    let (Some(gzip), Some(plain)) = (
+        refresh(addr, dir.path(), true).await,
+        refresh(addr, dir.path(), false).await,
+    ) else {
+        println!("SKIPPED: the exporter did not answer");
+        return;
+    };
     println!(
         "body: {:.3} MiB gzip, {:.3} MiB plain",
-        gzip.raw.len() as f64 / MIB,
-        plain.body.len() as f64 / MIB
+        gzip as f64 / MIB,
+        plain as f64 / MIB
     );
-    let Some(server) = Nginx::start(&nginx, dir.path()) else {
+    let Some(server) = Nginx::start(&nginx, dir.path(), s.pinning.as_ref()) else {
         println!("SKIPPED: nginx did not start");
         return;
     };
+    match &s.pinning {
+        Some(p) => println!(
+            "wrk on CPU {}, the exporter and nginx ({} worker{}) on CPU {}; {} rounds per row",
+            p.client,
+            p.server_cpus,
+            if p.server_cpus == 1 { "" } else { "s" },
+            p.servers,
+            s.wrk_rounds
+        ),
+        None => println!(
+            "not pinned (SCALE_WRK_PIN=0, one CPU, or no taskset); nginx with 2 workers; {} rounds per row",
+            s.wrk_rounds
+        ),
+    }
     println!(
         "{:<6} {:>5} {:>16} {:>14} {:>8} {:>14} {:>15}",
         "", "conns", "exporter req/s", "nginx req/s", "ratio", "exporter ms", "round ratios"
@@ -1167,6 +1204,7 @@ async fn compare(s: &Settings, addr: SocketAddr) {
             let nginx_url = format!("http://127.0.0.1:{}{nginx_path}", server.port);
             let (mut exporter, mut reference) = (Vec::new(), Vec::new());
             for round in 0..s.wrk_rounds {
+                refresh(addr, dir.path(), gzipped).await;
                 // Who goes first alternates too, so that neither always runs on a warmer machine.
                 let order = if round % 2 == 0 {
                     [true, false]
@@ -1181,12 +1219,14 @@ async fn compare(s: &Settings, addr: SocketAddr) {
                     }
                 }
             }
+            // Each round's two runs are seconds apart: their ratio is what a slower or
+            // faster spell of the shared machine changes least.
             let ratios: Vec<f64> = exporter
                 .iter()
                 .zip(&reference)
                 .map(|(e, n)| e / n)
                 .collect();
-            let (exporter, reference) = (median(&exporter), median(&reference));
+            let exporter = median(&exporter);
             let (low, high) = ratios
                 .iter()
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| {
@@ -1198,14 +1238,31 @@ async fn compare(s: &Settings, addr: SocketAddr) {
                 name,
                 connections,
                 exporter,
-                reference,
-                exporter / reference,
+                median(&reference),
+                median(&ratios),
                 1000.0 * connections as f64 / exporter,
                 format!("{low:.2}-{high:.2}")
             );
         }
     }
     drop(server);
+}
+
+/// Replaces nginx's gzip or plain file in `dir` with what the exporter at `addr` serves now
+/// (written aside, then renamed: nginx opens the file per request). Its size in bytes.
+async fn refresh(addr: SocketAddr, dir: &Path, gzipped: bool) -> Option<usize> {
+    let response = get(addr, "/metrics", gzipped).await?;
+    let (bytes, name) = if gzipped {
+        (response.raw, "metrics.gz")
+    } else {
+        (response.body, "metrics.txt")
+    };
+    let aside = dir.join(format!("{name}.new"));
+    std::fs::write(&aside, &bytes).ok()?;
+    // Workers may run as an unprivileged user: the file must be world-readable.
+    std::fs::set_permissions(&aside, std::os::unix::fs::PermissionsExt::from_mode(0o644)).ok()?;
+    std::fs::rename(&aside, dir.join(name)).ok()?;
+    Some(bytes.len())
 }
 
 /// Section 6: one simulator, an exporter with each number of targets in turn.
@@ -1606,7 +1663,14 @@ fn median(values: &[f64]) -> f64 {
 /// Requests per second that wrk measured; NaN when it failed or saw errors. One wrk thread up to
 /// 4 connections, two beyond (the machine's cores go to the servers).
 fn wrk_rps(wrk: &str, s: &Settings, connections: u32, url: &str, gzip: bool) -> f64 {
-    let mut cmd = Command::new(wrk);
+    let mut cmd = match &s.pinning {
+        Some(pinning) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", &pinning.client, wrk]);
+            cmd
+        }
+        None => Command::new(wrk),
+    };
     cmd.arg(format!("-t{}", if connections > 4 { 2 } else { 1 }))
         .arg(format!("-c{connections}"))
         .arg(format!("-d{}s", s.wrk_seconds))
@@ -1634,6 +1698,59 @@ fn wrk_rps(wrk: &str, s: &Settings, connections: u32, url: &str, gzip: bool) -> 
         .unwrap_or(f64::NAN)
 }
 
+/// Section 4's CPUs: wrk on the first, the server measured (the exporter, or nginx) on the
+/// others, each started there so that it sizes itself to them (the exporter's runtime starts
+/// a worker per CPU it may use, nginx a worker per CPU). Prometheus runs on another machine:
+/// a client sharing the server's cores makes both sides' figures depend on how the scheduler
+/// interleaves them, which on 2 cores moved nginx alone by a third between runs.
+struct Pinning {
+    client: String,
+    servers: String,
+    server_cpus: usize,
+}
+
+impl Pinning {
+    /// With at least 2 CPUs and `taskset`, unless SCALE_WRK_PIN=0.
+    fn from_env() -> Option<Pinning> {
+        if std::env::var("SCALE_WRK_PIN").as_deref() == Ok("0") {
+            return None;
+        }
+        which("taskset")?;
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+        let cpus = cpu_list(allowed.trim())?;
+        let (client, servers) = cpus.split_first()?;
+        (!servers.is_empty()).then(|| Pinning {
+            client: client.to_string(),
+            servers: servers
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            server_cpus: servers.len(),
+        })
+    }
+
+    /// `taskset -c <servers>`, to put in front of a server's command.
+    fn servers_prefix(&self) -> Vec<String> {
+        vec!["taskset".into(), "-c".into(), self.servers.clone()]
+    }
+}
+
+/// The CPUs of a list such as `0-3,8`.
+fn cpu_list(text: &str) -> Option<Vec<u32>> {
+    let mut cpus = Vec::new();
+    for range in text.split(',') {
+        match range.split_once('-') {
+            Some((first, last)) => cpus.extend(first.parse::<u32>().ok()?..=last.parse().ok()?),
+            None => cpus.push(range.parse().ok()?),
+        }
+    }
+    Some(cpus)
+}
+
 /// nginx serving `dir`'s metrics.txt at /metrics and metrics.gz (with Content-Encoding: gzip) at
 /// /metrics.gz, the same headers the exporter sends.
 struct Nginx {
@@ -1642,8 +1759,10 @@ struct Nginx {
 }
 
 impl Nginx {
-    fn start(nginx: &str, dir: &Path) -> Option<Nginx> {
+    /// On the servers' CPUs with a worker for each when pinned, else 2 workers.
+    fn start(nginx: &str, dir: &Path, pinning: Option<&Pinning>) -> Option<Nginx> {
         let port = free_port();
+        let workers = pinning.map_or(2, |p| p.server_cpus);
         let d = dir.display();
         // Workers may run as an unprivileged user: the files must be world-readable.
         for path in [
@@ -1656,7 +1775,7 @@ impl Nginx {
                 std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode));
         }
         let config = format!(
-            "daemon off;\nworker_processes 2;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+            "daemon off;\nworker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
              \x20 client_body_temp_path {d}/client;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
@@ -1671,7 +1790,10 @@ impl Nginx {
         std::fs::File::create(&path)
             .and_then(|mut f| f.write_all(config.as_bytes()))
             .ok()?;
-        let child = Command::new(nginx)
+        let mut command = pinning.map(Pinning::servers_prefix).unwrap_or_default();
+        command.push(nginx.to_string());
+        let child = Command::new(&command[0])
+            .args(&command[1..])
             .arg("-p")
             .arg(dir)
             .arg("-e")
