@@ -1764,16 +1764,9 @@ impl Nginx {
         let port = free_port();
         let workers = pinning.map_or(2, |p| p.server_cpus);
         let d = dir.display();
-        // Workers may run as an unprivileged user: the files must be world-readable.
-        for path in [
-            dir.to_path_buf(),
-            dir.join("metrics.gz"),
-            dir.join("metrics.txt"),
-        ] {
-            let mode = if path.is_dir() { 0o755 } else { 0o644 };
-            let _ =
-                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode));
-        }
+        // Workers may run as an unprivileged user: the directory must be world-readable (the
+        // files are made so by `refresh`).
+        let _ = std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
         let config = format!(
             "daemon off;\nworker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 1024; }}\n\
