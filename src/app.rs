@@ -55,12 +55,7 @@ pub async fn plan(
     overrides: &Overrides,
     storage: Option<&Arc<Storage>>,
 ) -> anyhow::Result<Plan> {
-    let label_names: BTreeSet<&String> = config
-        .targets
-        .iter()
-        .flat_map(|t| t.labels.keys())
-        .collect();
-    let mut exporter = ExporterMetrics::new(label_names.into_iter().cloned().collect())
+    let mut exporter = ExporterMetrics::new(label_names(config))
         .context("cannot register the exporter's own metrics")?;
     if storage.is_some() {
         exporter
@@ -87,6 +82,21 @@ pub async fn plan(
     })
 }
 
+/// The label names of the exporter's own series: those of every static
+/// target, and (v4) with discovery `account_id` and the discovery labels.
+pub fn label_names(config: &Config) -> Vec<String> {
+    let mut names: BTreeSet<String> = config
+        .targets
+        .iter()
+        .flat_map(|t| t.labels.keys().cloned())
+        .collect();
+    if let Some(discovery) = &config.discovery {
+        names.insert("account_id".to_string());
+        names.extend(discovery.labels.keys().cloned());
+    }
+    names.into_iter().collect()
+}
+
 /// The collectors of one target's enabled services, and the target's region.
 pub async fn build_target(
     index: usize,
@@ -110,25 +120,91 @@ pub async fn build_target(
         bail!("targets[{index}]: no AWS region: set `region` in the configuration file, or AWS_REGION");
     };
     let id = target_id(&region, target);
+    let units = build_units(
+        TargetUnits {
+            index,
+            id,
+            region: region.clone(),
+            labels: &target.labels,
+            services: &target.services,
+            identity: TargetIdentity {
+                region: region.clone(),
+                role_arn: target.role_arn.clone(),
+                labels: target.labels.clone(),
+            },
+            extra: format!("{:?}", target.external_id),
+            pooled: None,
+            no_credentials: Arc::new(AtomicBool::new(false)),
+            path: format!("targets[{index}]"),
+        },
+        sdk,
+        collection,
+        exporter,
+    )?;
+    Ok((region, units))
+}
+
+/// What the collectors of one target are built from.
+pub struct TargetUnits<'a> {
+    /// Where the target is in the configuration (or after the static ones), for the logs.
+    pub index: usize,
+    /// Its identity ([`crate::store::Key`]'s first half).
+    pub id: Arc<str>,
+    pub region: String,
+    /// Added to its series (with `region`).
+    pub labels: &'a std::collections::BTreeMap<String, String>,
+    pub services: &'a [crate::config::ServiceSettings],
+    /// Whose state it is, for `--storage.path`.
+    pub identity: TargetIdentity,
+    /// What else the collectors are built from (a reload rebuilds them when it changes).
+    pub extra: String,
+    /// (v4) A discovered target: the labels its API and duration series are summed under.
+    pub pooled: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// Shared by the units whose credentials fail together.
+    pub no_credentials: Arc<AtomicBool>,
+    /// Where its settings are written, for errors (`targets[0]`).
+    pub path: String,
+}
+
+/// One collector per enabled service of a target, reaching AWS through `sdk`.
+pub fn build_units(
+    target: TargetUnits<'_>,
+    sdk: Arc<crate::aws::Sdk>,
+    collection: &Collection,
+    exporter: &ExporterMetrics,
+) -> anyhow::Result<Vec<Built>> {
+    let region = target.region;
     let mut base_labels = vec![("region".to_string(), region.clone())];
     base_labels.extend(target.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
     let concurrency = Arc::new(Semaphore::new(collection.max_concurrency));
-    let no_credentials = Arc::new(AtomicBool::new(false));
     let mut units = Vec::new();
     for service in SERVICES {
-        let Some(settings) = target.service(service.name) else {
+        let Some(settings) = target.services.iter().find(|s| s.name == service.name) else {
             continue;
         };
         if !settings.enabled {
             continue;
         }
-        let metrics = exporter.for_service(service.name, &region, &target.labels);
-        metrics.known_operations(&(service.operations)(settings));
+        let mut metrics = exporter.for_service(service.name, &region, target.labels);
+        // A discovered target's attempts and durations are summed per region
+        // and discovery labels; its own series are the up/success/tracked ones.
+        let observer = match target.pooled {
+            Some(labels) => {
+                let pooled = exporter.for_service(service.name, &region, labels);
+                pooled.known_operations(&(service.operations)(settings));
+                metrics = metrics.pooled_in(pooled.clone());
+                pooled
+            }
+            None => {
+                metrics.known_operations(&(service.operations)(settings));
+                metrics.clone()
+            }
+        };
         let caller = Caller::new(
             collection.requests_per_second,
             collection.timeout,
             concurrency.clone(),
-            Arc::new(metrics.clone()),
+            Arc::new(observer),
         )
         .through(sdk.clone());
         let collector = (service.build)(Build {
@@ -139,29 +215,25 @@ pub async fn build_target(
             max_concurrency: collection.max_concurrency,
             base_labels: base_labels.clone(),
         })
-        .with_context(|| format!("targets[{index}].services.{}", service.name))?;
-        let key = (id.clone(), service.name);
+        .with_context(|| format!("{}.services.{}", target.path, service.name))?;
+        let key = (target.id.clone(), service.name);
         let unit = Unit::new(
             key,
-            index,
+            target.index,
             region.clone(),
             collector,
             metrics,
-            no_credentials.clone(),
+            target.no_credentials.clone(),
         );
         units.push(Built {
             unit,
-            identity: TargetIdentity {
-                region: region.clone(),
-                role_arn: target.role_arn.clone(),
-                labels: target.labels.clone(),
-            },
+            identity: target.identity.clone(),
             // Everything the collector was built from, as written: a reload
             // rebuilds it when any of it changed.
-            settings: format!("{collection:?} {:?} {settings:?}", target.external_id),
+            settings: format!("{collection:?} {} {settings:?}", target.extra),
         });
     }
-    Ok((region, units))
+    Ok(units)
 }
 
 /// A target's identity: what its series carry (region and labels) and the

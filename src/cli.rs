@@ -185,7 +185,7 @@ async fn run(
         },
         None => None,
     };
-    let plan = match app::plan(&config, &overrides, storage.as_ref()).await {
+    let mut plan = match app::plan(&config, &overrides, storage.as_ref()).await {
         Ok(plan) => plan,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -199,6 +199,12 @@ async fn run(
             .set_shard(shard.index(), shard.total())
             .context("cannot register the shard metrics")?;
     }
+    let discovery = match &config.discovery {
+        Some(settings) => {
+            Some(start_discovery(settings, &config, &overrides, &mut plan, storage.as_ref()).await?)
+        }
+        None => None,
+    };
     if flags.once {
         let mut stdout = std::io::stdout().lock();
         let units = plan.units.into_iter().map(|built| built.unit).collect();
@@ -227,6 +233,17 @@ async fn run(
         config.collection.interval,
         plan.units,
     );
+    if let Some(discovery) = discovery {
+        runner.attach_discovery(discovery.clone(), config.clone(), config_hash.clone());
+        let (settings, apply) = (runner.clone(), runner.clone());
+        tokio::spawn(discovery.run(
+            move || settings.discovery_settings(),
+            move || {
+                let runner = apply.clone();
+                async move { runner.rediscovered().await }
+            },
+        ));
+    }
     tokio::spawn(reload_on_sighup(runner.clone()));
     if let Some(web) = &web {
         tokio::spawn(web.clone().watch());
@@ -247,6 +264,39 @@ async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// (v4) The first listing of the organization's accounts, before anything
+/// is collected: its targets start with the static ones (a failure leaves
+/// none, and the refreshes go on).
+async fn start_discovery(
+    settings: &crate::config::Discovery,
+    config: &Config,
+    overrides: &Overrides,
+    plan: &mut app::Plan,
+    storage: Option<&Arc<Storage>>,
+) -> anyhow::Result<Arc<crate::discovery::Discovery>> {
+    let discovery = crate::discovery::Discovery::new(
+        settings,
+        &config.collection,
+        overrides,
+        &plan.exporter,
+        plan.store.clone(),
+    )
+    .await;
+    discovery.refresh(settings).await;
+    let units = discovery.units(
+        settings,
+        &config.collection,
+        &plan.exporter,
+        config.targets.len(),
+    )?;
+    for built in units {
+        plan.store.expect(built.unit.key.clone());
+        plan.units.push(built.with_storage(storage));
+    }
+    discovery.applied().await;
+    Ok(discovery)
+}
+
 #[cfg(feature = "demo")]
 /// The simulated AWS of `--demo`, with a scenario that keeps evolving.
 async fn start_demo(
@@ -259,7 +309,13 @@ async fn start_demo(
         .context("cannot start the demo simulator")?;
     let mut scenario = Scenario::new(42);
     let now = unix_now();
-    simulator.with(|world| scenario.populate(world, now));
+    let organization = config.discovery.is_some();
+    simulator.with(|world| {
+        scenario.populate(world, now);
+        if organization {
+            aws_flow_simulator::organizations::populate_demo(world, now);
+        }
+    });
     let step = std::time::Duration::from_secs(5);
     spawn_stepping(&simulator, scenario, step);
     for target in &mut config.targets {

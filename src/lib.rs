@@ -44,6 +44,7 @@ mod app;
 mod aws;
 mod collector;
 mod compact;
+mod discovery;
 mod filter;
 mod http;
 mod interned;

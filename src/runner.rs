@@ -20,6 +20,7 @@ use crate::app::{build_target, Built};
 use crate::aws::Overrides;
 use crate::collector::unix_seconds;
 use crate::config::{Config, Shard};
+use crate::discovery::Discovery;
 use crate::scheduler::Unit;
 use crate::self_metrics::{ExporterMetrics, ServiceMetrics};
 use crate::state::Storage;
@@ -98,6 +99,9 @@ pub struct Runner {
     storage: Option<Arc<Storage>>,
     /// Also keeps two reloads from interleaving.
     running: tokio::sync::Mutex<(Duration, BTreeMap<Key, Running>)>,
+    /// (v4) Organizations discovery, and the configuration in force it applies with.
+    discovery: std::sync::OnceLock<Arc<Discovery>>,
+    in_force: std::sync::Mutex<Option<(Config, String)>>,
 }
 
 impl crate::http::Lifecycle for Runner {
@@ -129,13 +133,41 @@ impl Runner {
             exporter,
             storage,
             running: tokio::sync::Mutex::new((interval, running)),
+            discovery: Default::default(),
+            in_force: Default::default(),
         })
+    }
+
+    /// (v4) Discovered targets follow `discovery`'s refreshes (see
+    /// [`Runner::rediscovered`]) and reloads; `config` is the one in force.
+    pub fn attach_discovery(&self, discovery: Arc<Discovery>, config: Config, hash: String) {
+        *crate::sync::lock(&self.in_force) = Some((config, hash));
+        let _ = self.discovery.set(discovery);
+    }
+
+    /// (v4) The `discovery` block in force.
+    pub fn discovery_settings(&self) -> Option<crate::config::Discovery> {
+        crate::sync::lock(&self.in_force)
+            .as_ref()
+            .and_then(|(config, _)| config.discovery.clone())
+    }
+
+    /// (v4) Applies the configuration in force again with the targets the
+    /// last refresh found: added ones start, removed ones go, the others are
+    /// not touched.
+    pub async fn rediscovered(&self) {
+        if let Err(error) = self.try_reload(true).await {
+            tracing::error!(error = %format!("{error:#}"), "discovery: the targets found cannot be applied");
+        }
+        if let Some(discovery) = self.discovery.get() {
+            discovery.applied().await;
+        }
     }
 
     /// Reads the configuration again and applies it; on error nothing
     /// changes and the reason is returned (and logged once, at ERROR).
     pub async fn reload(&self) -> Result<(), String> {
-        match self.try_reload().await {
+        match self.try_reload(false).await {
             Ok(hash) => {
                 self.exporter
                     .config_loaded(&hash, unix_seconds(SystemTime::now()));
@@ -151,9 +183,15 @@ impl Runner {
         }
     }
 
-    async fn try_reload(&self) -> anyhow::Result<String> {
+    /// `again`: the configuration in force (a discovery refresh), not the file.
+    async fn try_reload(&self, again: bool) -> anyhow::Result<String> {
         let mut running = self.running.lock().await;
-        let (config, hash) = self.source.load()?;
+        let (config, hash) = match again {
+            true => crate::sync::lock(&self.in_force)
+                .clone()
+                .context("no configuration in force")?,
+            false => self.source.load()?,
+        };
         for (index, target) in config.targets.iter().enumerate() {
             if !self.exporter.fits_labels(target.labels.keys()) {
                 bail!(
@@ -177,6 +215,7 @@ impl Runner {
             .await?;
             wanted.extend(built);
         }
+        wanted.extend(self.discovered(&config)?);
         let interval = config.collection.interval;
         let targets = targets(&wanted);
         let (old_interval, units) = &mut *running;
@@ -215,7 +254,40 @@ impl Runner {
         }
         *units = kept;
         *old_interval = interval;
+        *crate::sync::lock(&self.in_force) = Some((config, hash.clone()));
+        if let Some(discovery) = self.discovery.get().filter(|_| !again) {
+            // A reload lists the accounts again too.
+            discovery.applied().await;
+            discovery.wake();
+        }
         Ok(hash)
+    }
+
+    /// (v4) The collectors of the discovered targets `config` selects.
+    fn discovered(&self, config: &Config) -> anyhow::Result<Vec<Built>> {
+        let Some(settings) = &config.discovery else {
+            return Ok(Vec::new());
+        };
+        let Some(discovery) = self.discovery.get() else {
+            bail!("discovery: a block added by a reload needs a restart");
+        };
+        let account_id = "account_id".to_string();
+        if !self
+            .exporter
+            .fits_labels(settings.labels.keys().chain([&account_id]))
+        {
+            bail!(
+                "discovery.organizations.labels: a label name no target had at start; \
+                 the exporter's own series keep the label names they started with, \
+                 so this change needs a restart"
+            );
+        }
+        discovery.units(
+            settings,
+            &config.collection,
+            &self.exporter,
+            config.targets.len(),
+        )
     }
 }
 

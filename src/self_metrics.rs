@@ -289,6 +289,7 @@ impl ExporterMetrics {
             units: self.units.clone(),
             state: self.state,
             changes: self.changes.clone(),
+            pooled: None,
         }
     }
 
@@ -716,9 +717,20 @@ pub struct ServiceMetrics {
     units: Units,
     state: bool,
     changes: Changes,
+    /// (v4) A discovered target's: where its collection durations are summed
+    /// (per region and discovery labels); its API attempts go there through
+    /// the caller's observer.
+    pooled: Option<Box<ServiceMetrics>>,
 }
 
 impl ServiceMetrics {
+    /// (v4) This (discovered) target's collection durations are observed in
+    /// `pooled` instead of a histogram of its own.
+    pub fn pooled_in(mut self, pooled: ServiceMetrics) -> ServiceMetrics {
+        self.pooled = Some(Box::new(pooled));
+        self
+    }
+
     fn update(&self, change: impl FnOnce(&mut UnitSeries)) {
         change(&mut lock(&self.series));
         self.changes.bump();
@@ -765,10 +777,20 @@ impl ServiceMetrics {
 
     /// The end of a collection, successful or not.
     pub fn collection_ended(&self, up: bool, elapsed: Duration, end_unix: f64) {
+        if let Some(pooled) = &self.pooled {
+            pooled.update(|u| {
+                u.collection_duration
+                    .get_or_insert_with(|| Histogram::new(&COLLECTION_DURATION_BUCKETS))
+                    .observe(elapsed.as_secs_f64());
+            });
+        }
         self.update(|u| {
             u.up = Some(if up { 1.0 } else { 0.0 });
             if up {
                 u.last_success = Some(end_unix);
+            }
+            if self.pooled.is_some() {
+                return;
             }
             u.collection_duration
                 .get_or_insert_with(|| Histogram::new(&COLLECTION_DURATION_BUCKETS))

@@ -45,6 +45,12 @@ impl Store {
         read(&self.expected).iter().all(|k| attempted.contains(k))
     }
 
+    /// (v4) Readiness also waits for the first collection of `key` (a target
+    /// discovered at start).
+    pub fn expect(&self, key: Key) {
+        write(&self.expected).push(key);
+    }
+
     /// The first collection of `key` ended, good or bad.
     pub fn attempted(&self, key: &Key) {
         write(&self.attempted).insert(key.clone());

@@ -39,6 +39,9 @@
 //!
 //! - [`sts`]: STS (awsQuery: AssumeRole, GetCallerIdentity), roles the test allows, issued
 //!   credentials, and optionally refusing requests not signed with an issued key.
+//! - [`organizations`]: Organizations (awsJson1_1: ListAccounts) and the organization's
+//!   accounts, each with a world of its own ([`World::member`]), served to requests signed
+//!   with that account's credentials; [`account`]: Account Management (restJson1: ListRegions).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -68,11 +71,13 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub mod account;
 pub mod appflow;
 mod control;
 pub mod customerprofiles;
 pub mod faults;
 pub mod logs;
+pub mod organizations;
 pub mod scenario;
 mod server;
 pub mod sts;
@@ -92,8 +97,16 @@ pub struct World {
     pub customerprofiles: customerprofiles::CustomerProfiles,
     pub logs: logs::Logs,
     pub sts: sts::Sts,
+    /// The organization (management account's view); empty: none.
+    pub organization: organizations::Organization,
     pub faults: faults::Faults,
+    /// The worlds of the other accounts, by account id: what a request signed with a role of
+    /// that account sees ([`World::account_world`]). Faults, counters, STS and the
+    /// organization are the root world's.
+    pub members: BTreeMap<String, World>,
     calls: BTreeMap<String, u64>,
+    /// Account id to the calls made by that account, counted like `calls`.
+    account_calls: BTreeMap<String, BTreeMap<String, u64>>,
     /// Access key id to the calls signed with it, counted like `calls`.
     access_keys: BTreeMap<String, BTreeMap<String, u64>>,
 }
@@ -113,6 +126,40 @@ impl World {
     pub fn reset_calls(&mut self) {
         self.calls.clear();
         self.access_keys.clear();
+        self.account_calls.clear();
+    }
+
+    /// The world of member account `account` (made empty at the first use).
+    pub fn member(&mut self, account: &str) -> &mut World {
+        self.members.entry(account.to_owned()).or_default()
+    }
+
+    /// What a call of `service` made by `account` is served from: the organization-wide
+    /// services (STS, Organizations, Account Management) and the management account's own
+    /// calls from this world, the others from the account's own (see [`World::member`]).
+    pub(crate) fn account_world(&mut self, service: &str, account: &str) -> &mut World {
+        let global = matches!(service, "sts" | "organizations" | "account");
+        if global || account == self.sts.caller_account() {
+            self
+        } else {
+            self.member(account)
+        }
+    }
+
+    /// How many requests made by `account` (whose credentials belong to it) reached
+    /// `operation` ("ListFlows" or "appflow:ListFlows", as [`World::calls`]).
+    pub fn calls_in_account(&self, account: &str, operation: &str) -> u64 {
+        self.account_calls
+            .get(account)
+            .and_then(|calls| calls.get(operation))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn count_account_call(&mut self, account: &str, service: &str, operation: &str) {
+        let calls = self.account_calls.entry(account.to_owned()).or_default();
+        *calls.entry(operation.to_owned()).or_default() += 1;
+        *calls.entry(format!("{service}:{operation}")).or_default() += 1;
     }
 
     /// The access key ids (SigV4 `Credential=`) of every signed request so far, STS included.

@@ -64,7 +64,10 @@ async fn main() -> ExitCode {
         }
     };
     let mut scenario = Scenario::new(args.seed);
-    sim.with(|world| scenario.populate(world, epoch_now()));
+    sim.with(|world| {
+        scenario.populate(world, epoch_now());
+        aws_flow_simulator::organizations::populate_demo(world, epoch_now());
+    });
     let _stepping = spawn_stepping(&sim, scenario, args.step);
     println!("aws-flow-simulator listening on {}", sim.url());
     if let Err(e) = tokio::signal::ctrl_c().await {

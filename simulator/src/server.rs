@@ -55,6 +55,8 @@ pub(crate) struct Call {
     /// The access key id the request is signed with (SigV4 `Credential=`), if any.
     #[allow(dead_code)] // Read by STS only.
     pub access_key_id: Option<String>,
+    /// The account the credentials belong to ([`crate::sts::Sts::account_of`]).
+    pub account: String,
 }
 
 static SERVICES: &[&Service] = &[
@@ -64,6 +66,8 @@ static SERVICES: &[&Service] = &[
     &crate::customerprofiles::SERVICE,
     &crate::logs::SERVICE,
     &crate::sts::SERVICE,
+    &crate::organizations::SERVICE,
+    &crate::account::SERVICE,
 ];
 
 fn route(
@@ -163,10 +167,12 @@ async fn respond(
     tracing::debug!(service = service.name, operation, "call");
     let access_key_id = wire::access_key_id(&parts.headers);
 
-    let (fault, latency) = {
+    let (fault, latency, account) = {
         let mut world = lock(&world);
         world.count_call(service.name, operation);
         world.count_access_key(access_key_id.as_deref(), service.name, operation);
+        let account = world.sts.account_of(access_key_id.as_deref());
+        world.count_account_call(&account, service.name, operation);
         if service.name != crate::sts::SERVICE.name {
             let checked = world
                 .sts
@@ -178,6 +184,7 @@ async fn respond(
         (
             world.faults.take(service.name, operation),
             world.faults.latency(service.name, operation),
+            account,
         )
     };
     let delay = latency
@@ -213,9 +220,13 @@ async fn respond(
         query: parts.uri.query().map(str::to_owned),
         body,
         access_key_id,
+        account,
     };
     let oversize = matches!(fault, Some(Fault::Oversize));
-    let outcome = wire::with_oversize(oversize, || (service.handle)(&mut lock(&world), &call));
+    let outcome = wire::with_oversize(oversize, || {
+        let mut world = lock(&world);
+        (service.handle)(world.account_world(service.name, &call.account), &call)
+    });
     Ok(match (outcome, fault) {
         (Ok(body), Some(Fault::Truncated)) => wire::truncated(body),
         (Ok(body), _) => service.protocol.ok(body),

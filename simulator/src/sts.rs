@@ -12,6 +12,11 @@
 //! default 3600), or what [`Sts::set_lifetime_seconds`] forces, so a test can make them expire
 //! in seconds.
 //!
+//! Keyed per account: credentials issued for a role belong to the role's account, and the
+//! requests signed with them are served that account's world ([`crate::World::account_world`]);
+//! GetCallerIdentity names that account. Long-term keys belong to [`CALLER_ACCOUNT`] (the
+//! organization's management account) unless [`Sts::set_key_account`] says otherwise.
+//!
 //! Signatures are never verified, but the access key id of every signed request is recorded
 //! ([`crate::World::access_keys_seen`]). With [`Sts::require_issued_keys`], the other services
 //! refuse (403 UnrecognizedClientException, or ExpiredTokenException once expired) any request
@@ -102,6 +107,9 @@ pub struct Sts {
     lifetime: Option<u64>,
     require_issued_keys: bool,
     next_key: u64,
+    /// Long-term access keys of accounts other than [`CALLER_ACCOUNT`] (e.g. a delegated
+    /// administrator's exporter).
+    key_accounts: BTreeMap<String, String>,
 }
 
 impl Sts {
@@ -155,6 +163,38 @@ impl Sts {
     /// [`Sts::require_issued_keys`] is on.
     pub fn allow_access_key(&mut self, access_key_id: &str) {
         self.allowed_keys.insert(access_key_id.to_owned());
+    }
+
+    /// The account of the simulator's own (management) identity: [`CALLER_ACCOUNT`].
+    pub fn caller_account(&self) -> &'static str {
+        CALLER_ACCOUNT
+    }
+
+    /// Requests signed with the long-term key `access_key_id` are made by `account`.
+    pub fn set_key_account(&mut self, access_key_id: &str, account: &str) {
+        self.key_accounts
+            .insert(access_key_id.to_owned(), account.to_owned());
+    }
+
+    /// The account a request signed with `access_key_id` is made by: that of the role for
+    /// credentials AssumeRole issued, else the key's account ([`Sts::set_key_account`]), else
+    /// [`CALLER_ACCOUNT`].
+    pub fn account_of(&self, access_key_id: Option<&str>) -> String {
+        let Some(key) = access_key_id else {
+            return CALLER_ACCOUNT.to_owned();
+        };
+        if let Some(c) = self.issued.get(key) {
+            return c
+                .role_arn
+                .split(':')
+                .nth(4)
+                .unwrap_or(CALLER_ACCOUNT)
+                .to_owned();
+        }
+        self.key_accounts
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| CALLER_ACCOUNT.to_owned())
     }
 
     /// Whether a request signed with `access_key_id` may reach a service other than STS.
@@ -395,11 +435,11 @@ fn get_caller_identity(sts: &Sts, access_key_id: Option<&str>) -> Bytes {
                 format!("arn:aws:sts::{account}:assumed-role/{name}/simulated"),
             )
         }
-        None => (
-            "AIDASIMULATOR0000000".to_owned(),
-            CALLER_ACCOUNT.to_owned(),
-            CALLER_ARN.to_owned(),
-        ),
+        None => {
+            let account = sts.account_of(access_key_id);
+            let arn = CALLER_ARN.replace(CALLER_ACCOUNT, &account);
+            ("AIDASIMULATOR0000000".to_owned(), account, arn)
+        }
     };
     let xml = format!(
         "<GetCallerIdentityResponse xmlns=\"{NAMESPACE}\">\n  <GetCallerIdentityResult>\n    \

@@ -444,6 +444,15 @@ pub struct Sdk {
 }
 
 impl Sdk {
+    /// (v4) An SDK of a configuration made elsewhere (a discovered target's:
+    /// the exporter's own chain, the target's region, its account's role session).
+    pub fn from_config(config: SdkConfig) -> Arc<Sdk> {
+        Arc::new(Sdk {
+            config,
+            clients: Default::default(),
+        })
+    }
+
     pub fn config(&self) -> &SdkConfig {
         &self.config
     }

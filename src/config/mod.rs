@@ -36,6 +36,8 @@
 //! * an omitted `services` block, or an omitted service, is enabled with no filter
 //!   ([`ServiceSettings::new`]);
 //! * `labels` defaults to none;
+//! * `discovery` (v4, module `discovery`): the accounts of an AWS Organization as targets.
+//!   With it, `targets` may be empty or omitted (then there is no static target).
 //! * `targets` omitted entirely gives one default target ([`Target::default`]):
 //!   region `None` (taken from the standard AWS chain), every service on, no labels.
 //!   `targets: []` (or `targets:` with no value) is an error:
@@ -111,6 +113,7 @@
 //! A YAML syntax error has no path: just the message and the location. An I/O error
 //! reads `cannot read <path>: <error>`.
 
+mod discovery;
 mod error;
 mod model;
 mod schema;
@@ -118,6 +121,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use self::discovery::{Discovery, DiscoveryRegions, DEFAULT_REFRESH, DISCOVERY_LABEL_NAMES};
 pub use self::error::{ConfigError, Location};
 pub use self::model::{Collection, LogGroups, ServiceSettings, Target, RESERVED_LABEL_NAMES};
 pub use crate::filter::NameFilter;
@@ -132,8 +136,10 @@ pub use crate::shard::Shard;
 pub struct Config {
     /// Collection settings shared by every target.
     pub collection: Collection,
-    /// What to collect; never empty.
+    /// What to collect; never empty without `discovery`.
     pub targets: Vec<Target>,
+    /// (v4) The accounts of an AWS Organization, found and kept current by the exporter.
+    pub discovery: Option<Discovery>,
 }
 
 impl Default for Config {
@@ -141,6 +147,7 @@ impl Default for Config {
         Config {
             collection: Collection::default(),
             targets: vec![Target::default()],
+            discovery: None,
         }
     }
 }
@@ -169,15 +176,23 @@ impl Config {
     ///
     /// Empty text (or only comments, or `{}`) gives [`Config::default`].
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        // `targets: []` is valid only beside a `discovery` block, which may come after it.
+        let discovery = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text)
+            .is_ok_and(|v| v.get("discovery").is_some_and(|d| !d.is_null()));
+        schema::DISCOVERY_PRESENT.set(discovery);
         let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-        let file: schema::FileConfig =
-            serde_path_to_error::deserialize(deserializer).map_err(ConfigError::from_yaml)?;
-        validate::validate(file)
+        let file: Result<schema::FileConfig, _> = serde_path_to_error::deserialize(deserializer);
+        schema::DISCOVERY_PRESENT.set(false);
+        validate::validate(file.map_err(ConfigError::from_yaml)?)
     }
 
     /// Restricts every service of every target to the names `shard` owns (by
     /// [`NameFilter::shard`]; a service selected by domain shards its domains).
     pub fn apply_shard(&mut self, shard: Shard) {
+        // Discovered targets are split whole, by `<account_id>/<region>`.
+        if let Some(discovery) = &mut self.discovery {
+            discovery.shard = Some(shard);
+        }
         for target in &mut self.targets {
             for service in &mut target.services {
                 service.filter.shard = Some(shard);

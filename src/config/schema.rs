@@ -35,7 +35,7 @@ pub(super) const NO_TARGETS: &str = "at least one target is required";
 #[derive(Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with keys collection and targets"
+    expecting = "a mapping with keys collection, targets and discovery"
 )]
 pub(super) struct FileConfig {
     /// Collection settings; omitted keys take their defaults.
@@ -44,6 +44,13 @@ pub(super) struct FileConfig {
     /// as null (an error); an empty list is rejected during deserialization.
     #[serde(default, deserialize_with = "present")]
     pub targets: Option<Option<TargetList>>,
+    /// (v4) Organizations discovery; with it, `targets` may be empty.
+    pub discovery: Option<super::discovery::FileDiscovery>,
+}
+
+thread_local! {
+    /// Set while a file with a `discovery` block is read: `targets: []` is then valid.
+    pub(super) static DISCOVERY_PRESENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Deserializes a key that is present, so that null can be told from omitted.
@@ -319,6 +326,7 @@ macro_rules! from_str_scalar {
         }
     };
 }
+pub(super) use from_str_scalar;
 
 /// A duration greater than zero and at most [`MAX_DURATION`].
 pub(super) struct PositiveDuration(pub Duration);
@@ -632,7 +640,7 @@ impl<'de> Deserialize<'de> for TargetList {
                 while let Some(target) = seq.next_element()? {
                     targets.push(target);
                 }
-                if targets.is_empty() {
+                if targets.is_empty() && !DISCOVERY_PRESENT.get() {
                     Err(de::Error::custom(NO_TARGETS))
                 } else {
                     Ok(TargetList(targets))

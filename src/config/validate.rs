@@ -33,13 +33,19 @@ pub(super) fn validate(file: FileConfig) -> Result<Config, ConfigError> {
         }
     };
 
+    let discovery = file.discovery.map(super::discovery::validate).transpose()?;
     let file_targets = match file.targets {
+        // With discovery, no static target unless written: the default one would
+        // collect the exporter's own account twice.
+        None if discovery.is_some() => Vec::new(),
         None => {
             return Ok(Config {
                 collection,
                 targets: vec![Target::default()],
+                discovery,
             })
         }
+        Some(None) if discovery.is_some() => Vec::new(),
         Some(None) => return Err(ConfigError::at("targets", NO_TARGETS)),
         Some(Some(TargetList(targets))) => targets,
     };
@@ -80,12 +86,13 @@ pub(super) fn validate(file: FileConfig) -> Result<Config, ConfigError> {
     Ok(Config {
         collection,
         targets,
+        discovery,
     })
 }
 
 /// One [`ServiceSettings`] per registered service, in the registry's order: from
 /// its block when the file writes one, else the defaults.
-fn services(file: Option<FileServices>) -> Vec<ServiceSettings> {
+pub(super) fn services(file: Option<FileServices>) -> Vec<ServiceSettings> {
     let mut blocks = file.map(|s| s.0).unwrap_or_default();
     SERVICES
         .iter()
