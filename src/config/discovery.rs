@@ -221,3 +221,155 @@ pub(super) fn validate(file: FileDiscovery) -> Result<Discovery, ConfigError> {
         shard: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, DiscoveryRegions};
+
+    fn block(body: &str) -> String {
+        format!("targets: []\ndiscovery:\n  organizations:\n{body}")
+    }
+
+    fn err(text: &str) -> (Option<String>, Option<usize>, String) {
+        let e = Config::parse(text).unwrap_err();
+        (
+            e.field_path().map(str::to_string),
+            e.location().map(|l| l.line),
+            e.to_string(),
+        )
+    }
+
+    #[test]
+    fn a_full_block_and_its_defaults() {
+        let c = Config::parse(&block(
+            "    role_name: flow-exporter\n    external_id: ext-1\n    regions: [us-east-1, eu-west-1]\n    \
+             include: ['^prod-']\n    exclude: ['-test$']\n    refresh_interval: 15m\n    \
+             labels: { org: main }\n    services:\n      transfer: { enabled: false }\n",
+        ))
+        .unwrap();
+        assert!(c.targets.is_empty());
+        let d = c.discovery.unwrap();
+        assert_eq!(d.role_name, "flow-exporter");
+        assert_eq!(d.external_id.as_deref(), Some("ext-1"));
+        assert_eq!(
+            d.regions,
+            DiscoveryRegions::List(vec!["us-east-1".into(), "eu-west-1".into()])
+        );
+        assert_eq!(d.refresh_interval.as_secs(), 900);
+        assert_eq!(d.labels["org"], "main");
+        assert!(!d.service("transfer").unwrap().enabled);
+        assert!(d.service("appflow").unwrap().enabled);
+        assert!(d.selects("111111111111", "prod-data"));
+        assert!(!d.selects("111111111111", "prod-test"));
+        assert!(!d.selects("111111111111", "dev"));
+
+        let d =
+            Config::parse("discovery:\n  organizations:\n    role_name: r\n    regions: enabled\n")
+                .unwrap();
+        assert!(d.targets.is_empty(), "no default target beside discovery");
+        let d = d.discovery.unwrap();
+        assert_eq!(d.regions, DiscoveryRegions::Enabled);
+        assert_eq!(d.refresh_interval.as_secs(), 3600);
+        // An id matches too.
+        assert!(Config::parse(&block(
+            "    role_name: r\n    regions: enabled\n    include: ['^1234']\n"
+        ))
+        .unwrap()
+        .discovery
+        .unwrap()
+        .selects("123456789012", "x"));
+    }
+
+    #[test]
+    fn bad_fields_are_named_with_their_line() {
+        let cases = [
+            (
+                "    regions: enabled\n",
+                "discovery.organizations",
+                "role_name",
+            ),
+            ("    role_name: r\n", "discovery.organizations", "regions"),
+            (
+                "    role_name: r\n    regions: [us-east-1, nowhere]\n",
+                "discovery.organizations.regions[1]",
+                "invalid region",
+            ),
+            (
+                "    role_name: r\n    regions: all\n",
+                "discovery.organizations.regions",
+                "enabled",
+            ),
+            (
+                "    role_name: r\n    regions: []\n",
+                "discovery.organizations.regions",
+                "at least one",
+            ),
+            (
+                "    role_name: r\n    regions: [us-east-1, us-east-1]\n",
+                "discovery.organizations.regions",
+                "twice",
+            ),
+            (
+                "    role_name: arn:aws:iam::1:role/r\n    regions: enabled\n",
+                "discovery.organizations.role_name",
+                "ARN",
+            ),
+            (
+                "    role_name: 'a b'\n    regions: enabled\n",
+                "discovery.organizations.role_name",
+                "invalid role name",
+            ),
+            (
+                "    role_name: r\n    regions: enabled\n    include: ['([']\n",
+                "discovery.organizations.include[0]",
+                "regular expression",
+            ),
+            (
+                "    role_name: r\n    regions: enabled\n    refresh_interval: 0s\n",
+                "discovery.organizations.refresh_interval",
+                "",
+            ),
+            (
+                "    role_name: r\n    regions: enabled\n    external_id: x\n",
+                "discovery.organizations.external_id",
+                "external id",
+            ),
+            (
+                "    role_name: r\n    regions: enabled\n    services: { glue: {} }\n",
+                "discovery.organizations.services.glue",
+                "unknown service",
+            ),
+            (
+                "    role_name: r\n    regions: enabled\n    region: us-east-1\n",
+                "discovery.organizations.region",
+                "unknown field",
+            ),
+        ];
+        for (body, path, message) in cases {
+            let (got_path, line, text) = err(&block(body));
+            assert_eq!(got_path.as_deref(), Some(path), "{body}: {text}");
+            assert!(line.is_some(), "{body}: {text}");
+            assert!(text.contains(message), "{body}: {text}");
+        }
+        let (path, _, text) = err(&block(
+            "    role_name: r\n    regions: enabled\n    labels: { account_id: x }\n",
+        ));
+        assert_eq!(
+            path.as_deref(),
+            Some("discovery.organizations.labels.account_id")
+        );
+        assert!(text.contains("reserved"), "{text}");
+        let (path, _, _) = err("discovery:\n  accounts: {}\n");
+        assert_eq!(path.as_deref(), Some("discovery.accounts"));
+    }
+
+    #[test]
+    fn empty_targets_need_discovery() {
+        let (path, line, _) = err("targets: []\n");
+        assert_eq!((path.as_deref(), line), (Some("targets"), Some(1)));
+        // Discovery written after the targets counts too.
+        assert!(Config::parse(&block("    role_name: r\n    regions: enabled\n")).is_ok());
+        // And a later file without it is refused again (the flag does not stick).
+        assert!(Config::parse("targets: []\n").is_err());
+    }
+}
