@@ -194,12 +194,12 @@ impl Discovery {
                 state.failures += 1;
                 if state.failures == 1 {
                     tracing::error!(
-                        error = %error,
-                        "discovery: cannot list the organization's accounts; the targets \
+                        error = %format!("{error:#}"),
+                        "discovery: cannot list the accounts of the organization; the targets \
                          discovered last keep running"
                     );
                 } else {
-                    tracing::debug!(error = %error, "discovery: still failing");
+                    tracing::debug!(error = %format!("{error:#}"), "discovery: still failing");
                 }
             }
         }

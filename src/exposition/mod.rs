@@ -476,7 +476,13 @@ fn write_sample(
         }
         out.push_str(base);
     }
-    out.push_str("} ");
+    if out.len() == start {
+        // No label at all (discovery's own series): no braces.
+        out.pop();
+        out.push(' ');
+    } else {
+        out.push_str("} ");
+    }
     out.push_str(&format_value(value));
     out.push('\n');
 }

@@ -5,6 +5,7 @@ mod appflow;
 mod assume_role;
 mod cli;
 mod customerprofiles;
+mod discovery;
 mod faults;
 mod harness;
 mod http;

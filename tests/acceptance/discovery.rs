@@ -1,0 +1,329 @@
+//! (v4) Organizations discovery through the real binary: the accounts come
+//! from ListAccounts, the exporter's own account is collected with its own
+//! credentials and every other one with its role (the simulator serves each
+//! account its own world, picked by the key a request is signed with),
+//! failures stay local, and refreshes add and remove accounts like a reload.
+
+use std::time::{Duration, Instant};
+
+use aws_flow_simulator::appflow::{Execution, Flow};
+use aws_flow_simulator::organizations::Account;
+use aws_flow_simulator::{Fault, Simulator};
+
+use crate::harness::*;
+
+const OWN: &str = "123456789012";
+const DATA: &str = "210987654321";
+const EMPTY: &str = "345678901234";
+const SUSPENDED: &str = "567890123456";
+
+fn role(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/flow-exporter")
+}
+
+/// AppFlow only, us-east-1, refreshed every `refresh`.
+fn config(refresh: &str) -> String {
+    format!(
+        "{FAST}discovery:\n  organizations:\n    role_name: flow-exporter\n    \
+         regions: [us-east-1]\n    refresh_interval: {refresh}\n    labels: {{ org: main }}\n    \
+         services:\n      transfer: {{ enabled: false }}\n      supplychain: {{ enabled: false }}\n      \
+         customerprofiles: {{ enabled: false }}\n"
+    )
+}
+
+fn flow(name: &str) -> Flow {
+    let t = now();
+    let mut flow = Flow::new(name, t - 1000.0);
+    flow.executions
+        .push(Execution::finished("a", "Successful", t - 500.0, t - 400.0));
+    flow
+}
+
+/// The management account (with a flow), a member with a flow, an empty member
+/// and a suspended one; every request must be signed with the exporter's own
+/// key or one STS issued.
+fn organization(sim: &Simulator, allowed: &[&str]) {
+    sim.with(|w| {
+        w.organization.add_account(Account::new(OWN, "management"));
+        w.organization.add_account(Account::new(DATA, "data"));
+        w.organization.add_account(Account::new(EMPTY, "empty"));
+        w.organization
+            .add_account(Account::new(SUSPENDED, "gone").in_state("SUSPENDED"));
+        w.appflow.add_flow(flow("own-orders"));
+        w.member(DATA).appflow.add_flow(flow("member-orders"));
+        for account in allowed {
+            w.sts.allow_role(&role(account), None);
+        }
+        w.sts.require_issued_keys(true);
+        w.sts.allow_access_key("AKIDTEST");
+    });
+}
+
+fn up_of(account: &str) -> String {
+    format!(
+        "aws_flow_exporter_collector_up{{account_id=\"{account}\",aws_service=\"appflow\",\
+         org=\"main\",region=\"us-east-1\"}}"
+    )
+}
+
+/// Scrapes until `ok` holds of the text (20 s at most).
+async fn until(exporter: &Exporter, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = exporter.metrics().await;
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never {what}: {text}\n{}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until two more collections of the accounts' AppFlow have ended.
+async fn settle(exporter: &Exporter) -> String {
+    let series = "aws_flow_exporter_collection_duration_seconds_count{aws_service=\"appflow\",org=\"main\",region=\"us-east-1\"}";
+    let start = value(&exporter.metrics().await, series).unwrap_or(0.0);
+    until(exporter, "two more collections", |t| {
+        value(t, series).unwrap_or(0.0) >= start + 6.0
+    })
+    .await
+}
+
+fn error_lines(exporter: &Exporter, needle: &str) -> usize {
+    exporter
+        .logs()
+        .lines()
+        .filter(|l| l.contains("level=error") && l.contains(needle))
+        .count()
+}
+
+#[tokio::test]
+async fn accounts_are_discovered_and_each_is_signed_with_its_own_role() {
+    let sim = simulator().await;
+    organization(&sim, &[DATA, EMPTY]);
+    let exporter = Exporter::start(&sim, &config("1h")).await;
+    let text = until(&exporter, "every account up", |t| {
+        [OWN, DATA, EMPTY]
+            .iter()
+            .all(|a| value(t, &up_of(a)) == Some(1.0))
+    })
+    .await;
+    assert_eq!(value(&text, "aws_flow_exporter_discovery_up"), Some(1.0));
+    assert_eq!(
+        value(&text, "aws_flow_exporter_discovered_targets"),
+        Some(3.0)
+    );
+    assert!(value(
+        &text,
+        "aws_flow_exporter_discovery_last_success_timestamp_seconds"
+    )
+    .is_some());
+    for (id, name) in [(OWN, "management"), (DATA, "data"), (EMPTY, "empty")] {
+        let info = format!(
+            "aws_flow_exporter_account_info{{account_id=\"{id}\",account_name=\"{name}\"}}"
+        );
+        assert_eq!(value(&text, &info), Some(1.0), "{info}");
+    }
+    assert!(
+        !text.contains(SUSPENDED),
+        "a suspended account is not collected"
+    );
+    // Each account's own flows, with its account_id.
+    let info = |flow: &str, account: &str| {
+        text.lines().any(|l| {
+            l.starts_with("aws_appflow_flow_info{")
+                && l.contains(&format!("flow_name=\"{flow}\""))
+                && l.contains(&format!("account_id=\"{account}\""))
+                && l.contains("org=\"main\"")
+        })
+    };
+    assert!(info("own-orders", OWN), "{text}");
+    assert!(info("member-orders", DATA), "{text}");
+    assert!(!info("member-orders", OWN) && !info("own-orders", DATA));
+
+    // The own account without AssumeRole; the others with their role, once.
+    let calls = sim.with(|w| w.sts.assume_role_calls().to_vec());
+    let mut assumed: Vec<&str> = calls.iter().map(|c| c.role_arn.as_str()).collect();
+    assumed.sort();
+    assert_eq!(assumed, [role(DATA), role(EMPTY)], "{calls:?}");
+    assert!(calls
+        .iter()
+        .all(|c| c.role_session_name == "aws-flow-exporter"
+            && c.access_key_id.as_deref() == Some("AKIDTEST")));
+    let data_key = calls
+        .iter()
+        .find(|c| c.role_arn == role(DATA))
+        .and_then(|c| c.issued.clone())
+        .unwrap();
+    sim.with(|w| {
+        assert!(w.calls_with_key(&data_key, "appflow:ListFlows") > 0);
+        assert_eq!(
+            w.calls_in_account(DATA, "appflow:ListFlows"),
+            w.calls_with_key(&data_key, "appflow:ListFlows"),
+            "every call for the member signed with its role"
+        );
+        assert!(w.calls_in_account(OWN, "appflow:ListFlows") > 0);
+        // The empty account costs one listing call per collection, nothing more.
+        assert!(w.calls_in_account(EMPTY, "appflow:ListFlows") > 0);
+        assert_eq!(
+            w.calls_in_account(EMPTY, "appflow:DescribeFlowExecutionRecords"),
+            0
+        );
+    });
+
+    // Per target only up, success time and tracked; API and durations summed per region.
+    assert!(!text
+        .lines()
+        .any(|l| (l.starts_with("aws_flow_exporter_api_requests_total")
+            || l.starts_with("aws_flow_exporter_collection_duration_seconds"))
+            && l.contains("account_id")));
+    let own_series = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("aws_flow_exporter_") && l.contains(&format!("account_id=\"{EMPTY}\""))
+        })
+        .count();
+    assert!(own_series <= 12, "{own_series} series for an empty account");
+    assert!(value(
+        &text,
+        "aws_flow_exporter_collection_duration_seconds_count{aws_service=\"appflow\",org=\"main\",region=\"us-east-1\"}"
+    )
+    .is_some_and(|n| n >= 3.0));
+    for (operation, at_least) in [
+        ("ListAccounts", 1.0),
+        ("GetCallerIdentity", 1.0),
+        ("AssumeRole", 2.0),
+    ] {
+        let series = format!(
+            "aws_flow_exporter_api_requests_total{{aws_service=\"discovery\",operation=\"{operation}\",\
+             org=\"main\",outcome=\"success\",region=\"us-east-1\"}}"
+        );
+        assert!(
+            value(&text, &series).is_some_and(|n| n >= at_least),
+            "{series}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_denied_role_downs_only_its_account_with_one_error() {
+    let sim = simulator().await;
+    organization(&sim, &[DATA]);
+    let exporter = Exporter::start(&sim, &config("1h")).await;
+    until(&exporter, "the denied account down", |t| {
+        value(t, &up_of(EMPTY)) == Some(0.0)
+            && value(t, &up_of(DATA)) == Some(1.0)
+            && value(t, &up_of(OWN)) == Some(1.0)
+    })
+    .await;
+    settle(&exporter).await;
+    settle(&exporter).await;
+    assert_eq!(
+        error_lines(&exporter, &role(EMPTY)),
+        1,
+        "one ERROR per streak, naming the role: {}",
+        exporter.logs()
+    );
+    assert!(exporter
+        .logs()
+        .lines()
+        .any(|l| l.contains("level=error") && l.contains(EMPTY)));
+    assert_eq!(error_lines(&exporter, &role(DATA)), 0);
+    // Let in: the account recovers.
+    sim.with(|w| w.sts.allow_role(&role(EMPTY), None));
+    until(&exporter, "the account back", |t| {
+        value(t, &up_of(EMPTY)) == Some(1.0)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn list_accounts_failing_keeps_the_last_targets() {
+    let sim = simulator().await;
+    organization(&sim, &[DATA, EMPTY]);
+    let exporter = Exporter::start(&sim, &config("1s")).await;
+    until(&exporter, "discovered", |t| {
+        value(t, "aws_flow_exporter_discovered_targets") == Some(3.0)
+    })
+    .await;
+    sim.with(|w| {
+        w.faults
+            .inject("organizations:ListAccounts", Fault::AccessDenied, 1000)
+    });
+    let text = until(&exporter, "discovery down", |t| {
+        value(t, "aws_flow_exporter_discovery_up") == Some(0.0)
+    })
+    .await;
+    assert_eq!(
+        value(&text, "aws_flow_exporter_discovered_targets"),
+        Some(3.0)
+    );
+    // Failing for a while: the targets are still collected, one ERROR in all.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let text = settle(&exporter).await;
+    assert_eq!(value(&text, &up_of(DATA)), Some(1.0));
+    assert_eq!(value(&text, "aws_flow_exporter_discovery_up"), Some(0.0));
+    assert!(sim.with(|w| w.calls("organizations:ListAccounts")) >= 3);
+    assert_eq!(
+        error_lines(&exporter, "cannot list the accounts of the organization"),
+        1,
+        "{}",
+        exporter.logs()
+    );
+    let denied = "aws_flow_exporter_api_requests_total{aws_service=\"discovery\",operation=\"ListAccounts\",org=\"main\",outcome=\"client_error\",region=\"us-east-1\"}";
+    assert!(value(&text, denied).is_some_and(|n| n >= 2.0), "{denied}");
+    sim.with(|w| w.faults.clear());
+    until(&exporter, "discovery back", |t| {
+        value(t, "aws_flow_exporter_discovery_up") == Some(1.0)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refreshes_add_and_remove_accounts_like_a_reload() {
+    let sim = simulator().await;
+    organization(&sim, &[DATA, EMPTY, "456789012345"]);
+    let exporter = Exporter::start(&sim, &config("1s")).await;
+    until(&exporter, "discovered", |t| {
+        value(t, "aws_flow_exporter_discovered_targets") == Some(3.0)
+            && value(t, &up_of(DATA)) == Some(1.0)
+    })
+    .await;
+    let before = sim.with(|w| w.sts.assume_role_calls().len());
+    // One account joins, one is suspended.
+    sim.with(|w| {
+        w.organization
+            .add_account(Account::new("456789012345", "joined"));
+        w.member("456789012345")
+            .appflow
+            .add_flow(flow("new-orders"));
+        w.organization.account_mut(EMPTY).unwrap().state = Some("SUSPENDED".into());
+    });
+    let text = until(
+        &exporter,
+        "the new account collected, the suspended one gone",
+        |t| value(t, &up_of("456789012345")) == Some(1.0) && value(t, &up_of(EMPTY)).is_none(),
+    )
+    .await;
+    assert_eq!(
+        value(&text, "aws_flow_exporter_discovered_targets"),
+        Some(3.0)
+    );
+    assert!(!text.contains(&format!("account_id=\"{EMPTY}\"")), "{text}");
+    assert!(text.contains("flow_name=\"new-orders\""));
+    // The unchanged accounts were not touched: no new role session, no rebuild.
+    let calls = sim.with(|w| w.sts.assume_role_calls().to_vec());
+    assert_eq!(calls.len(), before + 1, "{calls:?}");
+    assert_eq!(calls[before].role_arn, role("456789012345"));
+    let logs = exporter.logs();
+    assert!(!logs
+        .lines()
+        .any(|l| l.contains(DATA) && (l.contains("rebuilt") || l.contains("removed"))));
+    assert!(logs
+        .lines()
+        .any(|l| l.contains(EMPTY) && l.contains("collector removed")));
+}
