@@ -327,3 +327,77 @@ async fn refreshes_add_and_remove_accounts_like_a_reload() {
         .lines()
         .any(|l| l.contains(EMPTY) && l.contains("collector removed")));
 }
+
+fn repo(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_config_validates_the_block_and_the_examples() {
+    for file in [
+        "examples/discovery.yaml",
+        "deploy/examples/discovery/config.yaml",
+    ] {
+        let out = run(
+            "http://127.0.0.1:9",
+            &["--check-config", "--config.file", &repo(file)],
+        );
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let bad = config_file(
+        "targets: []\ndiscovery:\n  organizations:\n    role_name: r\n    regions: [us-east-1, mars-1]\n",
+    );
+    let out = run(
+        "http://127.0.0.1:9",
+        &[
+            "--check-config",
+            "--config.file",
+            bad.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("discovery.organizations.regions[1]") && stderr.contains("line 5"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_demo_organization_is_discovered() {
+    let out = run(
+        "http://127.0.0.1:9",
+        &[
+            "--demo",
+            "--once",
+            "--config.file",
+            &repo("examples/discovery.yaml"),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(value(&text, "aws_flow_exporter_discovery_up"), Some(1.0));
+    // Four active accounts, two regions each; the suspended one is not collected.
+    assert_eq!(
+        value(&text, "aws_flow_exporter_discovered_targets"),
+        Some(8.0)
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("aws_flow_exporter_account_info{"))
+            .count(),
+        4
+    );
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("aws_appflow_flow_info{")
+            && l.contains("account_id=\"210987654321\"")));
+}
