@@ -56,7 +56,10 @@
 //!    SIGKILL (its first collection's calls). No latency, the highest rate: the calls do not
 //!    matter here.
 //!
-//! SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
+//! 10. An organization (v4 discovery): 4,000 discovered targets, 100 of them with data; see
+//!    `scale/discovery.rs`.
+//!
+//! SCALE_ONLY=org runs 10 only. SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
 //! only (the 10,000 flows collected without latency, at the highest rate, to be ready soon),
 //! SCALE_ONLY=targets runs 6 only, SCALE_ONLY=transferlogs runs 7 only, SCALE_ONLY=state runs
 //! 8 only.
@@ -74,6 +77,8 @@ use aws_flow_simulator::scenario::scale::transfer::{self, LoggedStep, TransferSc
 use aws_flow_simulator::scenario::scale::{list_pages, pages, Changed, Scale};
 use aws_flow_simulator::{epoch_now, Simulator, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod discovery;
 
 const MIB: f64 = 1024.0 * 1024.0;
 const MEMORY_TARGET_MIB: f64 = 64.0;
@@ -184,12 +189,14 @@ async fn run(s: Settings) {
         "targets" => many_targets(&s).await,
         "transferlogs" => transfer_logs(&s).await,
         "state" => durable_state(&s).await,
+        "org" => discovery::organization(&s).await,
         _ => {
             appflow(&s).await;
             durable_state(&s).await;
             others(&s).await;
             many_targets(&s).await;
             transfer_logs(&s).await;
+            discovery::organization(&s).await;
         }
     }
 }

@@ -401,3 +401,79 @@ fn the_demo_organization_is_discovered() {
         .any(|l| l.starts_with("aws_appflow_flow_info{")
             && l.contains("account_id=\"210987654321\"")));
 }
+
+#[tokio::test]
+async fn enabled_regions_are_listed_through_each_account_role() {
+    let sim = simulator().await;
+    organization(&sim, &[DATA, EMPTY]);
+    sim.with(|w| {
+        let data = w.organization.account_mut(DATA).unwrap();
+        data.regions.insert("eu-south-1".into(), "ENABLED".into());
+        data.regions.insert("us-west-1".into(), "DISABLED".into());
+    });
+    let yaml = config("1h").replace("regions: [us-east-1]", "regions: enabled");
+    let exporter = Exporter::start(&sim, &yaml).await;
+    let up = |account: &str, region: &str| {
+        format!(
+            "aws_flow_exporter_collector_up{{account_id=\"{account}\",aws_service=\"appflow\",\
+             org=\"main\",region=\"{region}\"}}"
+        )
+    };
+    let text = until(&exporter, "the opt-in region collected", |t| {
+        value(t, &up(DATA, "eu-south-1")) == Some(1.0)
+    })
+    .await;
+    // 8 regions on by default; the member turned one off and an opt-in one on.
+    assert_eq!(
+        value(&text, "aws_flow_exporter_discovered_targets"),
+        Some(24.0)
+    );
+    assert_eq!(value(&text, &up(DATA, "us-west-1")), None);
+    assert_eq!(value(&text, &up(EMPTY, "us-west-1")), Some(1.0));
+    let calls = sim.with(|w| w.sts.assume_role_calls().to_vec());
+    assert_eq!(
+        calls.len(),
+        2,
+        "one role session per account, all regions: {calls:?}"
+    );
+    let data_key = calls
+        .iter()
+        .find(|c| c.role_arn == role(DATA))
+        .and_then(|c| c.issued.clone())
+        .unwrap();
+    sim.with(|w| {
+        assert_eq!(w.calls_with_key(&data_key, "account:ListRegions"), 1);
+        assert_eq!(
+            w.calls_with_key("AKIDTEST", "account:ListRegions"),
+            1,
+            "the own account"
+        );
+        assert_eq!(w.calls("account:ListRegions"), 3);
+    });
+}
+
+#[tokio::test]
+async fn discovered_state_is_carried_across_a_restart() {
+    let sim = simulator().await;
+    organization(&sim, &[DATA, EMPTY]);
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().to_str().unwrap().to_string();
+    let restored = format!(
+        "aws_flow_exporter_state_restored{{account_id=\"{DATA}\",aws_service=\"appflow\",\
+         org=\"main\",region=\"us-east-1\"}}"
+    );
+    let first = Exporter::start_with(&sim, &config("1h"), &["--storage.path", &storage]).await;
+    let text = until(&first, "the member collected", |t| {
+        value(t, &up_of(DATA)) == Some(1.0)
+    })
+    .await;
+    assert_eq!(value(&text, &restored), Some(0.0), "a baseline at first");
+    settle(&first).await;
+    drop(first);
+    let second = Exporter::start_with(&sim, &config("1h"), &["--storage.path", &storage]).await;
+    let text = until(&second, "the member collected again", |t| {
+        value(t, &up_of(DATA)) == Some(1.0)
+    })
+    .await;
+    assert_eq!(value(&text, &restored), Some(1.0), "{}", second.logs());
+}
