@@ -210,7 +210,9 @@ async fn run(
         let units = plan.units.into_iter().map(|built| built.unit).collect();
         let all_up =
             scheduler::collect_all_once(units, &plan.store, &plan.exporter, &mut stdout).await?;
-        return Ok(if all_up {
+        // A failed listing of the organization is a failure too.
+        let listed = discovery.as_ref().is_none_or(|d| d.up());
+        return Ok(if all_up && listed {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE

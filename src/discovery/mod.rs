@@ -385,6 +385,11 @@ impl Discovery {
         self.store.publish(own_key(), e).await;
     }
 
+    /// Whether the last refresh succeeded (`discovery_up`).
+    pub fn up(&self) -> bool {
+        crate::sync::lock(&self.state).up
+    }
+
     /// The units of the targets in force were applied: the series follow.
     pub async fn applied(&self) {
         self.publish().await;

@@ -477,3 +477,25 @@ async fn discovered_state_is_carried_across_a_restart() {
     .await;
     assert_eq!(value(&text, &restored), Some(1.0), "{}", second.logs());
 }
+
+#[tokio::test]
+async fn once_fails_when_the_accounts_cannot_be_listed() {
+    let sim = simulator().await;
+    organization(&sim, &[DATA, EMPTY]);
+    sim.with(|w| {
+        w.faults
+            .always("organizations:ListAccounts", Fault::AccessDenied)
+    });
+    let file = config_file(&config("1h"));
+    let out = run(
+        &sim.url(),
+        &["--once", "--config.file", file.path().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(value(&text, "aws_flow_exporter_discovery_up"), Some(0.0));
+    assert_eq!(
+        value(&text, "aws_flow_exporter_discovered_targets"),
+        Some(0.0)
+    );
+}
