@@ -57,7 +57,7 @@
 //!    matter here.
 //!
 //! 10. An organization (v4 discovery): 4,000 discovered targets, 100 of them with data; see
-//!    `scale/discovery.rs`.
+//!     `scale/discovery.rs`.
 //!
 //! SCALE_ONLY=org runs 10 only. SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
 //! only (the 10,000 flows collected without latency, at the highest rate, to be ready soon),
@@ -78,6 +78,7 @@ use aws_flow_simulator::scenario::scale::{list_pages, pages, Changed, Scale};
 use aws_flow_simulator::{epoch_now, Simulator, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "scale/discovery.rs"]
 mod discovery;
 
 const MIB: f64 = 1024.0 * 1024.0;

@@ -136,6 +136,7 @@ pub async fn build_target(
             pooled: None,
             no_credentials: Arc::new(AtomicBool::new(false)),
             path: format!("targets[{index}]"),
+            credentials: None,
         },
         sdk,
         collection,
@@ -164,6 +165,9 @@ pub struct TargetUnits<'a> {
     pub no_credentials: Arc<AtomicBool>,
     /// Where its settings are written, for errors (`targets[0]`).
     pub path: String,
+    /// (v4) A discovered target's account credentials: `sdk` is shared by a
+    /// region's accounts and signs each request with its caller's.
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 /// One collector per enabled service of a target, reaching AWS through `sdk`.
@@ -200,13 +204,16 @@ pub fn build_units(
                 metrics.clone()
             }
         };
-        let caller = Caller::new(
+        let mut caller = Caller::new(
             collection.requests_per_second,
             collection.timeout,
             concurrency.clone(),
             Arc::new(observer),
         )
         .through(sdk.clone());
+        if let Some(credentials) = &target.credentials {
+            caller = caller.with_credentials(credentials.clone());
+        }
         let collector = (service.build)(Build {
             sdk: &sdk,
             caller,

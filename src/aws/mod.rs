@@ -238,6 +238,44 @@ pub struct Caller {
     /// The SDK the requests go through, kept while the target is, so that
     /// targets built later with the same access share it (see [`SdkCache`]).
     _sdk: Option<Arc<Sdk>>,
+    /// (v4) A discovered target's account credentials, for an SDK shared by
+    /// the accounts of a region (see [`ByRequest`]).
+    credentials: Option<SharedCredentialsProvider>,
+}
+
+tokio::task_local! {
+    /// The credentials of the request being sent, read by [`ByRequest`].
+    static REQUEST_CREDENTIALS: SharedCredentialsProvider;
+}
+
+/// (v4) Credentials chosen per request: those the [`Caller`] sending it was
+/// given ([`Caller::with_credentials`]). One SDK (and its clients, some 80 KiB
+/// for four services) then serves every account of a region, where one per
+/// (account, region) would take hundreds of megabytes at 4,000 targets. The
+/// SDK using it must cache no identity (`IdentityCache::no_cache`): the
+/// account's provider caches its own.
+#[derive(Debug)]
+pub struct ByRequest;
+
+impl aws_credential_types::provider::ProvideCredentials for ByRequest {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let provider = REQUEST_CREDENTIALS.try_with(|p| p.clone()).ok();
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            match provider {
+                Some(provider) => provider.provide_credentials().await,
+                None => Err(
+                    aws_credential_types::provider::error::CredentialsError::not_loaded(
+                        "no credentials were given for this request",
+                    ),
+                ),
+            }
+        })
+    }
 }
 
 impl Caller {
@@ -255,6 +293,16 @@ impl Caller {
             max_attempts: 3,
             observer,
             _sdk: None,
+            credentials: None,
+        }
+    }
+
+    /// (v4) Requests are signed with `credentials`, through an SDK whose
+    /// provider is [`ByRequest`].
+    pub fn with_credentials(self, credentials: SharedCredentialsProvider) -> Self {
+        Caller {
+            credentials: Some(credentials),
+            ..self
         }
     }
 
@@ -338,9 +386,17 @@ impl Caller {
         let (timeout, observer) = (self.timeout, self.observer.clone());
         // Made here and moved into the task at once: no await holds it.
         let request = request();
+        let credentials = self.credentials.clone();
         let task = tokio::spawn(async move {
             let started = Instant::now();
-            let result = tokio::time::timeout(timeout, request).await;
+            let result = match credentials {
+                Some(c) => {
+                    REQUEST_CREDENTIALS
+                        .scope(c, tokio::time::timeout(timeout, request))
+                        .await
+                }
+                None => tokio::time::timeout(timeout, request).await,
+            };
             let elapsed = started.elapsed();
             drop(place);
             drop(permit);

@@ -110,6 +110,10 @@ struct State {
 pub struct Discovery {
     /// The exporter's own credentials (the standard chain) and home region.
     base: Arc<Sdk>,
+    /// The standard chain's credentials provider, for the exporter's own account.
+    chain: aws_credential_types::provider::SharedCredentialsProvider,
+    /// The SDK of each region, shared by its discovered targets.
+    regions: std::sync::Mutex<BTreeMap<String, std::sync::Weak<Sdk>>>,
     caller: Caller,
     metrics: ServiceMetrics,
     store: Arc<Store>,
@@ -158,7 +162,14 @@ impl Discovery {
             Arc::new(Semaphore::new(CONCURRENCY)),
             Arc::new(metrics.clone()),
         );
+        let chain = base.config().credentials_provider().unwrap_or_else(|| {
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("", "", None, None, "none"),
+            )
+        });
         Arc::new(Discovery {
+            chain,
+            regions: Default::default(),
             base,
             caller,
             metrics,
@@ -229,8 +240,12 @@ impl Discovery {
             let mut failed: Option<ApiError> = None;
             for account in accounts.iter().filter(|a| selected(settings, a)) {
                 let session = self.session(settings, &identity, &account.id);
-                let sdk = session.sdk(self.base.config(), &home(&self.base));
-                match api::enabled_regions(&self.caller, &sdk).await {
+                let sdk = self.region_sdk(&home(&self.base));
+                let caller = self
+                    .caller
+                    .clone()
+                    .with_credentials(session.credentials.clone());
+                match api::enabled_regions(&caller, &sdk).await {
                     Ok(regions) => {
                         enabled.insert(account.id.clone(), regions);
                     }
@@ -282,7 +297,7 @@ impl Discovery {
             .entry(account.to_string())
             .or_insert_with(|| {
                 Arc::new(if account == identity.account {
-                    Session::own()
+                    Session::own(self.chain.clone())
                 } else {
                     let arn = format!(
                         "arn:{}:iam::{account}:role/{}",
@@ -299,6 +314,19 @@ impl Discovery {
                 })
             })
             .clone()
+    }
+
+    /// The SDK the discovered targets of `region` share (made at the first use,
+    /// dropped with the last target using it).
+    fn region_sdk(&self, region: &str) -> Arc<Sdk> {
+        let mut sdks = crate::sync::lock(&self.regions);
+        if let Some(sdk) = sdks.get(region).and_then(std::sync::Weak::upgrade) {
+            return sdk;
+        }
+        let sdk = sessions::region_sdk(self.base.config(), region);
+        sdks.retain(|_, sdk| sdk.strong_count() > 0);
+        sdks.insert(region.to_string(), Arc::downgrade(&sdk));
+        sdk
     }
 
     /// The targets of the listing in force that `settings` select on this shard.
@@ -330,7 +358,7 @@ impl Discovery {
         let mut units = Vec::new();
         for (i, target) in found.iter().enumerate() {
             let session = self.session(settings, &identity, &target.account_id);
-            let sdk = session.sdk(self.base.config(), &target.region);
+            let sdk = self.region_sdk(&target.region);
             let mut labels = settings.labels.clone();
             labels.insert("account_id".to_string(), target.account_id.clone());
             units.extend(build_units(
@@ -348,6 +376,7 @@ impl Discovery {
                     extra: format!("{:?}", session.role_arn),
                     pooled: Some(&settings.labels),
                     no_credentials: session.no_credentials.clone(),
+                    credentials: Some(session.credentials.clone()),
                     path: "discovery.organizations".to_string(),
                 },
                 sdk,

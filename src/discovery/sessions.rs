@@ -12,17 +12,17 @@
 //! holding one of the process's places in flight, and must not wait for one
 //! itself. Its attempts are counted all the same (`aws_service="discovery"`).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use aws_config::identity::IdentityCache;
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 
-use crate::aws::{classify, AttemptObserver, Outcome, Sdk};
+use crate::aws::{classify, AttemptObserver, ByRequest, Outcome, Sdk};
 
 /// The session name every AssumeRole of discovery uses.
 pub const SESSION_NAME: &str = "aws-flow-exporter";
@@ -32,22 +32,22 @@ const RENEW_BEFORE: Duration = Duration::from_secs(300);
 /// Attempts of one AssumeRole (throttled, 5xx, timeouts and transport errors are retried).
 const ATTEMPTS: u32 = 3;
 
-/// How one account is reached: its credentials and the SDK of each of its regions.
+/// How one account is reached: its credentials, shared by all its regions
+/// (the SDK of a region is shared by the accounts, see [`crate::aws::ByRequest`]).
 pub struct Session {
     /// `None` for the exporter's own account.
     pub role_arn: Option<String>,
-    credentials: Option<SharedCredentialsProvider>,
+    pub credentials: SharedCredentialsProvider,
     /// Shared by the account's units: its credentials fail (and recover) together,
     /// logged once per streak for the account.
     pub no_credentials: Arc<AtomicBool>,
-    /// The SDK of each region in use, dropped with the last target using it.
-    sdks: std::sync::Mutex<BTreeMap<String, Weak<Sdk>>>,
 }
 
 impl Session {
-    /// The exporter's own account: its own credentials.
-    pub fn own() -> Session {
-        Session::with(None, None)
+    /// The exporter's own account: its own credentials (the standard chain),
+    /// kept until shortly before they expire.
+    pub fn own(chain: SharedCredentialsProvider) -> Session {
+        Session::with(None, Source::Chain(chain), Duration::from_secs(1))
     }
 
     /// Another account, through `role_arn`.
@@ -59,47 +59,41 @@ impl Session {
         observer: Arc<dyn AttemptObserver>,
         retry_denied_after: Duration,
     ) -> Session {
-        let provider = RoleSession(Arc::new(RoleInner {
+        let source = Source::Role {
             account_id: account_id.to_string(),
             role_arn: role_arn.to_string(),
             external_id: external_id.map(str::to_string),
             sts,
             observer,
+        };
+        Session::with(Some(role_arn.to_string()), source, retry_denied_after)
+    }
+
+    fn with(role_arn: Option<String>, source: Source, retry_denied_after: Duration) -> Session {
+        let provider = RoleSession(Arc::new(RoleInner {
+            source,
             retry_denied_after,
             cached: tokio::sync::Mutex::new(Cached::Nothing),
         }));
-        Session::with(
-            Some(role_arn.to_string()),
-            Some(SharedCredentialsProvider::new(provider)),
-        )
-    }
-
-    fn with(role_arn: Option<String>, credentials: Option<SharedCredentialsProvider>) -> Session {
         Session {
             role_arn,
-            credentials,
+            credentials: SharedCredentialsProvider::new(provider),
             no_credentials: Arc::default(),
-            sdks: Default::default(),
         }
     }
+}
 
-    /// The SDK of this account in `region`: `base` (the exporter's own chain,
-    /// endpoint and timeouts) with the region and this account's credentials.
-    /// Every region shares the one credentials provider, and so the role session.
-    pub fn sdk(&self, base: &SdkConfig, region: &str) -> Arc<Sdk> {
-        let mut sdks = crate::sync::lock(&self.sdks);
-        if let Some(sdk) = sdks.get(region).and_then(Weak::upgrade) {
-            return sdk;
-        }
-        let mut builder = base.to_builder().region(Region::new(region.to_string()));
-        if let Some(credentials) = &self.credentials {
-            builder = builder.credentials_provider(credentials.clone());
-        }
-        let sdk = Sdk::from_config(builder.build());
-        sdks.retain(|_, sdk| sdk.strong_count() > 0);
-        sdks.insert(region.to_string(), Arc::downgrade(&sdk));
-        sdk
-    }
+/// The SDK a region's discovered targets share: `base` (the exporter's own
+/// chain, endpoint and timeouts) in `region`, signing each request with the
+/// credentials its caller carries, and caching none itself.
+pub fn region_sdk(base: &SdkConfig, region: &str) -> Arc<Sdk> {
+    let config = base
+        .to_builder()
+        .region(Region::new(region.to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(ByRequest))
+        .identity_cache(IdentityCache::no_cache())
+        .build();
+    Sdk::from_config(config)
 }
 
 /// The credentials of a role in one account, assumed when needed.
@@ -107,14 +101,23 @@ impl Session {
 struct RoleSession(Arc<RoleInner>);
 
 struct RoleInner {
-    account_id: String,
-    role_arn: String,
-    external_id: Option<String>,
-    sts: aws_sdk_sts::Client,
-    observer: Arc<dyn AttemptObserver>,
+    source: Source,
     retry_denied_after: Duration,
     /// Held while AssumeRole runs: the regions asking meanwhile wait and share its answer.
     cached: tokio::sync::Mutex<Cached>,
+}
+
+/// Where an account's credentials come from.
+enum Source {
+    /// The exporter's own (the standard chain).
+    Chain(SharedCredentialsProvider),
+    Role {
+        account_id: String,
+        role_arn: String,
+        external_id: Option<String>,
+        sts: aws_sdk_sts::Client,
+        observer: Arc<dyn AttemptObserver>,
+    },
 }
 
 enum Cached {
@@ -131,8 +134,12 @@ enum Cached {
 
 impl std::fmt::Debug for RoleSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let role = match &self.0.source {
+            Source::Chain(_) => None,
+            Source::Role { role_arn, .. } => Some(role_arn),
+        };
         f.debug_struct("RoleSession")
-            .field("role_arn", &self.0.role_arn)
+            .field("role_arn", &role)
             .finish()
     }
 }
@@ -184,18 +191,33 @@ impl RoleSession {
         }
     }
 
-    /// AssumeRole, retried when it may help; every attempt counted.
+    /// AssumeRole, retried when it may help; every attempt counted (or the chain's).
     async fn assume(&self) -> Result<Credentials, String> {
-        let inner = &self.0;
+        let (account_id, role_arn, external_id, sts, observer) = match &self.0.source {
+            Source::Chain(chain) => {
+                return chain.provide_credentials().await.map_err(|e| {
+                    format!(
+                        "{}",
+                        aws_smithy_types::error::display::DisplayErrorContext(&e)
+                    )
+                });
+            }
+            Source::Role {
+                account_id,
+                role_arn,
+                external_id,
+                sts,
+                observer,
+            } => (account_id, role_arn, external_id, sts, observer),
+        };
         let mut tries = 0;
         loop {
             tries += 1;
-            let mut request = inner
-                .sts
+            let mut request = sts
                 .assume_role()
-                .role_arn(&inner.role_arn)
+                .role_arn(role_arn)
                 .role_session_name(SESSION_NAME);
-            if let Some(id) = &inner.external_id {
+            if let Some(id) = external_id {
                 request = request.external_id(id);
             }
             let started = Instant::now();
@@ -204,11 +226,9 @@ impl RoleSession {
                 Ok(_) => Outcome::Success,
                 Err(error) => classify(error),
             };
-            inner
-                .observer
-                .attempt("AssumeRole", outcome, started.elapsed());
+            observer.attempt("AssumeRole", outcome, started.elapsed());
             let error = match result {
-                Ok(out) => return credentials(out, &inner.role_arn),
+                Ok(out) => return credentials(out, role_arn),
                 Err(error) => error,
             };
             let retry = matches!(
@@ -229,8 +249,7 @@ impl RoleSession {
                     ),
                 };
                 return Err(format!(
-                    "AssumeRole of {} in account {} failed: {what}",
-                    inner.role_arn, inner.account_id
+                    "AssumeRole of {role_arn} in account {account_id} failed: {what}"
                 ));
             }
             let ceiling = Duration::from_millis(100u64 << tries.min(6));

@@ -499,3 +499,52 @@ async fn once_fails_when_the_accounts_cannot_be_listed() {
         Some(0.0)
     );
 }
+
+/// Not a test: the memory of a debug exporter at SCALE_ORG_ACCOUNTS x 4 regions
+/// (`cargo test --test acceptance discovery::memory -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn memory_of_many_accounts() {
+    let accounts: usize = std::env::var("SCALE_ORG_ACCOUNTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(250);
+    let sim = simulator().await;
+    sim.with(|w| {
+        w.organization.add_account(Account::new(OWN, "management"));
+        for i in 1..accounts {
+            let id = format!("{:012}", 100_000_000_000_u64 + i as u64);
+            w.organization
+                .add_account(Account::new(&id, &format!("a{i}")));
+            w.sts.allow_role(&role(&id), None);
+        }
+    });
+    let yaml = "collection:\n  interval: 30s\n  requests_per_second: 1000\ndiscovery:\n  organizations:\n    role_name: flow-exporter\n    regions: [us-east-1, us-west-2, eu-west-1, ap-southeast-1]\n";
+    let exporter = Exporter::start(&sim, yaml).await;
+    let units = accounts * 4 * 4;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let text = exporter.metrics().await;
+        let up = text
+            .lines()
+            .filter(|l| l.starts_with("aws_flow_exporter_collector_up{"))
+            .count();
+        if up >= units {
+            let status =
+                std::fs::read_to_string(format!("/proc/{}/status", exporter.pid())).unwrap();
+            for line in status
+                .lines()
+                .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
+            {
+                println!("{accounts} accounts, {} targets: {line}", accounts * 4);
+            }
+            println!(
+                "series: {}",
+                text.lines().filter(|l| !l.starts_with('#')).count()
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{up} of {units}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
