@@ -520,7 +520,27 @@ async fn memory_of_many_accounts() {
         }
     });
     let yaml = "collection:\n  interval: 30s\n  requests_per_second: 1000\ndiscovery:\n  organizations:\n    role_name: flow-exporter\n    regions: [us-east-1, us-west-2, eu-west-1, ap-southeast-1]\n";
-    let exporter = Exporter::start(&sim, yaml).await;
+    // SCALE_EXPORTER: another binary (the release build) in place of the test's.
+    let exporter = match std::env::var("SCALE_EXPORTER") {
+        Ok(binary) => {
+            let config = config_file(yaml);
+            let port = free_port();
+            let cmd = command(&sim.url());
+            let child = std::process::Command::new(binary)
+                .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+                .env_remove("AWS_PROFILE")
+                .arg("--config.file")
+                .arg(config.path())
+                .arg("--web.listen-address")
+                .arg(format!("127.0.0.1:{port}"))
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            measure(child, port, accounts).await;
+            return;
+        }
+        Err(_) => Exporter::start(&sim, yaml).await,
+    };
     let units = accounts * 4 * 4;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -547,4 +567,43 @@ async fn memory_of_many_accounts() {
         assert!(Instant::now() < deadline, "{up} of {units}");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// [`memory_of_many_accounts`] with another binary.
+async fn measure(mut child: std::process::Child, port: u16, accounts: usize) {
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let units = accounts * 4 * 4;
+    let started = Instant::now();
+    loop {
+        if let Some(r) = get(addr, "/metrics").await {
+            let up = r
+                .body
+                .lines()
+                .filter(|l| l.starts_with("aws_flow_exporter_collector_up{"))
+                .count();
+            if up >= units {
+                let status =
+                    std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+                for line in status
+                    .lines()
+                    .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
+                {
+                    println!(
+                        "{accounts} accounts, {} targets, after {:.0} s: {line}",
+                        accounts * 4,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                println!(
+                    "series: {}",
+                    r.body.lines().filter(|l| !l.starts_with('#')).count()
+                );
+                break;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(900));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
