@@ -248,17 +248,26 @@ impl Runner {
         }
         for (key, gone) in std::mem::take(units) {
             gone.task.abort();
+            // Ended before its series are removed: a collection running on
+            // another thread must not publish them again afterwards.
+            let _ = gone.task.await;
             gone.metrics.remove();
             self.store.remove(&key).await;
             tracing::info!(target = %key.0, aws_service = key.1, "collector removed by the reload");
         }
         *units = kept;
         *old_interval = interval;
+        let config_discovery = config.discovery.is_some();
         *crate::sync::lock(&self.in_force) = Some((config, hash.clone()));
         if let Some(discovery) = self.discovery.get().filter(|_| !again) {
-            // A reload lists the accounts again too.
-            discovery.applied().await;
-            discovery.wake();
+            match config_discovery {
+                // A reload lists the accounts again too.
+                true => {
+                    discovery.applied().await;
+                    discovery.wake();
+                }
+                false => discovery.withdraw().await,
+            }
         }
         Ok(hash)
     }

@@ -424,6 +424,12 @@ impl Discovery {
         self.publish().await;
     }
 
+    /// The `discovery` block was removed by a reload: its series go.
+    pub async fn withdraw(&self) {
+        crate::sync::lock(&self.state).in_force.clear();
+        self.store.remove(&own_key()).await;
+    }
+
     /// Asks for a refresh now (a reload changed the configuration).
     pub fn wake(&self) {
         self.wake.notify_one();

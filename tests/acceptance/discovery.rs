@@ -607,3 +607,47 @@ async fn measure(mut child: std::process::Child, port: u16, accounts: usize) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+async fn reload(exporter: &Exporter, yaml: &str) -> u16 {
+    std::fs::write(exporter.config_path(), yaml).unwrap();
+    request(exporter.addr, "POST", "/-/reload", "Content-Length: 0\r\n")
+        .await
+        .map_or(0, |r| r.status)
+}
+
+#[tokio::test]
+async fn a_reload_applies_the_block_at_once_and_can_remove_it() {
+    let sim = simulator().await;
+    organization(&sim, &[DATA, EMPTY]);
+    let exporter = Exporter::start_with(&sim, &config("1h"), &["--web.enable-lifecycle"]).await;
+    until(&exporter, "discovered", |t| {
+        value(t, &up_of(EMPTY)) == Some(1.0)
+    })
+    .await;
+    let excluded = config("1h").replace("regions:", "exclude: ['^empty$']\n    regions:");
+    assert_eq!(reload(&exporter, &excluded).await, 200);
+    let text = exporter.metrics().await;
+    assert_eq!(value(&text, &up_of(EMPTY)), None, "gone at once");
+    assert_eq!(value(&text, &up_of(DATA)), Some(1.0));
+    assert_eq!(
+        value(&text, "aws_flow_exporter_discovered_targets"),
+        Some(2.0)
+    );
+    // A label name the exporter did not start with needs a restart.
+    let relabelled = config("1h").replace("org: main", "org: main, team: data");
+    assert_eq!(reload(&exporter, &relabelled).await, 500);
+    // Without the block: only the static target is left.
+    let static_only = format!(
+        "{FAST}targets:\n  - region: us-east-1\n    services:\n      transfer: {{ enabled: false }}\n      \
+         supplychain: {{ enabled: false }}\n      customerprofiles: {{ enabled: false }}\n"
+    );
+    assert_eq!(reload(&exporter, &static_only).await, 200);
+    let text = exporter.metrics().await;
+    let left: Vec<&str> = text.lines().filter(|l| l.contains("account_id=")).collect();
+    assert!(left.is_empty(), "{left:?}\n{}", exporter.logs());
+    assert!(!text.contains("aws_flow_exporter_discovery_up"), "{text}");
+    until(&exporter, "the static target up", |t| {
+        up(t, "appflow") == Some(1.0)
+    })
+    .await;
+}
