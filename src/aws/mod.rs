@@ -22,6 +22,10 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+mod by_request;
+pub use by_request::ByRequest;
+use by_request::REQUEST_CREDENTIALS;
 use tokio::sync::Semaphore;
 
 /// Told of every attempt AWS answered (or that timed out), retries included.
@@ -241,41 +245,6 @@ pub struct Caller {
     /// (v4) A discovered target's account credentials, for an SDK shared by
     /// the accounts of a region (see [`ByRequest`]).
     credentials: Option<SharedCredentialsProvider>,
-}
-
-tokio::task_local! {
-    /// The credentials of the request being sent, read by [`ByRequest`].
-    static REQUEST_CREDENTIALS: SharedCredentialsProvider;
-}
-
-/// (v4) Credentials chosen per request: those the [`Caller`] sending it was
-/// given ([`Caller::with_credentials`]). One SDK (and its clients, some 80 KiB
-/// for four services) then serves every account of a region, where one per
-/// (account, region) would take hundreds of megabytes at 4,000 targets. The
-/// SDK using it must cache no identity (`IdentityCache::no_cache`): the
-/// account's provider caches its own.
-#[derive(Debug)]
-pub struct ByRequest;
-
-impl aws_credential_types::provider::ProvideCredentials for ByRequest {
-    fn provide_credentials<'a>(
-        &'a self,
-    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        let provider = REQUEST_CREDENTIALS.try_with(|p| p.clone()).ok();
-        aws_credential_types::provider::future::ProvideCredentials::new(async move {
-            match provider {
-                Some(provider) => provider.provide_credentials().await,
-                None => Err(
-                    aws_credential_types::provider::error::CredentialsError::not_loaded(
-                        "no credentials were given for this request",
-                    ),
-                ),
-            }
-        })
-    }
 }
 
 impl Caller {
