@@ -236,8 +236,14 @@ pub fn build_units(
             unit,
             identity: target.identity.clone(),
             // Everything the collector was built from, as written: a reload
-            // rebuilds it when any of it changed.
-            settings: format!("{collection:?} {} {settings:?}", target.extra),
+            // rebuilds it when any of it changed. Kept as a hash: thousands
+            // of discovered units would each hold some 400 bytes of text.
+            settings: format!(
+                "{:016x}",
+                crate::shard::fnv1a(
+                    format!("{collection:?} {} {settings:?}", target.extra).as_bytes()
+                )
+            ),
         });
     }
     Ok(units)
