@@ -40,6 +40,16 @@ const EXPORTER_SERIES: &[&str] = &[
     "process_threads",
 ];
 
+/// The AppFlow schedule families of spec v4 ("Schedules (v4)"), which the alerts and the
+/// AppFlow dashboard read. Listed here as well as in the registry (duplicates are dropped) so
+/// that the checks hold whichever of the two branches is merged first.
+const SCHEDULE_SERIES: &[&str] = &[
+    "aws_appflow_flow_next_scheduled_run_timestamp_seconds",
+    "aws_appflow_flow_schedule_interval_seconds",
+    "aws_appflow_flow_consecutive_failures",
+    "aws_appflow_flow_error_deactivation_threshold",
+];
+
 /// Every series name of the metric contract: the families each service
 /// declares in the registry (histograms as their `_bucket`/`_sum`/`_count`
 /// series), then the exporter's own.
@@ -60,6 +70,11 @@ pub static CONTRACT: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new
         }
     }
     names.extend(EXPORTER_SERIES.iter().map(|s| s.to_string()));
+    for name in SCHEDULE_SERIES {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
     names
 });
 
