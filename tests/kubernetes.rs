@@ -232,8 +232,9 @@ const CHART: &str = "deploy/helm/aws-flow-exporter";
 #[test]
 fn the_chart_ships_the_rule_file_and_the_dashboards_unchanged() {
     let rules = std::fs::read_to_string(repo().join("alerts/aws-flow-exporter.rules.yml")).unwrap();
-    let copy = std::fs::read_to_string(repo().join(CHART).join("files/aws-flow-exporter.rules.yml"))
-        .unwrap();
+    let copy =
+        std::fs::read_to_string(repo().join(CHART).join("files/aws-flow-exporter.rules.yml"))
+            .unwrap();
     assert!(
         rules == copy,
         "{CHART}/files/aws-flow-exporter.rules.yml differs: \
@@ -290,7 +291,10 @@ fn the_chart_and_overlay_configurations_pass_check_config() {
         );
         checked += 1;
     }
-    assert!(checked >= 2, "values.yaml and ci/all-on-values.yaml have a config");
+    assert!(
+        checked >= 2,
+        "values.yaml and ci/all-on-values.yaml have a config"
+    );
     let overlay = repo().join("deploy/examples/overlay/config.yaml");
     let out = check_config(&overlay);
     assert!(
@@ -322,8 +326,7 @@ fn the_chart_defaults_are_hardened_and_the_ci_values_turn_everything_on() {
     assert_eq!(values["podSecurityContext"]["runAsNonRoot"], true);
     assert!(values["podSecurityContext"]["fsGroup"].as_u64().is_some());
     assert!(values["resources"]["limits"]["memory"].as_str().is_some());
-    let rules =
-        std::fs::read_to_string(repo().join("alerts/aws-flow-exporter.rules.yml")).unwrap();
+    let rules = std::fs::read_to_string(repo().join("alerts/aws-flow-exporter.rules.yml")).unwrap();
     let base = values["prometheusRule"]["runbookUrlBase"].as_str().unwrap();
     assert!(
         rules.contains(&format!("runbook_url: {base}#")),
@@ -337,7 +340,10 @@ fn the_chart_defaults_are_hardened_and_the_ci_values_turn_everything_on() {
     ] {
         assert_eq!(values[key]["enabled"], false, "{key} is off by default");
     }
-    assert_eq!(values["grafanaDashboards"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(
+        values["grafanaDashboards"]["labels"]["grafana_dashboard"],
+        "1"
+    );
 
     let all_on = yaml(&format!("{CHART}/ci/all-on-values.yaml"));
     assert_eq!(all_on["shards"], 3);
@@ -349,7 +355,9 @@ fn the_chart_defaults_are_hardened_and_the_ci_values_turn_everything_on() {
     ] {
         assert_eq!(all_on[key]["enabled"], true, "ci/all-on-values.yaml: {key}");
     }
-    assert!(all_on["webConfig"].as_mapping().is_some_and(|m| !m.is_empty()));
+    assert!(all_on["webConfig"]
+        .as_mapping()
+        .is_some_and(|m| !m.is_empty()));
     assert!(repo().join(CHART).join("ci/default-values.yaml").exists());
 }
 
@@ -376,5 +384,40 @@ fn the_example_overlay_sets_image_namespace_role_and_config() {
             .iter()
             .any(|p| p.contains("kind: ServiceAccount") && p.contains("eks.amazonaws.com/role-arn")),
         "the overlay sets the IRSA role"
+    );
+}
+
+/// The trust policies are valid JSON with `${NAME}` placeholders for envsubst, and grant what
+/// each way of getting credentials needs: IRSA (web identity, bound to one service account),
+/// EKS Pod Identity, and the role of another account assumed with an external id.
+#[test]
+fn the_trust_policies_grant_what_each_identity_needs() {
+    let read = |name: &str| -> (String, serde_json::Value) {
+        let text = std::fs::read_to_string(repo().join("deploy/iam").join(name)).unwrap();
+        let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        (text, json)
+    };
+    let (text, irsa) = read("trust-irsa.json");
+    let statement = &irsa["Statement"][0];
+    assert_eq!(irsa["Version"], "2012-10-17");
+    assert_eq!(statement["Action"], "sts:AssumeRoleWithWebIdentity");
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["${OIDC_PROVIDER}:sub"],
+        "system:serviceaccount:${NAMESPACE}:${SERVICE_ACCOUNT}"
+    );
+    assert!(text.contains("oidc-provider/${OIDC_PROVIDER}"));
+
+    let (_, pod_identity) = read("trust-pod-identity.json");
+    let statement = &pod_identity["Statement"][0];
+    assert_eq!(statement["Principal"]["Service"], "pods.eks.amazonaws.com");
+    assert_eq!(statement["Action"][0], "sts:AssumeRole");
+    assert_eq!(statement["Action"][1], "sts:TagSession");
+
+    let (_, cross) = read("trust-cross-account.json");
+    let statement = &cross["Statement"][0];
+    assert_eq!(statement["Action"], "sts:AssumeRole");
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["sts:ExternalId"],
+        "${EXTERNAL_ID}"
     );
 }

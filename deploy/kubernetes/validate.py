@@ -195,6 +195,8 @@ def validate_chart(values, tmp):
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     (config_map,) = [c for c in by_kind["ConfigMap"] if "config.yaml" in c.get("data", {})]
     check(volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"], f"{name}: config volume")
+    config = vals.get("config") or yaml.safe_load((CHART / "values.yaml").read_text())["config"]
+    check(config_map["data"]["config.yaml"].strip() == config.strip(), f"{name}: the ConfigMap is not `config`")
     check(f"--config.file={mounts['config']}/config.yaml" in args, f"{name}: --config.file is not the ConfigMap")
     check(f"--storage.path={mounts['data']}" in args, f"{name}: --storage.path is not the data volume")
     claims = [c["metadata"]["name"] for c in spec.get("volumeClaimTemplates", [])]
