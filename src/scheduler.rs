@@ -126,7 +126,11 @@ impl Unit {
     /// One collection; returns whether it succeeded.
     pub async fn collect_once(&mut self, store: &Arc<Store>) -> bool {
         let span = self.span();
-        self.collect_inner(store).instrument(span).await
+        let (up, ready) = self.collect_inner(store).instrument(span).await;
+        if ready {
+            tracing::info!("ready: the first collection of every target and service has ended");
+        }
+        up
     }
 
     /// A panic inside the collection is a failed collection: nothing of it
@@ -140,7 +144,8 @@ impl Unit {
         }
     }
 
-    async fn collect_inner(&mut self, store: &Arc<Store>) -> bool {
+    /// Whether it succeeded, and whether it made the exporter ready.
+    async fn collect_inner(&mut self, store: &Arc<Store>) -> (bool, bool) {
         let started = Instant::now();
         let now = SystemTime::now();
         let mut resources = None;
@@ -213,11 +218,9 @@ impl Unit {
                 calls = self.metrics.attempts(),
                 "first collection ended"
             );
-            if store.attempted(&self.key) {
-                tracing::info!(parent: None, "ready: the first collection of every target and service has ended");
-            }
+            return (up, store.attempted(&self.key));
         }
-        up
+        (up, false)
     }
 
     /// Saves the state after a successful collection that started at `now`,

@@ -391,3 +391,27 @@ fn every_registered_service_is_complete() {
         );
     }
 }
+
+/// The example configuration does what its comment says: AppFlow only (an omitted
+/// service would be enabled), and so does the README's minimal configuration.
+#[test]
+fn example_configuration_collects_appflow_only() {
+    use aws_flow_exporter::config::Config;
+    let example = Config::load(&repo().join("examples/config.yaml")).unwrap();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let minimal = readme
+        .split("```yaml\n")
+        .map(|block| block.split("```").next().unwrap())
+        .find(|block| block.starts_with("targets:") && block.contains("appflow:"))
+        .expect("the README's minimal configuration");
+    let minimal = Config::parse(minimal).unwrap();
+    for config in [example, minimal] {
+        let enabled: Vec<&str> = config.targets[0]
+            .services
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(enabled, ["appflow"]);
+    }
+}
