@@ -219,8 +219,8 @@ async fn started_with_tunables(sim: &Simulator, tunables: Option<&str>) -> (Chil
 }
 
 /// glibc's per-thread caches are turned off by executing the binary again, in the same
-/// process, with `GLIBC_TUNABLES` set (README, "The memory allocator"); a value the user
-/// set is kept as it is.
+/// process, with `GLIBC_TUNABLES` set (docs/operations.md, "The memory allocator"); a value
+/// the user set is kept as it is.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[tokio::test(flavor = "multi_thread")]
 async fn glibc_tunables_are_set_once_in_the_same_process_unless_given() {
