@@ -562,71 +562,14 @@ fn example_exporter_keeps_its_state_in_a_volume() {
     );
 }
 
-/// The README's metric tables, by `###` section: (name, type column, extra labels column).
-fn readme_tables() -> BTreeMap<String, Vec<(String, String, Vec<String>)>> {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let row = regex::Regex::new(r"^\| `([a-z_]+)` \|\s*([^|]*?)\s*\|\s*([^|]*?)\s*\|").unwrap();
-    let parens = regex::Regex::new(r"\([^)]*\)").unwrap();
-    let mut sections: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    let mut section = String::new();
-    for line in readme.lines() {
-        if let Some(title) = line.strip_prefix("### ") {
-            section = title.trim().to_string();
-        } else if let Some(m) = row.captures(line) {
-            let labels = parens
-                .replace_all(&m[3], "")
-                .split(',')
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty())
-                .collect();
-            sections.entry(section.clone()).or_default().push((
-                m[1].to_string(),
-                m[2].trim().to_string(),
-                labels,
-            ));
-        }
-    }
-    sections
-}
-
-/// Each service's README section lists exactly the families it declares,
-/// with their types and labels: the documentation cannot drift from the code.
-#[test]
-fn readme_metric_tables_match_the_declared_families() {
-    use aws_flow_exporter::exposition::Kind;
-    let tables = readme_tables();
-    for service in aws_flow_exporter::services::SERVICES {
-        let rows = tables
-            .get(service.title)
-            .unwrap_or_else(|| panic!("README has no `### {}` metric table", service.title));
-        let documented: BTreeSet<&str> = rows.iter().map(|(n, _, _)| n.as_str()).collect();
-        let declared: BTreeSet<&str> = service.families.iter().map(|f| f.name).collect();
-        assert_eq!(documented, declared, "{}: README vs families", service.name);
-        for family in service.families {
-            let (_, kind, labels) = rows.iter().find(|(n, _, _)| n == family.name).unwrap();
-            let expected = match family.kind {
-                Kind::Gauge => ["gauge", "gauge (1)", "state set"].contains(&kind.as_str()),
-                Kind::Counter => kind == "counter",
-                Kind::Histogram => kind == "histogram",
-            };
-            assert!(expected, "{}: README says {kind}", family.name);
-            for label in labels {
-                assert!(
-                    family.labels.contains(&label.as_str()),
-                    "{}: README names label {label}, the family has {:?}",
-                    family.name,
-                    family.labels
-                );
-            }
-        }
-    }
-}
-
-/// The recipe for a service (README "Adding a service"): each registered
-/// service has families, a simulator module and a README section.
+/// The recipe for a service (CONTRIBUTING.md, "Adding a service"): each
+/// registered service has families, a simulator module, a section in
+/// docs/services.md and a block in docs/configuration.md's example. Its
+/// metric table in docs/metrics.md is generated (tests/generated_docs.rs).
 #[test]
 fn every_registered_service_is_complete() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let services = std::fs::read_to_string(repo().join("docs/services.md")).unwrap();
+    let configuration = std::fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
     for service in aws_flow_exporter::services::SERVICES {
         assert!(!service.families.is_empty(), "{}", service.name);
         let simulator = repo().join(format!("simulator/src/{}.rs", service.name));
@@ -636,14 +579,38 @@ fn every_registered_service_is_complete() {
             service.name
         );
         assert!(
-            readme.contains(&format!("### {}\n", service.title)),
-            "{} has no README section",
+            services.contains(&format!("## {}\n", service.title)),
+            "{} has no section in docs/services.md",
             service.name
         );
         let block = format!("{}:", service.name);
         assert!(
-            readme.contains(&block),
-            "the README's configuration example has no `{block}` block"
+            configuration.contains(&block),
+            "docs/configuration.md's example has no `{block}` block"
         );
+    }
+}
+
+/// The example configuration does what its comment says: AppFlow only (an omitted
+/// service would be enabled), and so does the README's minimal configuration.
+#[test]
+fn example_configuration_collects_appflow_only() {
+    use aws_flow_exporter::config::Config;
+    let example = Config::load(&repo().join("examples/config.yaml")).unwrap();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let minimal = readme
+        .split("```yaml\n")
+        .map(|block| block.split("```").next().unwrap())
+        .find(|block| block.starts_with("targets:") && block.contains("appflow:"))
+        .expect("the README's minimal configuration");
+    let minimal = Config::parse(minimal).unwrap();
+    for config in [example, minimal] {
+        let enabled: Vec<&str> = config.targets[0]
+            .services
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(enabled, ["appflow"]);
     }
 }

@@ -6,7 +6,7 @@ mod collector;
 use api::SdkAppFlow;
 use collector::AppFlowCollector;
 
-use super::{Build, ServiceDef, ServiceSettings, FILTERED};
+use super::{Build, Iam, ServiceDef, ServiceSettings, FILTERED};
 use crate::collector::Collector;
 
 pub(crate) static SERVICE: ServiceDef = ServiceDef {
@@ -40,6 +40,7 @@ pub(crate) static SERVICE: ServiceDef = ServiceDef {
     ],
     operations,
     build,
+    iam: Iam::of("appflow"),
 };
 
 fn operations(_: &ServiceSettings) -> Vec<&'static str> {
