@@ -5,6 +5,7 @@ use super::*;
 use crate::aws::Outcome;
 use crate::collector::fake_error;
 use crate::services::appflow::api::RecordsPage;
+use crate::services::appflow::schedule::ScheduleConfig;
 use crate::state::{Codec, FORMAT_VERSION};
 
 const NOW: f64 = 1_700_000_000.0;
@@ -17,6 +18,8 @@ struct Fake {
     page: usize,
     calls: Mutex<Vec<String>>,
     fail_records: Mutex<bool>,
+    /// DescribeFlow's `triggerProperties.Scheduled`, by flow.
+    schedules: Mutex<HashMap<String, ScheduleConfig>>,
 }
 
 impl AppFlowApi for Arc<Fake> {
@@ -24,14 +27,17 @@ impl AppFlowApi for Arc<Fake> {
         self.calls.lock().unwrap().push("ListFlows".into());
         Ok(self.flows.lock().unwrap().clone())
     }
-    async fn describe_flow(&self, name: &str) -> Result<Option<SapODataLimits>, ApiError> {
+    async fn describe_flow(&self, name: &str) -> Result<Option<Described>, ApiError> {
         self.calls
             .lock()
             .unwrap()
             .push(format!("DescribeFlow {name}"));
-        Ok(Some(SapODataLimits {
-            max_parallelism: Some(4),
-            max_page_size: None,
+        Ok(Some(Described {
+            sap: SapODataLimits {
+                max_parallelism: Some(4),
+                max_page_size: None,
+            },
+            schedule: self.schedules.lock().unwrap().get(name).cloned(),
         }))
     }
     async fn execution_records(
@@ -66,7 +72,7 @@ fn flow(name: &str) -> FlowSummary {
         status: Some("Active".into()),
         source_connector: Some("S3".into()),
         destination_connector: Some("Redshift".into()),
-        trigger_type: Some("Scheduled".into()),
+        trigger_type: Some("OnDemand".into()),
         created_at: Some(1.0),
         ..FlowSummary::default()
     }
@@ -702,3 +708,5 @@ fn encoded(state: &State) -> Vec<u8> {
     state.encode(&mut bytes).unwrap();
     bytes
 }
+
+mod schedules;
