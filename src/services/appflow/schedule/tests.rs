@@ -225,6 +225,7 @@ fn unreadable_expressions_say_why() {
         "cron(0 12 ? * MON#6 *)",
         "cron(0 12 ? * SAT-MON *)",
         "cron(0 12 32 * ? *)",
+        "cron(0 12 L-3 * ? *)",
         "cron(x 12 * * ? *)",
         "cron(0 12 * * ? *",
     ] {
