@@ -145,11 +145,11 @@ impl AppFlowApi for SdkAppFlow {
             .map(|s| ScheduleConfig {
                 expression: Some(s.schedule_expression())
                     .filter(|e| !e.is_empty())
-                    .map(Into::into),
-                start: seconds(s.schedule_start_time()),
-                end: seconds(s.schedule_end_time()),
-                offset: s.schedule_offset(),
-                threshold: s.flow_error_deactivation_threshold().map(i64::from),
+                    .map(Interned::new),
+                start: seconds(s.schedule_start_time()).into(),
+                end: seconds(s.schedule_end_time()).into(),
+                offset: s.schedule_offset().into(),
+                threshold: s.flow_error_deactivation_threshold().map(i64::from).into(),
             });
         Ok(Some(Described {
             sap: SapODataLimits {

@@ -10,19 +10,23 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use croner::parser::{CronParser, Seconds, Year};
+
+use crate::compact::{OptF64, OptI64};
+use crate::interned::Interned;
 use croner::{CivilDate, CivilDateTime, CivilTime, Cron, CronDateTime, Resolution, Weekday};
 
-/// `triggerConfig.triggerProperties.Scheduled` of DescribeFlow, as given.
+/// `triggerConfig.triggerProperties.Scheduled` of DescribeFlow, as given; 40 bytes
+/// (every scheduled flow keeps one), the expression shared between flows.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ScheduleConfig {
     /// `scheduleExpression`; None when AWS sent none.
-    pub expression: Option<Box<str>>,
-    pub start: Option<f64>,
-    pub end: Option<f64>,
+    pub expression: Option<Interned>,
+    pub start: OptF64,
+    pub end: OptF64,
     /// `scheduleOffset`, seconds (the API allows 0..=36000).
-    pub offset: Option<i64>,
+    pub offset: OptI64,
     /// `flowErrorDeactivationThreshold`.
-    pub threshold: Option<i64>,
+    pub threshold: OptI64,
 }
 
 /// A readable schedule expression.
@@ -96,11 +100,12 @@ impl Expression {
         last_start: Option<f64>,
         updated: Option<f64>,
     ) -> Option<Due> {
-        let offset = config.offset.unwrap_or(0) as f64;
+        let (start, end) = (config.start.get(), config.end.get());
+        let offset = config.offset.get().unwrap_or(0) as f64;
         let due = match self {
             Expression::Rate(every) => {
                 let every = *every as f64;
-                let next = match (last_start, config.start) {
+                let next = match (last_start, start) {
                     // The previous run already holds the offset.
                     (Some(last), start) => {
                         (last + every).max(start.map_or(f64::MIN, |s| s + offset))
@@ -117,12 +122,10 @@ impl Expression {
             Expression::Cron(cron) => {
                 // Fire times are the cron's, in UTC, plus the offset: search in the
                 // cron's own time and shift back.
-                let shift = config.offset.unwrap_or(0);
+                let shift = config.offset.get().unwrap_or(0);
                 // The first fire time at or after the start time (Some(None): none is).
-                let first = config
-                    .start
-                    .map(|s| Self::cron_after(cron, (s - offset).ceil() as i64, true));
-                let reference = match (last_start, config.start) {
+                let first = start.map(|s| Self::cron_after(cron, (s - offset).ceil() as i64, true));
+                let reference = match (last_start, start) {
                     (Some(last), _) => Some(last),
                     (None, None) => Some(updated?),
                     (None, Some(_)) => None,
@@ -140,7 +143,7 @@ impl Expression {
                 }
             }
         };
-        match config.end {
+        match end {
             Some(end) if due.next > end => None,
             _ => Some(due),
         }

@@ -128,10 +128,10 @@ fn encode_flow(w: &mut Writer, flow: &Flow) {
         if let Some(expression) = &c.expression {
             w.str(expression);
         }
-        w.opt_f64(c.start);
-        w.opt_f64(c.end);
-        w.opt_signed(c.offset);
-        w.opt_signed(c.threshold);
+        w.opt_f64(c.start.get());
+        w.opt_f64(c.end.get());
+        w.opt_signed(c.offset.get());
+        w.opt_signed(c.threshold.get());
         w.opt_f64(schedule.last_start.get());
     }
     w.varint(flow.seen.len() as u64);
@@ -286,16 +286,16 @@ fn decode_flow(r: &mut Reader) -> Result<Flow, String> {
     };
     let schedule = if tag >= 3 {
         let expression = if r.bool()? {
-            Some(r.str()?.into())
+            Some(Interned::new(r.str()?))
         } else {
             None
         };
         let config = ScheduleConfig {
             expression,
-            start: r.opt_f64()?,
-            end: r.opt_f64()?,
-            offset: r.opt_signed()?,
-            threshold: r.opt_signed()?,
+            start: r.opt_f64()?.into(),
+            end: r.opt_f64()?.into(),
+            offset: r.opt_signed()?.into(),
+            threshold: r.opt_signed()?.into(),
         };
         Some(Box::new(Scheduled::new(config, r.opt_f64()?.into())))
     } else {

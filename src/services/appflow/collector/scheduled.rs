@@ -7,7 +7,7 @@ use crate::exposition::Exposition;
 use crate::services::appflow::families::{
     CONSECUTIVE_FAILURES, DEACTIVATION_THRESHOLD, NEXT_RUN, SCHEDULE_INTERVAL,
 };
-use crate::services::appflow::schedule::{Due, Expression, ScheduleConfig};
+use crate::services::appflow::schedule::{Expression, ScheduleConfig};
 
 /// A scheduled flow's schedule, from its last DescribeFlow. Boxed in [`Flow`]:
 /// only scheduled flows have one.
@@ -17,8 +17,9 @@ pub(super) struct Scheduled {
     /// The newest start ever seen, kept past the lookback: a weekly flow is due a
     /// week after its last run, even once that run has left a day's lookback.
     pub last_start: OptF64,
-    /// The due time, computed when the schedule or the runs change.
-    due: Option<Due>,
+    /// The due time and interval, computed when the schedule or the runs change.
+    next: OptF64,
+    interval: OptF64,
     /// Whether `due` is up to date.
     fresh: bool,
     /// Whether the unreadable expression was logged.
@@ -51,10 +52,10 @@ impl Scheduled {
         }
         self.fresh = true;
         let Some(text) = self.config.expression.as_deref() else {
-            self.due = None;
+            (self.next, self.interval) = (OptF64::NONE, OptF64::NONE);
             return;
         };
-        self.due = match Expression::parse(text) {
+        let due = match Expression::parse(text) {
             Ok(expression) => expression.due(&self.config, self.last_start.get(), updated),
             Err(why) => {
                 if !self.warned {
@@ -69,6 +70,8 @@ impl Scheduled {
                 None
             }
         };
+        self.next = due.map(|d| d.next).into();
+        self.interval = due.and_then(|d| d.interval).into();
     }
 
     #[cfg(test)]
@@ -77,13 +80,13 @@ impl Scheduled {
     }
 
     fn render(&self, flow: &[(&str, &str)], e: &mut Exposition) {
-        if let Some(due) = self.due {
-            e.sample(&NEXT_RUN, flow, due.next);
-            if let Some(interval) = due.interval {
-                e.sample(&SCHEDULE_INTERVAL, flow, interval);
-            }
+        if let Some(next) = self.next.get() {
+            e.sample(&NEXT_RUN, flow, next);
         }
-        if let Some(threshold) = self.config.threshold {
+        if let Some(interval) = self.interval.get() {
+            e.sample(&SCHEDULE_INTERVAL, flow, interval);
+        }
+        if let Some(threshold) = self.config.threshold.get() {
             e.sample(&DEACTIVATION_THRESHOLD, flow, threshold as f64);
         }
     }

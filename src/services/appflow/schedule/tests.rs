@@ -236,7 +236,7 @@ fn unreadable_expressions_say_why() {
 #[test]
 fn offsets_shift_cron_fire_times() {
     let config = ScheduleConfig {
-        offset: Some(300),
+        offset: Some(300).into(),
         ..ScheduleConfig::default()
     };
     let cron = parse("cron(0 * * * ? *)");
@@ -250,8 +250,8 @@ fn offsets_shift_cron_fire_times() {
 fn start_and_end_times_are_respected() {
     let start = t(2026, 12, 20, 6, 30);
     let config = ScheduleConfig {
-        start: Some(start),
-        end: Some(t(2026, 12, 31, 0, 0)),
+        start: Some(start).into(),
+        end: Some(t(2026, 12, 31, 0, 0)).into(),
         ..ScheduleConfig::default()
     };
     let daily = parse("cron(0 8 * * ? *)");
@@ -267,7 +267,7 @@ fn start_and_end_times_are_respected() {
     );
     // The start time itself fires when it is a fire time.
     let exact = ScheduleConfig {
-        start: Some(t(2026, 12, 20, 8, 0)),
+        start: Some(t(2026, 12, 20, 8, 0)).into(),
         ..config.clone()
     };
     assert_eq!(
@@ -283,7 +283,7 @@ fn start_and_end_times_are_respected() {
     let rate = parse("rate(1 hour)");
     // No run: the first run is at the start time (plus the offset).
     let offset = ScheduleConfig {
-        offset: Some(60),
+        offset: Some(60).into(),
         ..config.clone()
     };
     assert_eq!(rate.due(&offset, None, None).unwrap().next, start + 60.0);
@@ -344,7 +344,7 @@ proptest! {
     ) {
         let last = last as f64 + fraction;
         let expression = parse(EXPRESSIONS[i]);
-        let config = ScheduleConfig { offset: Some(offset), ..ScheduleConfig::default() };
+        let config = ScheduleConfig { offset: Some(offset).into(), ..ScheduleConfig::default() };
         let Expression::Cron(cron) = &expression else { unreachable!() };
         if let Some(d) = expression.due(&config, Some(last), None) {
             prop_assert!(d.next > last, "{} after {last}: {}", EXPRESSIONS[i], d.next);

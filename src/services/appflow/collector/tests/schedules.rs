@@ -21,8 +21,8 @@ impl Fake {
         self.schedules.lock().unwrap().insert(
             name.into(),
             ScheduleConfig {
-                expression: Some(expression.into()),
-                threshold,
+                expression: Some(crate::interned::Interned::new(expression)),
+                threshold: threshold.into(),
                 ..ScheduleConfig::default()
             },
         );
@@ -139,7 +139,7 @@ async fn a_schedule_past_its_end_time_has_no_due_time() {
     let fake = Fake::shared(100);
     fake.set("ended", vec![run("a", "Successful", NOW - 100.0)]);
     fake.schedule("ended", "rate(1 hour)", None);
-    fake.schedules.lock().unwrap().get_mut("ended").unwrap().end = Some(NOW);
+    fake.schedules.lock().unwrap().get_mut("ended").unwrap().end = Some(NOW).into();
     let mut c = collector(&fake);
     let text = collect(&mut c).await;
     assert_eq!(value(&text, &series(NEXT, "ended")), None);
@@ -155,7 +155,7 @@ async fn schedules_are_saved_and_restored_without_describing_again() {
         .unwrap()
         .get_mut("hourly")
         .unwrap()
-        .offset = Some(30);
+        .offset = Some(30).into();
     let mut before = collector(&fake);
     let expected = collect(&mut before).await;
     let saved = before.state.saved().unwrap();

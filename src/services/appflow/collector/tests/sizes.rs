@@ -68,3 +68,13 @@ fn encoded(state: &State) -> Vec<u8> {
     state.encode(&mut bytes).unwrap();
     bytes
 }
+
+/// A scheduled flow keeps its schedule in 72 bytes (and shares the expression's text).
+#[test]
+fn a_schedule_is_small() {
+    assert!(
+        std::mem::size_of::<Scheduled>() <= 72,
+        "{}",
+        std::mem::size_of::<Scheduled>()
+    );
+}
