@@ -392,6 +392,10 @@ async fn appflow(s: &Settings) {
         }
     });
     first.print();
+    println!(
+        "  bound: ListFlows pages + one DescribeFlowExecutionRecords page per flow + one \
+         DescribeFlow per scheduled or SAP OData flow (every flow here is scheduled)"
+    );
     if let Some(l) = &literal_first {
         l.print();
     }
@@ -645,7 +649,9 @@ impl Load {
     fn bound_text(&self) -> &'static str {
         match self {
             Load::AppFlow(_) => {
-                "ListFlows pages + flows whose last run changed + flows that had a run in progress"
+                "ListFlows pages + flows whose last run changed + flows that had a run in progress \
+                 (no DescribeFlow: no flow changes; the first collection makes one per scheduled \
+                 or SAP OData flow)"
             }
             Load::Transfer(_) | Load::TransferLogs { read: false, .. } => {
                 "ListWorkflows pages + one ListExecutions per workflow + one DescribeExecution \

@@ -18,9 +18,17 @@ use clap::{Parser, ValueEnum};
 /// Exit status for a bad configuration or bad flags, as `--check-config` documents.
 const EXIT_CONFIG: u8 = 2;
 
+/// `--version`: the crate's version and the git revision it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("GIT_REVISION"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
-    version,
+    version = VERSION,
     about = "Prometheus exporter for AWS AppFlow, Transfer Family workflows, Supply Chain and Customer Profiles runs"
 )]
 struct Flags {
@@ -57,6 +65,8 @@ struct Flags {
     #[arg(long = "check-config")]
     check_config: bool,
     /// Start a simulated AWS on loopback with an evolving scenario and collect from it.
+    /// Only in builds with the `demo` feature: elsewhere the flag is unknown (exit 2).
+    #[cfg(feature = "demo")]
     #[arg(long)]
     demo: bool,
     /// Collect only shard I of N (0-based): N replicas split the flows and workflows by a stable hash of their names.
@@ -167,10 +177,6 @@ async fn run(
     } else {
         None
     };
-    #[cfg(not(feature = "demo"))]
-    if flags.demo {
-        anyhow::bail!("this build has no --demo (built without the `demo` feature)");
-    }
     // Before any port is opened: a directory that cannot be used is a configuration error.
     let storage = match &flags.storage_path {
         Some(dir) => match Storage::open(dir, flags.shard.map(|s| s.to_string())) {
@@ -221,7 +227,7 @@ async fn run(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, version = env!("CARGO_PKG_VERSION"), "listening");
+    tracing::info!(address = %listener.local_addr()?, version = env!("CARGO_PKG_VERSION"), revision = env!("GIT_REVISION"), "listening");
     let source = runner::Source {
         path: flags.config_file.clone(),
         shard: flags.shard,
@@ -451,6 +457,18 @@ fn init_logging(level: Level, format: LogFormat) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--help` offers `--demo` only in a build that has it.
+    #[test]
+    fn demo_flag_only_with_the_demo_feature() {
+        use clap::CommandFactory;
+        let command = Flags::command();
+        let demo = command
+            .get_arguments()
+            .any(|a| a.get_long() == Some("demo"));
+        assert_eq!(demo, cfg!(feature = "demo"));
+        assert!(VERSION.contains(env!("GIT_REVISION")));
+    }
 
     #[test]
     fn listen_addresses() {

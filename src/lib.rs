@@ -34,9 +34,11 @@
 
 // The public surface is what the binary and the tests outside `src/` use:
 // the command line, the configuration (property tests) and the registry with
-// its families (the monitoring tests). Everything else is the crate's own.
+// its families (the monitoring tests), and the generated docs. Everything else is the crate's own.
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod docs;
 pub mod exposition;
 pub mod services;
 

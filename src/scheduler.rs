@@ -126,7 +126,11 @@ impl Unit {
     /// One collection; returns whether it succeeded.
     pub async fn collect_once(&mut self, store: &Arc<Store>) -> bool {
         let span = self.span();
-        self.collect_inner(store).instrument(span).await
+        let (up, ready) = self.collect_inner(store).instrument(span).await;
+        if ready {
+            tracing::info!("ready: the first collection of every target and service has ended");
+        }
+        up
     }
 
     /// A panic inside the collection is a failed collection: nothing of it
@@ -140,11 +144,16 @@ impl Unit {
         }
     }
 
-    async fn collect_inner(&mut self, store: &Arc<Store>) -> bool {
+    /// Whether it succeeded, and whether it made the exporter ready.
+    async fn collect_inner(&mut self, store: &Arc<Store>) -> (bool, bool) {
         let started = Instant::now();
         let now = SystemTime::now();
+        let mut resources = None;
         let up = match self.supervised(now).await {
             Ended::Collected(collected) => {
+                if !self.attempted {
+                    resources = Some(resources_in(self.key.1, &collected.exposition));
+                }
                 self.last_good = Some(unix_seconds(now));
                 // Saved before it is published: whatever a scrape shows survives a restart.
                 self.save(now).await;
@@ -202,9 +211,16 @@ impl Unit {
             .collection_ended(up, elapsed, unix_seconds(SystemTime::now()));
         if !self.attempted {
             self.attempted = true;
-            store.attempted(&self.key);
+            tracing::info!(
+                up,
+                resources,
+                seconds = elapsed.as_secs_f64(),
+                calls = self.metrics.attempts(),
+                "first collection ended"
+            );
+            return (up, store.attempted(&self.key));
         }
-        up
+        (up, false)
     }
 
     /// Saves the state after a successful collection that started at `now`,
@@ -323,6 +339,18 @@ pub fn phase(key: &Key, interval: Duration, targets: usize) -> Duration {
     let identity = format!("{}\0{}", key.0, key.1);
     let share = (crate::shard::fnv1a(identity.as_bytes()) % 1024) as f64 / 2048.0;
     interval.mul_f64(share)
+}
+
+/// The resources (flows, workflows) a collection of `service` shows: the
+/// series of its `*_info` families, one per resource.
+fn resources_in(service: &str, exposition: &crate::exposition::Exposition) -> usize {
+    crate::services::find(service).map_or(0, |def| {
+        def.families
+            .iter()
+            .filter(|f| f.name.ends_with("_info"))
+            .map(|f| exposition.series(f))
+            .sum()
+    })
 }
 
 /// Runs `f`, which blocks on the disk, without holding up the other tasks of

@@ -31,6 +31,9 @@ use crate::exposition::body::{Own, OwnWriter};
 use crate::exposition::Histogram;
 use crate::sync::lock;
 
+mod documented;
+pub(crate) use documented::{documented, OwnFamilyDoc};
+
 static API_DURATION_BUCKETS: [f64; 10] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0];
 /// How old the `process_*` series a scrape gets may be.
 pub const PROCESS_FRESHNESS: Duration = Duration::from_secs(1);
@@ -829,6 +832,13 @@ impl ServiceMetrics {
                 u.bytes = Some(bytes as i64);
             }
         });
+    }
+
+    /// AWS API attempts so far, every operation and outcome.
+    pub fn attempts(&self) -> u64 {
+        let series = lock(&self.series);
+        let requests = series.operations.values().flat_map(|op| op.requests);
+        requests.flatten().sum()
     }
 
     pub fn set_tracked(&self, tracked: usize) {

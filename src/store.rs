@@ -27,6 +27,8 @@ pub struct Store {
     /// The (target, service)s expected, and those whose first collection ended.
     expected: RwLock<Vec<Key>>,
     attempted: RwLock<std::collections::BTreeSet<Key>>,
+    /// Readiness was logged.
+    announced: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -51,9 +53,11 @@ impl Store {
         write(&self.expected).push(key);
     }
 
-    /// The first collection of `key` ended, good or bad.
-    pub fn attempted(&self, key: &Key) {
+    /// The first collection of `key` ended, good or bad. True once: for the
+    /// call that made the exporter ready.
+    pub fn attempted(&self, key: &Key) -> bool {
         write(&self.attempted).insert(key.clone());
+        self.ready() && !self.announced.swap(true, Ordering::AcqRel)
     }
 
     /// The AWS part of the body, as last prepared.

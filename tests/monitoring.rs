@@ -78,6 +78,11 @@ fn promtool_checks_the_example_prometheus_config() {
     }
 }
 
+/// Where every runbook_url points by default (absolute, so that it is a live link in
+/// Alertmanager and Grafana); the Helm chart's `prometheusRule.runbookUrlBase` rewrites it.
+const RUNBOOK_BASE: &str =
+    "https://github.com/aws-flow-exporter/aws-flow-exporter/blob/main/docs/runbook.md";
+
 fn rules() -> Vec<serde_yaml_ng::Value> {
     let text = std::fs::read_to_string(repo().join("alerts/aws-flow-exporter.rules.yml")).unwrap();
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
@@ -143,7 +148,7 @@ fn every_alert_is_documented_and_reads_the_contract() {
             );
         }
         let url = rule["annotations"]["runbook_url"].as_str().unwrap_or("");
-        assert_eq!(url, format!("docs/runbook.md#{}", alert.to_lowercase()));
+        assert_eq!(url, format!("{RUNBOOK_BASE}#{}", alert.to_lowercase()));
         assert!(
             anchors.contains(&alert.to_lowercase()),
             "docs/runbook.md has no ## {alert}"
@@ -225,9 +230,19 @@ fn dashboards_have_the_datasource_region_filter_and_name_variables() {
         assert_eq!(ds["type"], "datasource", "{file}");
         assert_eq!(ds["query"], "prometheus", "{file}");
         assert!(by_name("region").is_some(), "{file}: no region variable");
+        // Grafana's ad hoc filters go into every selector of every query, also those of
+        // series without target labels (process_*, build_info, config_*, shards), which then
+        // show "No data": the filter is a textbox placed only where it applies.
         assert!(
-            vars.iter().any(|v| v["type"] == "adhoc"),
-            "{file}: no ad hoc filter for the target labels"
+            !vars.iter().any(|v| v["type"] == "adhoc"),
+            "{file}: an ad hoc filter applies to every query"
+        );
+        let filter =
+            by_name(TARGET_FILTER).unwrap_or_else(|| panic!("{file}: no {TARGET_FILTER} variable"));
+        assert_eq!(filter["type"], "textbox", "{file}");
+        assert_eq!(
+            filter["query"], "",
+            "{file}: the filter is empty by default"
         );
         assert!(
             ["flow", "workflow", "name", "aws_service"]
@@ -236,7 +251,7 @@ fn dashboards_have_the_datasource_region_filter_and_name_variables() {
             "{file}: no flow/workflow variable"
         );
         for var in &vars {
-            if var["type"] == "query" || var["type"] == "adhoc" {
+            if var["type"] == "query" {
                 assert_eq!(
                     var["datasource"]["uid"], "${datasource}",
                     "{file}: {}",
@@ -301,6 +316,190 @@ fn every_panel_is_described_and_queries_the_contract_through_the_datasource_vari
     assert!(queries > 50);
 }
 
+/// Every query of the dashboards: panels, variables (their selector), annotations.
+fn all_queries(file: &str, board: &Value) -> Vec<(String, String)> {
+    let mut queries: Vec<(String, String)> = panel_queries(file, board)
+        .into_iter()
+        .map(|q| (format!("{} ({})", q.panel, q.ref_id), q.expr))
+        .collect();
+    for var in variables(board) {
+        if let Some((selector, _)) = variable_query(var).and_then(label_values) {
+            queries.push((format!("variable {}", var["name"]), selector.to_string()));
+        }
+    }
+    for annotation in annotations(board) {
+        if let Some(expr) = annotation["expr"].as_str() {
+            queries.push((
+                format!("annotation {}", annotation["name"]),
+                expr.to_string(),
+            ));
+        }
+    }
+    queries
+}
+
+/// The target filter is in every selector of series with target labels, and in no other:
+/// setting it narrows the flows, workflows, collectors and requests, and leaves the process,
+/// build, configuration and shard panels as they are.
+#[test]
+fn the_target_filter_applies_only_to_series_with_target_labels() {
+    let mut filtered = 0;
+    let mut unfiltered = 0;
+    for (file, board) in dashboards() {
+        for (what, expr) in all_queries(&file, &board) {
+            let problems = target_filter_problems(&expr);
+            assert!(
+                problems.is_empty(),
+                "{file}: {what}: {problems:?}\n    {expr}"
+            );
+            for (name, _) in selectors(&expr) {
+                if carries_target_labels(&name) {
+                    filtered += 1;
+                } else {
+                    unfiltered += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        filtered > 100 && unfiltered > 10,
+        "{filtered} / {unfiltered}"
+    );
+}
+
+/// Every panel has a unit, and no panel plots a rate and a gauge on one axis.
+#[test]
+fn every_panel_has_a_unit_and_rates_and_gauges_have_their_own_axes() {
+    for (file, board) in dashboards() {
+        for panel in panels(&board) {
+            if is_row(panel) {
+                continue;
+            }
+            let problems = unit_problems(panel);
+            assert!(
+                problems.is_empty(),
+                "{file}: {}: {problems:?}",
+                panel["title"]
+            );
+        }
+    }
+}
+
+/// The checks above are not vacuous: they catch a filter on a series without target labels,
+/// a series with them left unfiltered, a panel without unit, and a gauge on a rate's axis.
+#[test]
+fn the_dashboard_checks_catch_a_misplaced_filter_and_a_missing_unit() {
+    assert!(
+        target_filter_problems(r#"process_resident_memory_bytes{job=~"$job", $target_labels}"#)
+            .len()
+            == 1
+    );
+    assert!(
+        target_filter_problems(r#"aws_flow_exporter_build_info{job=~"$job", $target_labels}"#)
+            .len()
+            == 1
+    );
+    assert!(
+        target_filter_problems(r#"aws_flow_exporter_config_hash{job=~"$job", $target_labels}"#)
+            .len()
+            == 1
+    );
+    assert!(
+        target_filter_problems(r#"aws_flow_exporter_total_shards{job=~"$job", $target_labels}"#)
+            .len()
+            == 1
+    );
+    assert!(target_filter_problems(r#"aws_appflow_flow_info{job=~"$job"}"#).len() == 1);
+    assert!(target_filter_problems(r#"rate(aws_flow_exporter_api_requests_total[5m])"#).len() == 1);
+    assert!(target_filter_problems(
+        r#"aws_appflow_flow_info{job=~"$job", $target_labels} * on (instance) group_left process_start_time_seconds{job=~"$job"}"#
+    )
+    .is_empty());
+
+    let panel = |unit: Option<&str>, overrides: Value| -> Value {
+        serde_json::json!({
+            "type": "timeseries",
+            "fieldConfig": {"defaults": {"unit": unit}, "overrides": overrides},
+            "targets": [
+                {"refId": "A", "expr": "sum(rate(aws_appflow_processed_records_total[5m]))"},
+                {"refId": "B", "expr": "sum(aws_customerprofiles_workflow_processed_records)"}
+            ]
+        })
+    };
+    let right_axis = serde_json::json!([{
+        "matcher": {"id": "byFrameRefID", "options": "B"},
+        "properties": [{"id": "custom.axisPlacement", "value": "right"}, {"id": "unit", "value": "short"}]
+    }]);
+    assert!(unit_problems(&panel(Some("short"), right_axis.clone())).is_empty());
+    assert_eq!(unit_problems(&panel(None, right_axis)).len(), 1, "no unit");
+    assert_eq!(
+        unit_problems(&panel(Some("short"), serde_json::json!([]))).len(),
+        1,
+        "shared axis"
+    );
+}
+
+/// Every dashboard marks exporter restarts and configuration reloads.
+#[test]
+fn dashboards_annotate_restarts_and_reloads() {
+    for (file, board) in dashboards() {
+        let list = annotations(&board);
+        for (name, series) in [
+            ("Exporter restarts", "process_start_time_seconds"),
+            (
+                "Configuration reloads",
+                "aws_flow_exporter_config_last_reload_success_timestamp_seconds",
+            ),
+        ] {
+            let annotation = list
+                .iter()
+                .find(|a| a["name"] == name)
+                .unwrap_or_else(|| panic!("{file}: no annotation {name}"));
+            assert_eq!(
+                annotation["datasource"]["uid"], "${datasource}",
+                "{file}: {name}"
+            );
+            assert_eq!(annotation["enable"], true, "{file}: {name}");
+            let expr = annotation["expr"].as_str().unwrap();
+            assert!(
+                expr.contains(&format!("changes({series}")),
+                "{file}: {name}: {expr}"
+            );
+            assert_eq!(annotation["target"]["expr"], expr, "{file}: {name}");
+            assert_contract(&file, name, expr);
+        }
+    }
+}
+
+/// The AppFlow dashboard shows the schedules (spec v4): when the next run is due and the
+/// consecutive failures against the deactivation threshold.
+#[test]
+fn the_appflow_dashboard_shows_schedules() {
+    let (_, board) = dashboards()
+        .into_iter()
+        .find(|(f, _)| f == "appflow.json")
+        .unwrap();
+    let queries = panel_queries("appflow.json", &board);
+    let panel = |title: &str| -> Vec<&str> {
+        queries
+            .iter()
+            .filter(|q| q.panel == title)
+            .map(|q| q.expr.as_str())
+            .collect()
+    };
+    let due = panel("Next run due in");
+    assert!(due.iter().any(|e| e
+        .contains("aws_appflow_flow_next_scheduled_run_timestamp_seconds")
+        && e.contains("- time()")));
+    let failures = panel("Consecutive failures");
+    assert!(failures
+        .iter()
+        .any(|e| e.contains("aws_appflow_flow_consecutive_failures")));
+    assert!(failures
+        .iter()
+        .any(|e| e.contains("aws_appflow_flow_error_deactivation_threshold")));
+}
+
 #[test]
 fn metric_names_skip_labels_and_strings() {
     let names = metric_names(
@@ -363,71 +562,14 @@ fn example_exporter_keeps_its_state_in_a_volume() {
     );
 }
 
-/// The README's metric tables, by `###` section: (name, type column, extra labels column).
-fn readme_tables() -> BTreeMap<String, Vec<(String, String, Vec<String>)>> {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let row = regex::Regex::new(r"^\| `([a-z_]+)` \|\s*([^|]*?)\s*\|\s*([^|]*?)\s*\|").unwrap();
-    let parens = regex::Regex::new(r"\([^)]*\)").unwrap();
-    let mut sections: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    let mut section = String::new();
-    for line in readme.lines() {
-        if let Some(title) = line.strip_prefix("### ") {
-            section = title.trim().to_string();
-        } else if let Some(m) = row.captures(line) {
-            let labels = parens
-                .replace_all(&m[3], "")
-                .split(',')
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty())
-                .collect();
-            sections.entry(section.clone()).or_default().push((
-                m[1].to_string(),
-                m[2].trim().to_string(),
-                labels,
-            ));
-        }
-    }
-    sections
-}
-
-/// Each service's README section lists exactly the families it declares,
-/// with their types and labels: the documentation cannot drift from the code.
-#[test]
-fn readme_metric_tables_match_the_declared_families() {
-    use aws_flow_exporter::exposition::Kind;
-    let tables = readme_tables();
-    for service in aws_flow_exporter::services::SERVICES {
-        let rows = tables
-            .get(service.title)
-            .unwrap_or_else(|| panic!("README has no `### {}` metric table", service.title));
-        let documented: BTreeSet<&str> = rows.iter().map(|(n, _, _)| n.as_str()).collect();
-        let declared: BTreeSet<&str> = service.families.iter().map(|f| f.name).collect();
-        assert_eq!(documented, declared, "{}: README vs families", service.name);
-        for family in service.families {
-            let (_, kind, labels) = rows.iter().find(|(n, _, _)| n == family.name).unwrap();
-            let expected = match family.kind {
-                Kind::Gauge => ["gauge", "gauge (1)", "state set"].contains(&kind.as_str()),
-                Kind::Counter => kind == "counter",
-                Kind::Histogram => kind == "histogram",
-            };
-            assert!(expected, "{}: README says {kind}", family.name);
-            for label in labels {
-                assert!(
-                    family.labels.contains(&label.as_str()),
-                    "{}: README names label {label}, the family has {:?}",
-                    family.name,
-                    family.labels
-                );
-            }
-        }
-    }
-}
-
-/// The recipe for a service (README "Adding a service"): each registered
-/// service has families, a simulator module and a README section.
+/// The recipe for a service (CONTRIBUTING.md, "Adding a service"): each
+/// registered service has families, a simulator module, a section in
+/// docs/services.md and a block in docs/configuration.md's example. Its
+/// metric table in docs/metrics.md is generated (tests/generated_docs.rs).
 #[test]
 fn every_registered_service_is_complete() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let services = std::fs::read_to_string(repo().join("docs/services.md")).unwrap();
+    let configuration = std::fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
     for service in aws_flow_exporter::services::SERVICES {
         assert!(!service.families.is_empty(), "{}", service.name);
         let simulator = repo().join(format!("simulator/src/{}.rs", service.name));
@@ -437,14 +579,38 @@ fn every_registered_service_is_complete() {
             service.name
         );
         assert!(
-            readme.contains(&format!("### {}\n", service.title)),
-            "{} has no README section",
+            services.contains(&format!("## {}\n", service.title)),
+            "{} has no section in docs/services.md",
             service.name
         );
         let block = format!("{}:", service.name);
         assert!(
-            readme.contains(&block),
-            "the README's configuration example has no `{block}` block"
+            configuration.contains(&block),
+            "docs/configuration.md's example has no `{block}` block"
         );
+    }
+}
+
+/// The example configuration does what its comment says: AppFlow only (an omitted
+/// service would be enabled), and so does the README's minimal configuration.
+#[test]
+fn example_configuration_collects_appflow_only() {
+    use aws_flow_exporter::config::Config;
+    let example = Config::load(&repo().join("examples/config.yaml")).unwrap();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let minimal = readme
+        .split("```yaml\n")
+        .map(|block| block.split("```").next().unwrap())
+        .find(|block| block.starts_with("targets:") && block.contains("appflow:"))
+        .expect("the README's minimal configuration");
+    let minimal = Config::parse(minimal).unwrap();
+    for config in [example, minimal] {
+        let enabled: Vec<&str> = config.targets[0]
+            .services
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(enabled, ["appflow"]);
     }
 }

@@ -53,6 +53,9 @@ pub struct Flow {
     /// When set, DescribeFlow reports SAPOData source properties with these settings; set
     /// `source_connector_type` to "SAPOData" too (see [`Flow::with_sapodata`]).
     pub sapodata: Option<SapOData>,
+    /// DescribeFlow's `triggerProperties.Scheduled` when `trigger_type` is "Scheduled"; `None`
+    /// serves `rate(1hours)` (see [`Flow::with_schedule`]).
+    pub schedule: Option<Schedule>,
     /// Any order; served newest first.
     pub executions: Vec<Execution>,
 }
@@ -62,6 +65,34 @@ pub struct Flow {
 pub struct SapOData {
     pub max_parallelism: Option<i32>,
     pub max_page_size: Option<i32>,
+}
+
+/// A scheduled flow's trigger properties (`ScheduledTriggerProperties`); times are Unix seconds.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    /// `rate(5minutes)`, `cron(0 * * * ? *)`, ...: served as is, never checked.
+    pub expression: String,
+    pub start_time: Option<f64>,
+    pub end_time: Option<f64>,
+    /// Seconds added to every fire time (AppFlow allows 0 to 36000).
+    pub offset: Option<i64>,
+    /// Consecutive failures after which AppFlow deactivates the flow (1 to 100).
+    pub error_deactivation_threshold: Option<i32>,
+    /// A descriptive label only, as AppFlow's API reference says.
+    pub timezone: Option<String>,
+}
+
+impl Schedule {
+    pub fn new(expression: &str) -> Schedule {
+        Schedule {
+            expression: expression.to_owned(),
+            start_time: None,
+            end_time: None,
+            offset: None,
+            error_deactivation_threshold: None,
+            timezone: None,
+        }
+    }
 }
 
 /// One flow run.
@@ -109,8 +140,16 @@ impl Flow {
             created_at,
             last_updated_at: created_at,
             sapodata: None,
+            schedule: None,
             executions: Vec::new(),
         }
+    }
+
+    /// Makes this a scheduled flow with `schedule`.
+    pub fn with_schedule(mut self, schedule: Schedule) -> Flow {
+        self.trigger_type = "Scheduled".to_owned();
+        self.schedule = Some(schedule);
+        self
     }
 
     /// Makes this an SAP OData source flow with the given (optional) settings.
@@ -466,7 +505,7 @@ impl<'a> From<&'a Flow> for DescribeFlowResponse<'a> {
             source_flow_config: source_config(f),
             destination_flow_config_list: vec![destination_config(f)],
             last_run_execution_details: ExecutionDetails::of(f),
-            trigger_config: trigger_config(&f.trigger_type),
+            trigger_config: trigger_config(f),
             tasks: Vec::new(),
             created_at: f.created_at,
             last_updated_at: f.last_updated_at,
@@ -551,17 +590,31 @@ fn destination_config(f: &Flow) -> Value {
     )
 }
 
-fn trigger_config(trigger_type: &str) -> Value {
-    if trigger_type == "Scheduled" {
-        json!({
-            "triggerType": trigger_type,
-            "triggerProperties": { "Scheduled": {
-                "scheduleExpression": "rate(1hours)", "dataPullMode": "Incremental"
-            } },
-        })
-    } else {
-        json!({ "triggerType": trigger_type })
+fn trigger_config(f: &Flow) -> Value {
+    if f.trigger_type != "Scheduled" {
+        return json!({ "triggerType": f.trigger_type });
     }
+    let default = Schedule::new("rate(1hours)");
+    let schedule = f.schedule.as_ref().unwrap_or(&default);
+    let mut scheduled = json!({
+        "scheduleExpression": schedule.expression, "dataPullMode": "Incremental"
+    });
+    let optional = [
+        ("scheduleStartTime", schedule.start_time.map(|t| json!(t))),
+        ("scheduleEndTime", schedule.end_time.map(|t| json!(t))),
+        ("scheduleOffset", schedule.offset.map(|o| json!(o))),
+        (
+            "flowErrorDeactivationThreshold",
+            schedule.error_deactivation_threshold.map(|n| json!(n)),
+        ),
+        ("timezone", schedule.timezone.as_ref().map(|z| json!(z))),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            scheduled[key] = value;
+        }
+    }
+    json!({ "triggerType": f.trigger_type, "triggerProperties": { "Scheduled": scheduled } })
 }
 
 #[derive(Serialize)]
@@ -773,6 +826,35 @@ mod tests {
         assert_eq!(
             described["destinationFlowConfigList"][0]["connectorType"],
             "S3"
+        );
+    }
+
+    #[test]
+    fn describe_flow_renders_the_schedule() {
+        let mut schedule = Schedule::new("cron(0 6 ? * MON-FRI *)");
+        schedule.start_time = Some(1_700_000_000.0);
+        schedule.offset = Some(120);
+        schedule.error_deactivation_threshold = Some(5);
+        let flow = Flow::new("daily", 1.0).with_schedule(schedule);
+        let described = serde_json::to_value(DescribeFlowResponse::from(&flow)).unwrap();
+        let trigger = &described["triggerConfig"];
+        assert_eq!(trigger["triggerType"], "Scheduled");
+        assert_eq!(
+            trigger["triggerProperties"]["Scheduled"],
+            json!({
+                "scheduleExpression": "cron(0 6 ? * MON-FRI *)", "dataPullMode": "Incremental",
+                "scheduleStartTime": 1_700_000_000.0, "scheduleOffset": 120,
+                "flowErrorDeactivationThreshold": 5,
+            })
+        );
+        let listed = serde_json::to_value(FlowDefinition::from(&flow)).unwrap();
+        assert_eq!(listed["triggerType"], "Scheduled");
+        let mut plain = Flow::new("plain", 1.0);
+        plain.trigger_type = "Scheduled".into();
+        let described = serde_json::to_value(DescribeFlowResponse::from(&plain)).unwrap();
+        assert_eq!(
+            described["triggerConfig"]["triggerProperties"]["Scheduled"]["scheduleExpression"],
+            "rate(1hours)"
         );
     }
 

@@ -155,6 +155,23 @@ check(sap["triggerConfig"]["triggerType"] == "Scheduled", "scheduled trigger")
 check(is_datetime(sap["createdAt"]), "describe_flow createdAt is a datetime")
 check(sap["ResponseMetadata"]["RequestId"], "x-amzn-RequestId is surfaced as RequestId")
 
+# DescribeFlow's schedule (triggerConfig.triggerProperties.Scheduled), as botocore's model reads it.
+scheduled = sap["triggerConfig"]["triggerProperties"]["Scheduled"]
+check(scheduled["scheduleExpression"] == "rate(30minutes)", "rate expression as AppFlow writes it")
+check(is_datetime(scheduled["scheduleStartTime"]), "scheduleStartTime is a datetime")
+material = appflow.describe_flow(flowName="sap-material-master-to-s3")["triggerConfig"]["triggerProperties"]["Scheduled"]
+check(material["scheduleExpression"] == "cron(0 0/2 ? * * *)", "cron expression")
+check(material["scheduleOffset"] == 300 and isinstance(material["scheduleOffset"], int), "scheduleOffset is a long")
+stalled = appflow.describe_flow(flowName="pardot-prospects-to-redshift")
+stalled_props = stalled["triggerConfig"]["triggerProperties"]["Scheduled"]
+check(stalled_props["flowErrorDeactivationThreshold"] == 10, "flowErrorDeactivationThreshold is an integer")
+check(stalled_props["timezone"] == "UTC", "timezone is a label")
+check(stalled["flowStatus"] == "Active", "the stalled flow is Active")
+listed = {f["flowName"]: f for f in flows}
+check(listed["pardot-prospects-to-redshift"]["triggerType"] == "Scheduled", "ListFlows says Scheduled")
+landing = appflow.describe_flow(flowName="s3-landing-to-s3-curated")["triggerConfig"]
+check(landing == {"triggerType": "Event"}, "an event flow has no trigger properties")
+
 # DescribeFlowExecutionRecords, paged by hand and through a paginator.
 records, token, page_count = [], None, 0
 while True:

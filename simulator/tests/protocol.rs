@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use aws_flow_simulator::appflow::{Execution, Flow};
+use aws_flow_simulator::appflow::{Execution, Flow, Schedule};
 use aws_flow_simulator::faults::Fault;
 use aws_flow_simulator::Simulator;
 use serde_json::{json, Value};
@@ -270,6 +270,44 @@ async fn describe_flow_reports_sapodata_settings() {
         flow.get("description").is_none(),
         "None fields are omitted, not null"
     );
+}
+
+#[tokio::test]
+async fn describe_flow_reports_the_schedule() {
+    let sim = start().await;
+    sim.with(|w| {
+        let mut schedule = Schedule::new("cron(0/15 8-17 ? * MON-FRI *)");
+        schedule.start_time = Some(1_700_000_000.0);
+        schedule.end_time = Some(1_800_000_000.0);
+        schedule.offset = Some(60);
+        schedule.error_deactivation_threshold = Some(4);
+        w.appflow
+            .add_flow(Flow::new("office-hours", 1_600_000_000.0).with_schedule(schedule));
+    });
+    let reply = post(
+        &sim,
+        "/describe-flow",
+        json!({ "flowName": "office-hours" }),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let trigger = &reply.json()["triggerConfig"];
+    assert_eq!(trigger["triggerType"], "Scheduled");
+    let scheduled = &trigger["triggerProperties"]["Scheduled"];
+    assert_eq!(
+        scheduled["scheduleExpression"],
+        "cron(0/15 8-17 ? * MON-FRI *)"
+    );
+    assert_eq!(scheduled["scheduleStartTime"], json!(1_700_000_000.0));
+    assert_eq!(scheduled["scheduleEndTime"], json!(1_800_000_000.0));
+    assert_eq!(scheduled["scheduleOffset"], 60);
+    assert_eq!(scheduled["flowErrorDeactivationThreshold"], 4);
+    assert!(
+        scheduled.get("timezone").is_none(),
+        "None fields are omitted"
+    );
+    let listed = post(&sim, "/list-flows", json!({})).await;
+    assert_eq!(listed.json()["flows"][0]["triggerType"], "Scheduled");
 }
 
 #[tokio::test]

@@ -131,6 +131,8 @@ pub struct Exposition {
 struct Body {
     pieces: Vec<Piece>,
     text: String,
+    /// Series written (a histogram is one), for the first collection's log line.
+    series: usize,
 }
 
 impl Body {
@@ -191,6 +193,14 @@ impl Exposition {
             }
         };
         &mut self.families[index].1
+    }
+
+    /// How many series of `family` were written.
+    pub fn series(&self, family: &Family) -> usize {
+        self.families
+            .iter()
+            .find(|(f, _)| std::ptr::eq(*f, family))
+            .map_or(0, |(_, body)| body.series)
     }
 
     /// Compresses what text is left, before the exposition is kept until the
@@ -254,6 +264,7 @@ impl Exposition {
         let base = std::mem::take(&mut self.base);
         let body = self.body(family);
         write_sample(&mut body.text, family.name, "", labels, None, &base, value);
+        body.series += 1;
         body.spill_if_large();
         self.base = base;
     }
@@ -321,6 +332,7 @@ impl Exposition {
             &base,
             h.count as f64,
         );
+        body.series += 1;
         body.spill_if_large();
         self.base = base;
     }

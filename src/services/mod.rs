@@ -6,7 +6,7 @@
 //! and its SDK adapter), `collector.rs` (its state, its metric families and
 //! how it counts) and `mod.rs` (its [`ServiceDef`]). Adding one is that
 //! folder, one line in [`SERVICES`], a simulator module and its docs
-//! (README, "Adding a service").
+//! (CONTRIBUTING.md, "Adding a service").
 
 mod appflow;
 mod customerprofiles;
@@ -33,7 +33,7 @@ pub struct ServiceDef {
     /// The `aws_service` label value and the key of its block under
     /// `targets[].services`.
     pub name: &'static str,
-    /// The heading of its section in the README and in the metric contract.
+    /// The heading of its section in docs/metrics.md and docs/services.md.
     pub title: &'static str,
     /// The keys its configuration block accepts besides `enabled`.
     pub config_keys: &'static [ConfigKey],
@@ -44,6 +44,38 @@ pub struct ServiceDef {
     pub operations: fn(&ServiceSettings) -> Vec<&'static str>,
     /// Its collector for one target.
     pub build: fn(Build<'_>) -> anyhow::Result<Box<dyn Collector>>,
+    /// Which IAM actions its operations need (docs/iam.md and the policies
+    /// in deploy/iam/ are generated from it).
+    pub iam: Iam,
+}
+
+/// The IAM actions of a service's operations: `<prefix>:<Operation>`.
+pub struct Iam {
+    /// The IAM prefix of the service's API (botocore's `signingName`:
+    /// Supply Chain's is `scn`, Customer Profiles' `profile`).
+    pub prefix: &'static str,
+    /// Operations it calls on another AWS API, with that API's prefix.
+    pub elsewhere: &'static [(&'static str, &'static str)],
+}
+
+impl Iam {
+    /// A service calling only its own API.
+    pub const fn of(prefix: &'static str) -> Self {
+        Iam {
+            prefix,
+            elsewhere: &[],
+        }
+    }
+
+    /// The IAM action `operation` needs, e.g. `appflow:ListFlows`.
+    pub fn action(&self, operation: &str) -> String {
+        let prefix = self
+            .elsewhere
+            .iter()
+            .find(|(op, _)| *op == operation)
+            .map_or(self.prefix, |(_, prefix)| prefix);
+        format!("{prefix}:{operation}")
+    }
 }
 
 /// What a service's collector is built from.

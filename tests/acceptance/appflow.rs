@@ -1,4 +1,4 @@
-use aws_flow_simulator::appflow::{CatalogDetail, Execution, Flow};
+use aws_flow_simulator::appflow::{CatalogDetail, Execution, Flow, Schedule};
 use aws_flow_simulator::Fault;
 
 use crate::harness::*;
@@ -486,4 +486,133 @@ async fn readyz_waits_for_the_first_collection() {
     assert_eq!(get(exporter.addr, "/metrics").await.unwrap().status, 200);
     exporter.settle("appflow").await;
     assert_eq!(get(exporter.addr, "/readyz").await.unwrap().status, 200);
+}
+
+/// Schedules (metrics.md, "Schedules (v4)"): exact due times and intervals, failures in a row,
+/// thresholds; one DescribeFlow per scheduled flow at the first collection and none after while
+/// nothing changes; an unreadable expression logged once and failing nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn schedules_next_due_times_and_describe_calls() {
+    let sim = simulator().await;
+    let t = now();
+    let midnight = (t / 86_400.0).floor() * 86_400.0;
+    sim.with(|w| {
+        let mut hourly = Schedule::new("rate(1hours)");
+        hourly.error_deactivation_threshold = Some(3);
+        let mut flow = Flow::new("hourly", t - 86_400.0).with_schedule(hourly);
+        flow.executions = vec![
+            Execution::finished("h-3", "Error", t - 600.0, t - 500.0),
+            Execution::finished("h-2", "Error", t - 4200.0, t - 4100.0),
+            Execution::finished("h-1", "Successful", t - 7800.0, t - 7700.0),
+        ];
+        w.appflow.add_flow(flow);
+
+        // 06:00 UTC plus two minutes, every day; its last run yesterday's.
+        let mut daily = Schedule::new("cron(0 6 * * ? *)");
+        daily.offset = Some(120);
+        daily.start_time = Some(t - 30.0 * 86_400.0);
+        let mut flow = Flow::new("daily", t - 40.0 * 86_400.0).with_schedule(daily);
+        let yesterday = midnight - 86_400.0 + 6.0 * 3600.0 + 120.0;
+        flow.executions = vec![Execution::finished(
+            "d-1",
+            "Successful",
+            yesterday,
+            yesterday + 60.0,
+        )];
+        w.appflow.add_flow(flow);
+
+        let mut ended = Schedule::new("rate(1 day)");
+        ended.end_time = Some(t - 3600.0);
+        let mut flow = Flow::new("ended", t - 86_400.0).with_schedule(ended);
+        flow.executions = vec![Execution::finished(
+            "e-1",
+            "Successful",
+            t - 7200.0,
+            t - 7000.0,
+        )];
+        w.appflow.add_flow(flow);
+
+        let mut flow =
+            Flow::new("odd", t - 86_400.0).with_schedule(Schedule::new("every(5 minutes)"));
+        flow.executions = vec![Execution::finished("o-1", "Error", t - 300.0, t - 200.0)];
+        w.appflow.add_flow(flow);
+
+        let mut flow = Flow::new("manual", t - 86_400.0);
+        flow.executions = vec![
+            Execution::finished("m-2", "Error", t - 100.0, t - 50.0),
+            Execution::finished("m-1", "Canceled", t - 200.0, t - 150.0),
+        ];
+        w.appflow.add_flow(flow);
+    });
+    let exporter = Exporter::start(&sim, &flows_config()).await;
+    let text = exporter.settle("appflow").await;
+    let next = |text: &str, flow: &str| {
+        value(
+            text,
+            &flow_series("flow_next_scheduled_run_timestamp_seconds", flow, ""),
+        )
+    };
+    let interval = |text: &str, flow: &str| {
+        value(
+            text,
+            &flow_series("flow_schedule_interval_seconds", flow, ""),
+        )
+    };
+    let failures =
+        |text: &str, flow: &str| value(text, &flow_series("flow_consecutive_failures", flow, ""));
+    let threshold = |text: &str, flow: &str| {
+        value(
+            text,
+            &flow_series("flow_error_deactivation_threshold", flow, ""),
+        )
+    };
+    assert_eq!(next(&text, "hourly"), Some(t - 600.0 + 3600.0), "{text}");
+    assert_eq!(interval(&text, "hourly"), Some(3600.0));
+    assert_eq!(failures(&text, "hourly"), Some(2.0));
+    assert_eq!(threshold(&text, "hourly"), Some(3.0));
+    assert_eq!(next(&text, "daily"), Some(midnight + 6.0 * 3600.0 + 120.0));
+    assert_eq!(interval(&text, "daily"), Some(86_400.0));
+    assert_eq!(threshold(&text, "daily"), None);
+    assert_eq!(next(&text, "ended"), None, "past its end time");
+    assert_eq!(interval(&text, "ended"), None);
+    assert_eq!(next(&text, "odd"), None);
+    assert_eq!(failures(&text, "odd"), Some(1.0));
+    assert_eq!(next(&text, "manual"), None);
+    assert_eq!(failures(&text, "manual"), Some(1.0));
+    assert_eq!(up(&text, "appflow"), Some(1.0));
+    sim.with(|w| assert_eq!(w.calls("DescribeFlow"), 4, "one per scheduled flow"));
+
+    // Steady state: no DescribeFlow while no flow changes, even as runs come.
+    sim.with(|w| {
+        w.reset_calls();
+        w.appflow.upsert_execution(
+            "hourly",
+            Execution::finished("h-4", "Successful", t - 30.0, t - 10.0),
+        );
+    });
+    exporter.settle("appflow").await;
+    let text = exporter.settle("appflow").await;
+    assert_eq!(next(&text, "hourly"), Some(t - 30.0 + 3600.0));
+    assert_eq!(failures(&text, "hourly"), Some(0.0));
+    sim.with(|w| assert_eq!(w.calls("DescribeFlow"), 0));
+
+    // An updated flow is described again, once.
+    sim.with(|w| {
+        let flow = w.appflow.flow_mut("hourly").unwrap();
+        flow.last_updated_at = t;
+        flow.schedule = Some(Schedule::new("rate(30 minutes)"));
+    });
+    let text = exporter.settle("appflow").await;
+    assert_eq!(next(&text, "hourly"), Some(t - 30.0 + 1800.0));
+    assert_eq!(threshold(&text, "hourly"), None);
+    exporter.settle("appflow").await;
+    sim.with(|w| assert_eq!(w.calls("DescribeFlow"), 1));
+
+    let logs = exporter.logs();
+    let warned = logs
+        .lines()
+        .filter(|l| l.contains("schedule expression not understood"))
+        .collect::<Vec<_>>();
+    assert_eq!(warned.len(), 1, "{logs}");
+    assert!(warned[0].contains("odd") && warned[0].contains("every(5 minutes)"));
 }

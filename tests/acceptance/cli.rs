@@ -219,8 +219,8 @@ async fn started_with_tunables(sim: &Simulator, tunables: Option<&str>) -> (Chil
 }
 
 /// glibc's per-thread caches are turned off by executing the binary again, in the same
-/// process, with `GLIBC_TUNABLES` set (README, "The memory allocator"); a value the user
-/// set is kept as it is.
+/// process, with `GLIBC_TUNABLES` set (docs/operations.md, "The memory allocator"); a value
+/// the user set is kept as it is.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[tokio::test(flavor = "multi_thread")]
 async fn glibc_tunables_are_set_once_in_the_same_process_unless_given() {
@@ -236,4 +236,69 @@ async fn glibc_tunables_are_set_once_in_the_same_process_unless_given() {
         let wanted = format!("GLIBC_TUNABLES={expected}");
         assert!(env.contains(&wanted), "{given:?}: {env:?}");
     }
+}
+
+/// The revision the binary was built from (build.rs): the variable given at build time, else
+/// git's HEAD, else "unknown".
+fn built_revision() -> String {
+    let given = ["AFE_GIT_REVISION", "GIT_REVISION"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|v| v.trim().to_string())
+        .find(|v| !v.is_empty());
+    given
+        .or_else(|| {
+            let out = std::process::Command::new("git")
+                .args(["rev-parse", "--short=12", "HEAD"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .output()
+                .ok()?;
+            let text = String::from_utf8(out.stdout).ok()?.trim().to_string();
+            (out.status.success() && !text.is_empty()).then_some(text)
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `build_info{revision}` and `--version` carry the git revision; a first collection and
+/// readiness are each one INFO line.
+#[tokio::test(flavor = "multi_thread")]
+async fn build_info_carries_the_revision_and_first_collections_are_logged() {
+    let sim = simulator().await;
+    add_flow_with_one_success(&sim, "f", now());
+    let file = config_file(APPFLOW_ONLY);
+    let url = sim.url();
+    let path = file.path().to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || run(&url, &["--once", "--config.file", &path]))
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let revision = built_revision();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let info = format!("aws_flow_exporter_build_info{{revision=\"{revision}\",version=\"");
+    assert!(text.contains(&info), "{info} in:\n{text}");
+    let first: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("first collection ended"))
+        .collect();
+    assert_eq!(first.len(), 1, "{err}");
+    for field in [
+        "level=info",
+        "up=true",
+        "resources=1",
+        "calls=",
+        "seconds=",
+        "aws_service=appflow",
+    ] {
+        assert!(first[0].contains(field), "{field} in {}", first[0]);
+    }
+    let ready = err.lines().filter(|l| l.contains("ready:")).count();
+    assert_eq!(ready, 1, "{err}");
+
+    let out = run("http://127.0.0.1:9", &["--version"]);
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        version.contains(&format!("(revision {revision})")),
+        "{version}"
+    );
 }

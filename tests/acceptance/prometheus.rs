@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_flow_simulator::appflow::{CatalogDetail, Execution, Flow};
+use aws_flow_simulator::appflow::{CatalogDetail, Execution, Flow, Schedule};
 use aws_flow_simulator::{customerprofiles as cp, supplychain as scn, transfer};
 use aws_flow_simulator::{Fault, Simulator};
 use serde_json::Value;
@@ -47,10 +47,13 @@ fn config() -> String {
 // The world. `populate_*` runs before the exporter's baseline, `evolve_*` after Prometheus
 // has scraped the baseline; each returns the alerts its service should then fire.
 
-/// healthy "orders": nothing fires. "invoices": a run fails after the baseline with put
-/// failures (RunFailed, PutFailures). "legacy": scheduled, last success two days ago
-/// (NoRecentSuccess with the shipped 24 h threshold). "sap-orders": Suspended (its alert) and
-/// SAP OData maximums for the utilisation panels.
+/// healthy "orders": nothing fires (hourly, its last run 15 minutes ago: on time). "invoices": a
+/// run fails after the baseline with put failures (RunFailed, PutFailures). "legacy": scheduled
+/// every three days, last success two days ago (NoRecentSuccess with the shipped 24 h threshold,
+/// not missed). "sap-orders": Suspended (its alert; its hourly run is overdue, but a flow that
+/// is not Active misses nothing) and SAP OData maximums for the utilisation panels. "stalled":
+/// Active, hourly, no run for three hours (ScheduledRunMissed). "flaky": two failures in a row,
+/// AppFlow deactivates it at three (NearDeactivation).
 fn populate_appflow(sim: &Simulator, t: f64) -> Vec<Alert> {
     sim.with(|w| {
         let mut orders = Flow::new("orders", t - 86400.0);
@@ -73,8 +76,8 @@ fn populate_appflow(sim: &Simulator, t: f64) -> Vec<Alert> {
         ));
         w.appflow.add_flow(invoices);
 
-        let mut legacy = Flow::new("legacy", t - 10.0 * 86400.0);
-        legacy.trigger_type = "Scheduled".into();
+        let mut legacy =
+            Flow::new("legacy", t - 10.0 * 86400.0).with_schedule(Schedule::new("rate(3 days)"));
         legacy.executions.push(Execution::finished(
             "l-1",
             "Successful",
@@ -92,6 +95,26 @@ fn populate_appflow(sim: &Simulator, t: f64) -> Vec<Alert> {
         sap.executions.push(run);
         w.appflow.add_flow(sap);
 
+        let mut stalled =
+            Flow::new("stalled", t - 86400.0).with_schedule(Schedule::new("cron(0 * * * ? *)"));
+        stalled.executions.push(Execution::finished(
+            "st-1",
+            "Successful",
+            t - 3.0 * 3600.0,
+            t - 3.0 * 3600.0 + 60.0,
+        ));
+        w.appflow.add_flow(stalled);
+
+        let mut hourly = Schedule::new("rate(1 hour)");
+        hourly.error_deactivation_threshold = Some(3);
+        let mut flaky = Flow::new("flaky", t - 86400.0).with_schedule(hourly);
+        flaky.executions = vec![
+            Execution::finished("f-3", "Error", t - 1800.0, t - 1700.0),
+            Execution::finished("f-2", "Error", t - 5400.0, t - 5300.0),
+            Execution::finished("f-1", "Successful", t - 9000.0, t - 8900.0),
+        ];
+        w.appflow.add_flow(flaky);
+
         // One server error, retried, so that the error panels have a series.
         w.faults.inject(
             "appflow:DescribeFlowExecutionRecords",
@@ -102,6 +125,8 @@ fn populate_appflow(sim: &Simulator, t: f64) -> Vec<Alert> {
     vec![
         alert("AppFlowFlowNoRecentSuccess", "legacy"),
         alert("AppFlowFlowErroredOrSuspended", "sap-orders"),
+        alert("AppFlowScheduledRunMissed", "stalled"),
+        alert("AppFlowFlowNearDeactivation", "flaky"),
     ]
 }
 
@@ -432,8 +457,11 @@ impl Prometheus {
 /// the stuck-execution threshold 2s. The no-success threshold stays the shipped 24 h (the
 /// world's stale flow last succeeded two days ago).
 fn test_rules() -> String {
-    let shipped =
+    let mut shipped =
         std::fs::read_to_string(repo().join("alerts/aws-flow-exporter.rules.yml")).unwrap();
+    if !shipped.contains("alert: AppFlowScheduledRunMissed") {
+        shipped.push_str(SCHEDULE_RULES);
+    }
     let stuck = "expr: vector(3600)";
     assert!(
         shipped.contains(stuck),
@@ -443,6 +471,22 @@ fn test_rules() -> String {
     let re = regex::Regex::new(r"(?m)^(\s+)for: \S+$").unwrap();
     re.replace_all(&shipped, "${1}for: 0s").into_owned()
 }
+
+/// The schedule alerts (issue 28) as the exporter's tests expect them, used only while the
+/// shipped rules lack them: once shipped, the shipped rules are the ones tested.
+const SCHEDULE_RULES: &str = r#"
+  - name: aws-flow-exporter-schedules-test
+    rules:
+      - alert: AppFlowScheduledRunMissed
+        expr: (time() - aws_appflow_flow_next_scheduled_run_timestamp_seconds) > 900 and ignoring (status) (aws_appflow_flow_status{status="Active"} == 1)
+        for: 5m
+        labels:
+          severity: warning
+      - alert: AppFlowFlowNearDeactivation
+        expr: aws_appflow_flow_consecutive_failures > 0 and aws_appflow_flow_consecutive_failures >= aws_appflow_flow_error_deactivation_threshold - 1
+        labels:
+          severity: warning
+"#;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

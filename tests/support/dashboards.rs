@@ -40,6 +40,16 @@ const EXPORTER_SERIES: &[&str] = &[
     "process_threads",
 ];
 
+/// The AppFlow schedule families of spec v4 ("Schedules (v4)"), which the alerts and the
+/// AppFlow dashboard read. Listed here as well as in the registry (duplicates are dropped) so
+/// that the checks hold whichever of the two branches is merged first.
+const SCHEDULE_SERIES: &[&str] = &[
+    "aws_appflow_flow_next_scheduled_run_timestamp_seconds",
+    "aws_appflow_flow_schedule_interval_seconds",
+    "aws_appflow_flow_consecutive_failures",
+    "aws_appflow_flow_error_deactivation_threshold",
+];
+
 /// Every series name of the metric contract: the families each service
 /// declares in the registry (histograms as their `_bucket`/`_sum`/`_count`
 /// series), then the exporter's own.
@@ -60,6 +70,11 @@ pub static CONTRACT: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new
         }
     }
     names.extend(EXPORTER_SERIES.iter().map(|s| s.to_string()));
+    for name in SCHEDULE_SERIES {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
     names
 });
 
@@ -159,6 +174,15 @@ pub fn variables(dashboard: &Value) -> Vec<&Value> {
         .collect()
 }
 
+/// The annotations (the built-in "Annotations & Alerts" included).
+pub fn annotations(dashboard: &Value) -> Vec<&Value> {
+    dashboard["annotations"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
 /// The query of a query variable (Grafana stores it as a string or as `{query: ...}`).
 pub fn variable_query(variable: &Value) -> Option<&str> {
     if variable["type"] != "query" {
@@ -179,18 +203,138 @@ pub fn label_values(query: &str) -> Option<(&str, &str)> {
     Some((selector.trim(), label.trim()))
 }
 
+/// The dashboards' filter on the targets' labels: a textbox variable holding PromQL label
+/// matchers (`account="prod", env=~"a|b"`), placed as the last matcher of every selector whose
+/// series carry target labels, and of no other. Empty by default (a trailing comma in a
+/// selector is valid PromQL).
+pub const TARGET_FILTER: &str = "target_labels";
+
 /// Replaces Grafana variables (`$name`, `${name}`, `$__rate_interval`, ...) with `values`;
-/// panics on a variable that `values` does not know, so a typo cannot hide.
+/// panics on a variable that `values` does not know, so a typo cannot hide. The target filter
+/// takes its default (empty) unless `values` gives it.
 pub fn substitute(expr: &str, values: &[(&str, &str)]) -> String {
     let re = regex::Regex::new(r"\$\{(\w+)\}|\$(\w+)").unwrap();
     re.replace_all(expr, |caps: &regex::Captures| {
         let name = caps.get(1).or_else(|| caps.get(2)).unwrap().as_str();
         match values.iter().find(|(n, _)| *n == name) {
             Some((_, v)) => v.to_string(),
+            None if name == TARGET_FILTER => String::new(),
             None => panic!("unknown variable ${name} in {expr}"),
         }
     })
     .into_owned()
+}
+
+/// The exporter's own series that carry a target's labels (spec: the series with
+/// `aws_service` carry `region` and the target's labels), as name prefixes (histograms'
+/// `_bucket`/`_sum`/`_count` included). `build_info`, `config_*`, the shard series, the
+/// discovery series and `process_*` carry none.
+const EXPORTER_TARGET_SERIES: &[&str] = &[
+    "aws_flow_exporter_collector_up",
+    "aws_flow_exporter_last_collection_success_timestamp_seconds",
+    "aws_flow_exporter_collection_duration_seconds",
+    "aws_flow_exporter_api_requests_total",
+    "aws_flow_exporter_api_request_duration_seconds",
+    "aws_flow_exporter_executions_tracked",
+    "aws_flow_exporter_state_",
+];
+
+/// Whether the series `name` carries the labels of the target it was collected for.
+pub fn carries_target_labels(name: &str) -> bool {
+    let service = PREFIXES
+        .iter()
+        .any(|(prefix, part)| *part != "exporter" && name.starts_with(prefix));
+    service || EXPORTER_TARGET_SERIES.iter().any(|p| name.starts_with(p))
+}
+
+/// The selectors of the exporter's series in `expr`: (name, the text between its braces, or
+/// None for a bare name).
+pub fn selectors(expr: &str) -> Vec<(String, Option<String>)> {
+    // String literals blanked to spaces, so that offsets stay those of `expr`.
+    let strings = regex::Regex::new(r#""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'"#).unwrap();
+    let code = strings.replace_all(expr, |m: &regex::Captures| " ".repeat(m[0].len()));
+    let ident = regex::Regex::new(r"[A-Za-z_:][A-Za-z0-9_:]*").unwrap();
+    ident
+        .find_iter(&code)
+        .filter(|m| PREFIXES.iter().any(|(p, _)| m.as_str().starts_with(p)))
+        .map(|m| {
+            let rest = &code[m.end()..];
+            let matchers = rest
+                .strip_prefix('{')
+                .and_then(|r| r.find('}'))
+                .map(|close| expr[m.end() + 1..m.end() + 1 + close].to_string());
+            (m.as_str().to_string(), matchers)
+        })
+        .collect()
+}
+
+/// What is wrong with the target filter in `expr`: a selector of series with target labels
+/// that lacks it, or one of series without target labels that has it (it would match nothing
+/// as soon as the filter is set).
+pub fn target_filter_problems(expr: &str) -> Vec<String> {
+    let filter = format!("${TARGET_FILTER}");
+    let mut problems = Vec::new();
+    for (name, matchers) in selectors(expr) {
+        let filtered = matchers.as_deref().is_some_and(|m| m.contains(&filter));
+        if carries_target_labels(&name) && !filtered {
+            problems.push(format!(
+                "{name} carries target labels but is not filtered by {filter}"
+            ));
+        } else if !carries_target_labels(&name) && filtered {
+            problems.push(format!(
+                "{name} carries no target label but is filtered by {filter}"
+            ));
+        }
+    }
+    problems
+}
+
+/// Whether a query's values are a rate or an increase of a counter (as opposed to a value of
+/// a gauge, a ratio or a quantile).
+pub fn is_rate(expr: &str) -> bool {
+    (expr.contains("rate(") || expr.contains("increase("))
+        && !expr.contains(" / ")
+        && !expr.contains("histogram_quantile(")
+}
+
+/// What is wrong with the units of a panel: no unit, or rates and gauge values on one axis
+/// (each gauge query of a panel that also plots rates must be moved to the right axis, with
+/// its own unit, by an override on its refId).
+pub fn unit_problems(panel: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let defaults = &panel["fieldConfig"]["defaults"];
+    if defaults["unit"].as_str().is_none_or(str::is_empty) {
+        problems.push("no unit (fieldConfig.defaults.unit)".to_string());
+    }
+    if panel["type"] != "timeseries" {
+        return problems;
+    }
+    let targets = panel["targets"].as_array().map_or(&[][..], |v| v);
+    let expr = |t: &Value| t["expr"].as_str().unwrap_or("").to_string();
+    if !targets.iter().any(|t| is_rate(&expr(t))) {
+        return problems;
+    }
+    let overrides = panel["fieldConfig"]["overrides"]
+        .as_array()
+        .map_or(&[][..], |v| v);
+    for target in targets.iter().filter(|t| !is_rate(&expr(t))) {
+        let ref_id = target["refId"].as_str().unwrap_or("");
+        let own_axis = overrides.iter().any(|o| {
+            let props = o["properties"].as_array().map_or(&[][..], |v| v);
+            o["matcher"]["id"] == "byFrameRefID"
+                && o["matcher"]["options"] == ref_id
+                && props
+                    .iter()
+                    .any(|p| p["id"] == "custom.axisPlacement" && p["value"] == "right")
+                && props.iter().any(|p| p["id"] == "unit")
+        });
+        if !own_axis {
+            problems.push(format!(
+                "query {ref_id} (a gauge) shares the axis of a rate: give it the right axis and a unit"
+            ));
+        }
+    }
+    problems
 }
 
 /// The identifiers in `expr` (outside string literals) that look like series of this exporter.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use crate::appflow::{CatalogDetail, Execution, Flow, SapOData};
+use crate::appflow::{CatalogDetail, Execution, Flow, SapOData, Schedule};
 use crate::{epoch_now, Simulator, World};
 
 pub mod supplychain;
@@ -103,6 +103,14 @@ struct Profile {
     scale: i64,
     /// Make sure a run is in progress right after `populate`.
     in_flight: bool,
+    /// Scheduled flows: the expression, matching `every` and `offset`.
+    expression: Option<&'static str>,
+    /// Seconds after each `every` slot that a run starts (`scheduleOffset`).
+    offset: f64,
+    /// `flowErrorDeactivationThreshold`.
+    threshold: Option<i32>,
+    /// Active, but its runs stopped a few hours ago (a broken connection): its run is missed.
+    stalls: bool,
 }
 
 const fn profile(name: &'static str, source: &'static str, destination: &'static str) -> Profile {
@@ -120,10 +128,14 @@ const fn profile(name: &'static str, source: &'static str, destination: &'static
         sap: None,
         scale: 10_000,
         in_flight: false,
+        expression: Some("rate(1hours)"),
+        offset: 0.0,
+        threshold: None,
+        stalls: false,
     }
 }
 
-const PROFILES: [Profile; 12] = [
+const PROFILES: [Profile; 13] = [
     Profile {
         description: Some("Hourly export of Salesforce accounts to the data lake"),
         glue: true,
@@ -134,6 +146,8 @@ const PROFILES: [Profile; 12] = [
         every: Some(6.0 * HOUR),
         fail_percent: 10,
         scale: 80_000,
+        expression: Some("cron(0 0/6 * * ? *)"),
+        threshold: Some(5),
         ..profile(
             "salesforce-opportunities-to-redshift",
             "Salesforce",
@@ -147,6 +161,7 @@ const PROFILES: [Profile; 12] = [
         glue: true,
         sap: Some((Some(10), Some(3000))),
         scale: 150_000,
+        expression: Some("rate(30minutes)"),
         in_flight: true,
         ..profile("sap-sales-orders-to-s3", "SAPOData", "S3")
     },
@@ -154,12 +169,15 @@ const PROFILES: [Profile; 12] = [
         description: Some("SAP material master with default OData settings"),
         every: Some(2.0 * HOUR),
         sap: Some((None, None)),
+        expression: Some("cron(0 0/2 ? * * *)"),
+        offset: 300.0,
         scale: 40_000,
         ..profile("sap-material-master-to-s3", "SAPOData", "S3")
     },
     Profile {
         description: Some("Curates files as they land"),
         trigger: "Event",
+        expression: None,
         every: Some(2.0 * MINUTE),
         fail_percent: 3,
         glue: true,
@@ -170,6 +188,8 @@ const PROFILES: [Profile; 12] = [
         fail_percent: 30,
         glue: true,
         scale: 5_000,
+        expression: Some("rate(1 hour)"),
+        threshold: Some(3),
         ..profile("zendesk-tickets-to-s3", "Zendesk", "S3")
     },
     Profile {
@@ -178,11 +198,13 @@ const PROFILES: [Profile; 12] = [
         every: Some(15.0 * MINUTE),
         fail_percent: 10,
         scale: 8_000,
+        expression: Some("rate(15minutes)"),
         in_flight: true,
         ..profile("custom-orders-api-to-s3", "CustomConnector", "S3")
     },
     Profile {
         trigger: "OnDemand",
+        expression: None,
         every: None,
         fail_percent: 15,
         scale: 3_000,
@@ -191,6 +213,7 @@ const PROFILES: [Profile; 12] = [
     Profile {
         status: "Errored",
         every: Some(4.0 * HOUR),
+        expression: Some("cron(0 0/4 * * ? *)"),
         fail_percent: 20,
         ..profile("marketo-leads-to-snowflake", "Marketo", "Snowflake")
     },
@@ -198,11 +221,13 @@ const PROFILES: [Profile; 12] = [
         description: Some("Suspended after repeated failures"),
         status: "Suspended",
         fail_percent: 20,
+        threshold: Some(3),
         ..profile("servicenow-incidents-to-s3", "Servicenow", "S3")
     },
     Profile {
         every: Some(5.0 * MINUTE),
         scale: 500,
+        expression: Some("rate(5minutes)"),
         ..profile("slack-messages-to-eventbridge", "Slack", "EventBridge")
     },
     Profile {
@@ -211,7 +236,15 @@ const PROFILES: [Profile; 12] = [
         trigger: "OnDemand",
         status: "Draft",
         every: None,
+        expression: None,
         ..profile("hubspot-contacts-draft", "CustomConnector", "S3")
+    },
+    Profile {
+        description: Some("Hourly; its connection broke and no run has started since"),
+        expression: Some("cron(0 * * * ? *)"),
+        threshold: Some(10),
+        stalls: true,
+        ..profile("pardot-prospects-to-redshift", "Pardot", "Redshift")
     },
 ];
 
@@ -249,6 +282,8 @@ impl Run {
 struct Plan {
     flow: String,
     every: Option<f64>,
+    /// Runs start this long after each `every` slot.
+    offset: f64,
     /// Stopped flows (Errored, Suspended, Draft) keep their history but start no runs.
     runs: bool,
     next_run: f64,
@@ -312,7 +347,9 @@ impl Scenario {
                 let run = Run::new(rng, now, plan.every.unwrap_or(HOUR));
                 begin(world, plan, run);
                 plan.next_run = match plan.every {
-                    Some(every) => (now / every).floor() * every + every,
+                    Some(every) => {
+                        ((now - plan.offset) / every).floor() * every + every + plan.offset
+                    }
                     None => now + rng.between(4.0 * HOUR, 16.0 * HOUR),
                 };
             }
@@ -349,12 +386,21 @@ impl Scenario {
         if let Some((parallelism, page_size)) = p.sap {
             flow = flow.with_sapodata(parallelism, page_size);
         }
+        if let (Some(expression), "Scheduled") = (p.expression, p.trigger) {
+            let mut schedule = Schedule::new(expression);
+            schedule.start_time = Some(created);
+            schedule.offset = (p.offset > 0.0).then_some(p.offset as i64);
+            schedule.error_deactivation_threshold = p.threshold;
+            schedule.timezone = Some("UTC".to_owned());
+            flow = flow.with_schedule(schedule);
+        }
         let sap = flow.sapodata.clone();
         world.appflow.add_flow(flow);
         Plan {
             flow: p.name.to_owned(),
             every: p.every,
-            runs: p.status == "Active",
+            offset: p.offset,
+            runs: p.status == "Active" && !p.stalls,
             next_run: now,
             running: None,
             fail_percent: p.fail_percent,
@@ -369,12 +415,15 @@ impl Scenario {
     /// failures in a row.
     fn backfill(&mut self, world: &mut World, p: &Profile, mut plan: Plan, now: f64) {
         let rng = &mut self.rng;
-        let stopped_at = (!plan.runs).then(|| now - rng.between(6.0 * HOUR, 9.0 * HOUR));
+        let stopped_at = (!plan.runs).then(|| {
+            let hours = if p.stalls { 2.0..3.0 } else { 6.0..9.0 };
+            now - rng.between(hours.start * HOUR, hours.end * HOUR)
+        });
         if p.status != "Draft" {
             let end = stopped_at.unwrap_or(now);
             let every = plan.every.unwrap_or(8.0 * HOUR);
             let from = (now - HISTORY).max(now - every * MAX_HISTORY_RUNS);
-            let mut slot = (from / every).ceil() * every;
+            let mut slot = (from / every).ceil() * every + plan.offset;
             let mut slots = Vec::new();
             while slot < end {
                 slots.push(slot);
@@ -398,7 +447,7 @@ impl Scenario {
                     ends: ms(ends),
                 };
                 if run.ends <= now {
-                    let failing = stopped_at.is_some() && i + 3 >= count;
+                    let failing = stopped_at.is_some() && i + 3 >= count && !p.stalls;
                     let execution = finish(rng, &plan, &run, run.ends, failing);
                     world.appflow.upsert_execution(&plan.flow, execution);
                 } else {
@@ -419,6 +468,7 @@ impl Scenario {
         let mut plan = Plan {
             flow: name,
             every: None,
+            offset: 0.0,
             runs: false,
             next_run: f64::INFINITY,
             running: None,
@@ -568,7 +618,7 @@ mod tests {
     fn populate_builds_varied_history() {
         let world = run(1, 0);
         let flows = &world.appflow.flows;
-        assert_eq!(flows.len(), 12);
+        assert_eq!(flows.len(), 13);
         let all: Vec<&Execution> = flows.values().flat_map(|f| &f.executions).collect();
         let has = |status: &str| all.iter().any(|e| e.status == status);
         assert!(has("Successful") && has("Error") && has("InProgress"));
@@ -584,6 +634,20 @@ mod tests {
         let sap = &flows["sap-sales-orders-to-s3"];
         assert_eq!(sap.source_connector_type, "SAPOData");
         assert_eq!(sap.newest_execution().unwrap().status, "InProgress");
+        // The stalled flow: Active and scheduled hourly, its last run hours ago and fine.
+        let stalled = &flows["pardot-prospects-to-redshift"];
+        assert_eq!(stalled.status, "Active");
+        let schedule = stalled.schedule.as_ref().unwrap();
+        assert_eq!(schedule.expression, "cron(0 * * * ? *)");
+        let last = stalled.newest_execution().unwrap();
+        assert!(last.started_at.unwrap() < NOW - 2.0 * HOUR);
+        let sap = &flows["sap-material-master-to-s3"];
+        let offset = sap.schedule.as_ref().unwrap().offset.unwrap() as f64;
+        assert!(sap
+            .executions
+            .iter()
+            .all(|e| (e.started_at.unwrap() - offset).rem_euclid(2.0 * HOUR) < 30.0));
+        assert!(flows["s3-landing-to-s3-curated"].schedule.is_none());
         let custom = &flows["custom-orders-api-to-s3"];
         assert_eq!(
             custom.source_connector_label.as_deref(),

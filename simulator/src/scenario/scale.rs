@@ -13,7 +13,7 @@
 //! assert_eq!(step.changed(), 10);
 //! ```
 
-use crate::appflow::{CatalogDetail, Execution, Flow};
+use crate::appflow::{CatalogDetail, Execution, Flow, Schedule};
 use crate::scenario::{ms, Rng};
 use crate::World;
 
@@ -223,7 +223,7 @@ impl Scale {
             flow.source_connector_type = source.to_owned();
             flow.source_connector_label = label.map(str::to_owned);
             flow.destination_connector_type = destination.to_owned();
-            flow.trigger_type = "Scheduled".to_owned();
+            flow = flow.with_schedule(Schedule::new("rate(2hours)"));
             flow.last_updated_at = ms(created + self.rng.between(0.0, 20.0 * DAY));
             if is_sap(i) {
                 let parallelism = i.is_multiple_of(20).then_some(10);

@@ -8,6 +8,7 @@ use std::future::Future;
 use aws_sdk_appflow::types::{ExecutionRecord, FlowDefinition};
 use aws_smithy_types::DateTime;
 
+use super::schedule::ScheduleConfig;
 use crate::aws::{ApiError, Caller, Found};
 use crate::interned::Interned;
 
@@ -35,6 +36,14 @@ pub struct FlowSummary {
 pub struct SapODataLimits {
     pub max_parallelism: Option<i64>,
     pub max_page_size: Option<i64>,
+}
+
+/// What DescribeFlow tells of a flow.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Described {
+    pub sap: SapODataLimits,
+    /// `triggerConfig.triggerProperties.Scheduled`, when the flow has it.
+    pub schedule: Option<ScheduleConfig>,
 }
 
 /// One execution record.
@@ -70,7 +79,7 @@ pub trait AppFlowApi: Send + Sync {
     fn describe_flow(
         &self,
         name: &str,
-    ) -> impl Future<Output = Result<Option<SapODataLimits>, ApiError>> + Send;
+    ) -> impl Future<Output = Result<Option<Described>, ApiError>> + Send;
     fn execution_records(
         &self,
         name: &str,
@@ -113,7 +122,7 @@ impl AppFlowApi for SdkAppFlow {
             .await
     }
 
-    async fn describe_flow(&self, name: &str) -> Result<Option<SapODataLimits>, ApiError> {
+    async fn describe_flow(&self, name: &str) -> Result<Option<Described>, ApiError> {
         let Some(flow) = self
             .caller
             .call("DescribeFlow", || {
@@ -129,13 +138,29 @@ impl AppFlowApi for SdkAppFlow {
             .and_then(|c| c.source_connector_properties())
             .and_then(|p| p.sapo_data());
         let positive = |v: i32| (v > 0).then_some(i64::from(v));
-        Ok(Some(SapODataLimits {
-            max_parallelism: sap
-                .and_then(|s| s.parallelism_config())
-                .and_then(|c| positive(c.max_parallelism())),
-            max_page_size: sap
-                .and_then(|s| s.pagination_config())
-                .and_then(|c| positive(c.max_page_size())),
+        let schedule = flow
+            .trigger_config()
+            .and_then(|t| t.trigger_properties())
+            .and_then(|p| p.scheduled())
+            .map(|s| ScheduleConfig {
+                expression: Some(s.schedule_expression())
+                    .filter(|e| !e.is_empty())
+                    .map(Interned::new),
+                start: seconds(s.schedule_start_time()).into(),
+                end: seconds(s.schedule_end_time()).into(),
+                offset: s.schedule_offset().into(),
+                threshold: s.flow_error_deactivation_threshold().map(i64::from).into(),
+            });
+        Ok(Some(Described {
+            sap: SapODataLimits {
+                max_parallelism: sap
+                    .and_then(|s| s.parallelism_config())
+                    .and_then(|c| positive(c.max_parallelism())),
+                max_page_size: sap
+                    .and_then(|s| s.pagination_config())
+                    .and_then(|c| positive(c.max_page_size())),
+            },
+            schedule,
         }))
     }
 

@@ -2,22 +2,23 @@
 //!
 //! Cost in steady state: ListFlows pages, plus one DescribeFlowExecutionRecords
 //! call for each flow whose `lastRunExecutionDetails` changed or that has an
-//! execution in progress, plus DescribeFlow for SAP OData flows that changed.
+//! execution in progress, plus DescribeFlow for SAP OData and scheduled flows
+//! that are new or changed (their ListFlows `lastUpdatedAt`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
-use super::api::{AppFlowApi, FlowSummary, Record, SapODataLimits};
+use super::api::{AppFlowApi, Described, FlowSummary, Record, SapODataLimits};
 use crate::aws::ApiError;
 use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Collected, Collector};
 use crate::compact::{ExecId, OptF64, OptI64};
 use crate::exposition::{Exposition, Histogram};
-use crate::family;
 use crate::filter::NameFilter;
 use crate::interned::Code;
 use crate::state::{Keep, Kept};
+use scheduled::Scheduled;
 
 const FLOW_STATUSES: &[&str] = &[
     "Active",
@@ -43,175 +44,6 @@ static DURATION_BUCKETS: [f64; 13] = [
     10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0,
     86400.0,
 ];
-
-family!(
-    INFO,
-    "aws_appflow_flow_info",
-    Gauge,
-    [
-        "flow_name",
-        "source_connector",
-        "source_connector_label",
-        "destination_connector",
-        "destination_connector_label",
-        "trigger_type"
-    ],
-    "Information about an AppFlow flow; always 1."
-);
-family!(
-    STATUS,
-    "aws_appflow_flow_status",
-    Gauge,
-    ["flow_name", "status"],
-    "The flow's status, one series per state (1 = current)."
-);
-family!(
-    LAST_STATUS,
-    "aws_appflow_flow_last_execution_status",
-    Gauge,
-    ["flow_name", "status"],
-    "Status of the flow's newest execution, one series per state (1 = current)."
-);
-family!(
-    LAST_START,
-    "aws_appflow_flow_last_execution_start_timestamp_seconds",
-    Gauge,
-    ["flow_name"],
-    "Start time of the flow's newest execution."
-);
-family!(
-    LAST_SUCCESS,
-    "aws_appflow_flow_last_success_timestamp_seconds",
-    Gauge,
-    ["flow_name"],
-    "lastUpdatedAt of the newest Successful execution seen."
-);
-family!(
-    LAST_FAILURE,
-    "aws_appflow_flow_last_failure_timestamp_seconds",
-    Gauge,
-    ["flow_name"],
-    "lastUpdatedAt of the newest Error execution seen."
-);
-family!(
-    IN_PROGRESS,
-    "aws_appflow_flow_executions_in_progress",
-    Gauge,
-    ["flow_name"],
-    "Executions in InProgress or CancelStarted."
-);
-family!(
-    LAST_BYTES,
-    "aws_appflow_last_execution_processed_bytes",
-    Gauge,
-    ["flow_name"],
-    "Bytes processed by the newest finished execution."
-);
-family!(
-    LAST_WRITTEN,
-    "aws_appflow_last_execution_written_bytes",
-    Gauge,
-    ["flow_name"],
-    "Bytes written by the newest finished execution."
-);
-family!(
-    LAST_RECORDS,
-    "aws_appflow_last_execution_processed_records",
-    Gauge,
-    ["flow_name"],
-    "Records processed by the newest finished execution."
-);
-family!(
-    LAST_PUT_FAILURES,
-    "aws_appflow_last_execution_put_failures",
-    Gauge,
-    ["flow_name"],
-    "Put failures of the newest finished execution (0 without errorInfo)."
-);
-family!(
-    LAST_PARALLEL,
-    "aws_appflow_last_execution_parallel_processes",
-    Gauge,
-    ["flow_name"],
-    "Parallel processes used by the newest finished execution."
-);
-family!(
-    LAST_PAGE_SIZE,
-    "aws_appflow_last_execution_max_page_size",
-    Gauge,
-    ["flow_name"],
-    "Maximum page size used by the newest finished execution."
-);
-family!(
-    LAST_DURATION,
-    "aws_appflow_last_execution_duration_seconds",
-    Gauge,
-    ["flow_name"],
-    "lastUpdatedAt - startedAt of the newest finished execution."
-);
-family!(
-    EXECUTIONS,
-    "aws_appflow_executions_total",
-    Counter,
-    ["flow_name", "status"],
-    "Executions seen reaching a terminal status."
-);
-family!(
-    BYTES,
-    "aws_appflow_processed_bytes_total",
-    Counter,
-    ["flow_name"],
-    "Bytes processed by counted executions."
-);
-family!(
-    WRITTEN,
-    "aws_appflow_written_bytes_total",
-    Counter,
-    ["flow_name"],
-    "Bytes written by counted executions."
-);
-family!(
-    RECORDS,
-    "aws_appflow_processed_records_total",
-    Counter,
-    ["flow_name"],
-    "Records processed by counted executions."
-);
-family!(
-    PUT_FAILURES,
-    "aws_appflow_put_failures_total",
-    Counter,
-    ["flow_name"],
-    "Put failures of counted executions."
-);
-family!(
-    DURATION,
-    "aws_appflow_execution_duration_seconds",
-    Histogram,
-    ["flow_name"],
-    "Durations (lastUpdatedAt - startedAt) of counted executions."
-);
-family!(
-    MAX_PARALLELISM,
-    "aws_appflow_flow_configured_max_parallelism",
-    Gauge,
-    ["flow_name"],
-    "SAP OData parallelismConfig.maxParallelism of the flow."
-);
-family!(
-    MAX_PAGE_SIZE,
-    "aws_appflow_flow_configured_max_page_size",
-    Gauge,
-    ["flow_name"],
-    "SAP OData paginationConfig.maxPageSize of the flow."
-);
-family!(
-    REGISTRATIONS,
-    "aws_appflow_catalog_registrations_total",
-    Counter,
-    ["flow_name", "kind", "status"],
-    "Glue Data Catalog registration outcomes of counted executions."
-);
 
 /// The AppFlow collector of one target.
 pub struct AppFlowCollector<A> {
@@ -241,6 +73,9 @@ struct Flow {
     /// Boxed: only SAP OData flows have it (8 bytes a flow, not 32).
     sap: Option<Box<SapODataLimits>>,
     described: Option<Option<f64>>,
+    /// From DescribeFlow, for scheduled flows.
+    #[serde(skip)]
+    schedule: Option<Box<Scheduled>>,
     /// Executions within the lookback, by id fingerprint (see [`Seen`]).
     seen: Vec<Seen>,
     /// (start, id) of the newest execution seen: ties between equal starts go
@@ -375,7 +210,7 @@ struct Fetched {
     /// The flow vanished between ListFlows and a describe.
     gone: bool,
     /// Some when DescribeFlow was called.
-    sap: Option<SapODataLimits>,
+    described: Option<Described>,
     /// Some when execution records were read. Boxed: most steady collections
     /// read no flow's records, and a `Runs` inline made every flow's entry
     /// 384 bytes (4 MB at 100 targets, held while the collection runs).
@@ -394,6 +229,8 @@ struct Runs {
     newest_finished: Option<LastRun>,
     last_success: Option<f64>,
     last_failure: Option<f64>,
+    /// The latest start among every record read, the lookback's or older.
+    latest_start: Option<f64>,
     /// What the executions terminal now and not known terminal before add to
     /// the counters (nothing at the baseline).
     newly_terminal: Tally,
@@ -461,7 +298,10 @@ impl Runs {
         });
         let mut ids = HashSet::new();
         records.retain(|r| ids.insert(r.id.clone()));
-        let mut runs = Runs::default();
+        let mut runs = Runs {
+            latest_start: records.iter().filter_map(start).reduce(f64::max),
+            ..Runs::default()
+        };
         // Sized once: a first collection holds every flow's runs until it applies them.
         runs.seen.reserve_exact(records.len());
         for record in records {
@@ -550,6 +390,10 @@ fn is_sapodata(summary: &FlowSummary) -> bool {
     summary.source_connector.as_deref() == Some("SAPOData")
 }
 
+fn is_scheduled(summary: &FlowSummary) -> bool {
+    summary.trigger_type.as_deref() == Some("Scheduled")
+}
+
 impl<A: AppFlowApi> AppFlowCollector<A> {
     pub fn new(
         api: A,
@@ -593,10 +437,15 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
     async fn fetch(&self, summary: &FlowSummary, cutoff: f64) -> Result<Fetched, ApiError> {
         let known = self.known(summary);
         let mut fetched = Fetched::default();
-        let changed = known.is_none_or(|k| k.described != Some(summary.last_updated_at));
-        if is_sapodata(summary) && changed {
+        // A scheduled flow known without its schedule was restored from a state
+        // saved before schedules were read.
+        let changed = known.is_none_or(|k| {
+            k.described != Some(summary.last_updated_at)
+                || (is_scheduled(summary) && k.schedule.is_none())
+        });
+        if (is_sapodata(summary) || is_scheduled(summary)) && changed {
             match self.api.describe_flow(&summary.name).await? {
-                Some(sap) => fetched.sap = Some(sap),
+                Some(described) => fetched.described = Some(described),
                 None => {
                     fetched.gone = true;
                     return Ok(fetched);
@@ -671,15 +520,29 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
                 Some((key, f)) if f.summary.created_at == summary.created_at => (key, f),
                 _ => (std::mem::take(&mut summary.name), Box::default()),
             };
-            if let Some(sap) = fetched.sap {
-                flow.sap = Some(Box::new(sap));
+            if let Some(described) = fetched.described {
+                flow.sap = is_sapodata(&summary).then(|| Box::new(described.sap));
                 flow.described = Some(summary.last_updated_at);
-            } else if !is_sapodata(&summary) {
+                flow.schedule = is_scheduled(&summary).then(|| {
+                    let last_start = flow.schedule.as_ref().map(|s| s.last_start);
+                    let config = described.schedule.unwrap_or_default();
+                    Box::new(Scheduled::new(config, last_start.unwrap_or_default()))
+                });
+            } else if !is_sapodata(&summary) && !is_scheduled(&summary) {
                 flow.sap = None;
                 flow.described = None;
             }
+            if !is_scheduled(&summary) {
+                flow.schedule = None;
+            }
+            let mut latest_start = None;
             if let Some(runs) = fetched.runs {
+                latest_start = runs.latest_start;
                 flow.absorb(&key, *runs);
+            }
+            if let Some(schedule) = &mut flow.schedule {
+                schedule.saw_start(max_opt(latest_start, flow.newest.as_ref().map(|n| n.0)));
+                schedule.refresh(&key, summary.last_updated_at);
             }
             flow.forget_before(cutoff);
             flow.summary = FlowSummary {
@@ -793,107 +656,6 @@ impl Flow {
             self.newest_finished = None;
         }
     }
-
-    fn render(&self, name: &str, e: &mut Exposition) {
-        let s = &self.summary;
-        let flow = [("flow_name", name)];
-        e.sample(
-            &INFO,
-            &[
-                ("flow_name", name),
-                (
-                    "source_connector",
-                    s.source_connector.as_deref().unwrap_or(""),
-                ),
-                (
-                    "source_connector_label",
-                    s.source_connector_label.as_deref().unwrap_or(""),
-                ),
-                (
-                    "destination_connector",
-                    s.destination_connector.as_deref().unwrap_or(""),
-                ),
-                (
-                    "destination_connector_label",
-                    s.destination_connector_label.as_deref().unwrap_or(""),
-                ),
-                ("trigger_type", s.trigger_type.as_deref().unwrap_or("")),
-            ],
-            1.0,
-        );
-        e.state_set(&STATUS, &flow, FLOW_STATUSES, s.status.as_deref());
-        let newest = self.newest.as_ref().and_then(|(_, id)| {
-            let id = id.with_text(fingerprint);
-            self.seen.iter().find(|s| s.id == id)
-        });
-        if let Some(newest) = newest {
-            e.state_set(
-                &LAST_STATUS,
-                &flow,
-                EXECUTION_STATUSES,
-                Some(newest.status.as_str()),
-            );
-            e.sample(&LAST_START, &flow, newest.started_at);
-        }
-        if let Some(t) = self.last_success.get() {
-            e.sample(&LAST_SUCCESS, &flow, t);
-        }
-        if let Some(t) = self.last_failure.get() {
-            e.sample(&LAST_FAILURE, &flow, t);
-        }
-        let running = self
-            .seen
-            .iter()
-            .filter(|s| RUNNING.contains(&s.status.as_str()))
-            .count();
-        e.sample(&IN_PROGRESS, &flow, running as f64);
-        if let Some(r) = &self.newest_finished {
-            let gauges = [
-                (&LAST_BYTES, r.bytes_processed.get()),
-                (&LAST_WRITTEN, r.bytes_written.get()),
-                (&LAST_RECORDS, r.records_processed.get()),
-                (&LAST_PUT_FAILURES, Some(r.put_failures.get().unwrap_or(0))),
-                (&LAST_PARALLEL, r.parallel_processes.get()),
-                (&LAST_PAGE_SIZE, r.max_page_size.get()),
-            ];
-            for (family, value) in gauges {
-                if let Some(v) = value {
-                    e.sample(family, &flow, v as f64);
-                }
-            }
-            if let Some(d) = r.duration.get() {
-                e.sample(&LAST_DURATION, &flow, d);
-            }
-        }
-        let c = &self.counters;
-        for (status, n) in TERMINAL.iter().zip(c.executions) {
-            e.sample(
-                &EXECUTIONS,
-                &[("flow_name", name), ("status", status)],
-                n as f64,
-            );
-        }
-        e.sample(&BYTES, &flow, c.bytes_processed as f64);
-        e.sample(&WRITTEN, &flow, c.bytes_written as f64);
-        e.sample(&RECORDS, &flow, c.records as f64);
-        e.sample(&PUT_FAILURES, &flow, c.put_failures as f64);
-        e.histogram(&DURATION, &flow, &c.duration);
-        if let Some(sap) = &self.sap {
-            if let Some(v) = sap.max_parallelism {
-                e.sample(&MAX_PARALLELISM, &flow, v as f64);
-            }
-            if let Some(v) = sap.max_page_size {
-                e.sample(&MAX_PAGE_SIZE, &flow, v as f64);
-            }
-        }
-        for ((kind, status), n) in &c.registrations {
-            e.sample(
-                &REGISTRATIONS,
-                &[("flow_name", name), ("kind", kind), ("status", status)],
-                *n as f64,
-            );
-        }
-    }
 }
 
 /// lastUpdatedAt - startedAt, when AWS gave both and they make sense.
@@ -922,6 +684,8 @@ impl<A: AppFlowApi + 'static> Collector for AppFlowCollector<A> {
     }
 }
 
+mod render;
 mod saved;
+mod scheduled;
 #[cfg(test)]
 mod tests;

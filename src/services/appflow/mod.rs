@@ -2,11 +2,13 @@
 
 mod api;
 mod collector;
+mod families;
+mod schedule;
 
 use api::SdkAppFlow;
 use collector::AppFlowCollector;
 
-use super::{Build, ServiceDef, ServiceSettings, FILTERED};
+use super::{Build, Iam, ServiceDef, ServiceSettings, FILTERED};
 use crate::collector::Collector;
 
 pub(crate) static SERVICE: ServiceDef = ServiceDef {
@@ -14,32 +16,37 @@ pub(crate) static SERVICE: ServiceDef = ServiceDef {
     title: "Amazon AppFlow",
     config_keys: FILTERED,
     families: &[
-        &collector::INFO,
-        &collector::STATUS,
-        &collector::LAST_STATUS,
-        &collector::LAST_START,
-        &collector::LAST_SUCCESS,
-        &collector::LAST_FAILURE,
-        &collector::IN_PROGRESS,
-        &collector::LAST_BYTES,
-        &collector::LAST_WRITTEN,
-        &collector::LAST_RECORDS,
-        &collector::LAST_PUT_FAILURES,
-        &collector::LAST_PARALLEL,
-        &collector::LAST_PAGE_SIZE,
-        &collector::LAST_DURATION,
-        &collector::EXECUTIONS,
-        &collector::BYTES,
-        &collector::WRITTEN,
-        &collector::RECORDS,
-        &collector::PUT_FAILURES,
-        &collector::DURATION,
-        &collector::MAX_PARALLELISM,
-        &collector::MAX_PAGE_SIZE,
-        &collector::REGISTRATIONS,
+        &families::INFO,
+        &families::STATUS,
+        &families::LAST_STATUS,
+        &families::LAST_START,
+        &families::LAST_SUCCESS,
+        &families::LAST_FAILURE,
+        &families::IN_PROGRESS,
+        &families::LAST_BYTES,
+        &families::LAST_WRITTEN,
+        &families::LAST_RECORDS,
+        &families::LAST_PUT_FAILURES,
+        &families::LAST_PARALLEL,
+        &families::LAST_PAGE_SIZE,
+        &families::LAST_DURATION,
+        &families::EXECUTIONS,
+        &families::BYTES,
+        &families::WRITTEN,
+        &families::RECORDS,
+        &families::PUT_FAILURES,
+        &families::DURATION,
+        &families::MAX_PARALLELISM,
+        &families::MAX_PAGE_SIZE,
+        &families::REGISTRATIONS,
+        &families::NEXT_RUN,
+        &families::SCHEDULE_INTERVAL,
+        &families::CONSECUTIVE_FAILURES,
+        &families::DEACTIVATION_THRESHOLD,
     ],
     operations,
     build,
+    iam: Iam::of("appflow"),
 };
 
 fn operations(_: &ServiceSettings) -> Vec<&'static str> {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use api::SdkCustomerProfiles;
 use collector::CustomerProfilesCollector;
 
-use super::{Build, ConfigKey, ServiceDef, ServiceSettings};
+use super::{Build, ConfigKey, Iam, ServiceDef, ServiceSettings};
 use crate::collector::Collector;
 
 pub(crate) static SERVICE: ServiceDef = ServiceDef {
@@ -27,6 +27,7 @@ pub(crate) static SERVICE: ServiceDef = ServiceDef {
     ],
     operations,
     build,
+    iam: Iam::of("profile"),
 };
 
 fn operations(_: &ServiceSettings) -> Vec<&'static str> {

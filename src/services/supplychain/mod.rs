@@ -6,7 +6,7 @@ mod collector;
 use api::SdkSupplyChain;
 use collector::SupplyChainCollector;
 
-use super::{Build, ServiceDef, ServiceSettings, FILTERED};
+use super::{Build, Iam, ServiceDef, ServiceSettings, FILTERED};
 use crate::collector::Collector;
 
 pub(crate) static SERVICE: ServiceDef = ServiceDef {
@@ -27,6 +27,7 @@ pub(crate) static SERVICE: ServiceDef = ServiceDef {
     ],
     operations,
     build,
+    iam: Iam::of("scn"),
 };
 
 fn operations(_: &ServiceSettings) -> Vec<&'static str> {

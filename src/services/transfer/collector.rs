@@ -472,8 +472,9 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
             if !exists && self.state.log_groups.get(group) != Some(&false) {
                 tracing::info!(
                     log_group = %group,
-                    "Transfer log group does not exist: workflows whose events are in no \
-                     readable group are counted from the listing"
+                    "Transfer log group not found (a server without a logging role?); \
+                     this is not an error: the workflows whose events are in no readable \
+                     group are counted from the listing, as without log_groups"
                 );
             }
         }

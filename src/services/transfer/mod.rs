@@ -9,7 +9,7 @@ use api::SdkTransfer;
 use collector::{LogSource, TransferCollector};
 use logs::SdkLogs;
 
-use super::{Build, ConfigKey, LogGroups, ServiceDef, ServiceSettings};
+use super::{Build, ConfigKey, Iam, LogGroups, ServiceDef, ServiceSettings};
 use crate::collector::Collector;
 
 pub(crate) static SERVICE: ServiceDef = ServiceDef {
@@ -27,6 +27,10 @@ pub(crate) static SERVICE: ServiceDef = ServiceDef {
     ],
     operations,
     build,
+    iam: Iam {
+        prefix: "transfer",
+        elsewhere: &[("FilterLogEvents", "logs")],
+    },
 };
 
 /// DescribeExecution stays with `log_groups`: the workflows whose events are

@@ -13,7 +13,10 @@
 //!            up to two hours apart (1.7e9 s: a bit is 2^-22 s)
 //! last_run, sap, newest, newest_finished := bool (present), then their fields in order
 //!            (statuses as status, ids as exec_id, optional numbers as opt_f64 or opt_signed)
-//! described := u8: 0 never, 1 with no lastUpdatedAt, 2 then f64
+//! described := u8: 0 never, 1 with no lastUpdatedAt, 2 then f64; 3 and 4 as 1 and 2,
+//!            then schedule (a scheduled flow; states saved before schedules have none)
+//! schedule := expression:bool (then str)  start:opt_f64  end:opt_f64  offset:opt_signed
+//!            threshold:opt_signed  last_start:opt_f64
 //! status  := u8: index in EXECUTION_STATUSES, or 255 then str
 //! exec_id := u8 0 then the 16 bytes of a lowercase UUID, or 1 then str
 //! counters:= executions:varint*3  bytes_processed bytes_written records put_failures:varint
@@ -30,11 +33,14 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use super::{Counters, Flow, LastRun, Seen, State, Status, DURATION_BUCKETS, EXECUTION_STATUSES};
+use super::{
+    Counters, Flow, LastRun, Scheduled, Seen, State, Status, DURATION_BUCKETS, EXECUTION_STATUSES,
+};
 use crate::compact::ExecId;
 use crate::exposition::Histogram;
 use crate::interned::{Code, Interned};
 use crate::services::appflow::api::{FlowSummary, SapODataLimits};
+use crate::services::appflow::schedule::ScheduleConfig;
 use crate::state::pack::{Reader, Writer};
 use crate::state::{from_json, Codec, FORMAT_VERSION_1};
 
@@ -107,13 +113,26 @@ fn encode_flow(w: &mut Writer, flow: &Flow) {
         w.opt_signed(sap.max_parallelism);
         w.opt_signed(sap.max_page_size);
     }
+    let scheduled = if flow.schedule.is_some() { 2 } else { 0 };
     match flow.described {
         None => w.u8(0),
-        Some(None) => w.u8(1),
+        Some(None) => w.u8(1 + scheduled),
         Some(Some(at)) => {
-            w.u8(2);
+            w.u8(2 + scheduled);
             w.f64(at);
         }
+    }
+    if let (Some(_), Some(schedule)) = (flow.described, &flow.schedule) {
+        let c = &schedule.config;
+        w.bool(c.expression.is_some());
+        if let Some(expression) = &c.expression {
+            w.str(expression);
+        }
+        w.opt_f64(c.start.get());
+        w.opt_f64(c.end.get());
+        w.opt_signed(c.offset.get());
+        w.opt_signed(c.threshold.get());
+        w.opt_f64(schedule.last_start.get());
     }
     w.varint(flow.seen.len() as u64);
     // By their bits, descending: for times (positive), the latest first.
@@ -258,11 +277,29 @@ fn decode_flow(r: &mut Reader) -> Result<Flow, String> {
     } else {
         None
     };
-    let described = match r.u8()? {
+    let tag = r.u8()?;
+    let described = match tag {
         0 => None,
-        1 => Some(None),
-        2 => Some(Some(r.f64()?)),
+        1 | 3 => Some(None),
+        2 | 4 => Some(Some(r.f64()?)),
         other => return Err(r.error(format!("described tag {other}"))),
+    };
+    let schedule = if tag >= 3 {
+        let expression = if r.bool()? {
+            Some(Interned::new(r.str()?))
+        } else {
+            None
+        };
+        let config = ScheduleConfig {
+            expression,
+            start: r.opt_f64()?.into(),
+            end: r.opt_f64()?.into(),
+            offset: r.opt_signed()?.into(),
+            threshold: r.opt_signed()?.into(),
+        };
+        Some(Box::new(Scheduled::new(config, r.opt_f64()?.into())))
+    } else {
+        None
     };
     let n = r.count()?;
     let mut seen = Vec::with_capacity(n);
@@ -309,6 +346,7 @@ fn decode_flow(r: &mut Reader) -> Result<Flow, String> {
         summary,
         sap,
         described,
+        schedule,
         seen,
         newest,
         newest_finished,

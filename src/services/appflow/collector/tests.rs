@@ -5,6 +5,7 @@ use super::*;
 use crate::aws::Outcome;
 use crate::collector::fake_error;
 use crate::services::appflow::api::RecordsPage;
+use crate::services::appflow::schedule::ScheduleConfig;
 use crate::state::{Codec, FORMAT_VERSION};
 
 const NOW: f64 = 1_700_000_000.0;
@@ -17,6 +18,8 @@ struct Fake {
     page: usize,
     calls: Mutex<Vec<String>>,
     fail_records: Mutex<bool>,
+    /// DescribeFlow's `triggerProperties.Scheduled`, by flow.
+    schedules: Mutex<HashMap<String, ScheduleConfig>>,
 }
 
 impl AppFlowApi for Arc<Fake> {
@@ -24,14 +27,17 @@ impl AppFlowApi for Arc<Fake> {
         self.calls.lock().unwrap().push("ListFlows".into());
         Ok(self.flows.lock().unwrap().clone())
     }
-    async fn describe_flow(&self, name: &str) -> Result<Option<SapODataLimits>, ApiError> {
+    async fn describe_flow(&self, name: &str) -> Result<Option<Described>, ApiError> {
         self.calls
             .lock()
             .unwrap()
             .push(format!("DescribeFlow {name}"));
-        Ok(Some(SapODataLimits {
-            max_parallelism: Some(4),
-            max_page_size: None,
+        Ok(Some(Described {
+            sap: SapODataLimits {
+                max_parallelism: Some(4),
+                max_page_size: None,
+            },
+            schedule: self.schedules.lock().unwrap().get(name).cloned(),
         }))
     }
     async fn execution_records(
@@ -66,7 +72,7 @@ fn flow(name: &str) -> FlowSummary {
         status: Some("Active".into()),
         source_connector: Some("S3".into()),
         destination_connector: Some("Redshift".into()),
-        trigger_type: Some("Scheduled".into()),
+        trigger_type: Some("OnDemand".into()),
         created_at: Some(1.0),
         ..FlowSummary::default()
     }
@@ -634,71 +640,7 @@ async fn a_version_1_state_resumes_like_the_same_state_in_version_2() {
     ));
 }
 
+mod schedules;
 /// A day of runs every two hours, every one counted, as the scale benchmark's
 /// 10,000 flows have them: the state stays within 4 MiB at 10,000 flows.
-#[test]
-fn a_day_of_runs_saves_in_under_420_bytes_a_flow() {
-    let flows = 1_000;
-    let mut rng = fastrand::Rng::with_seed(1);
-    let mut state = State {
-        baselined: true,
-        ..State::default()
-    };
-    let uuid = |rng: &mut fastrand::Rng| {
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            rng.u32(..),
-            rng.u16(..),
-            rng.u16(..0xfff),
-            rng.u16(0x8000..0xc000),
-            rng.u64(..1 << 48)
-        )
-    };
-    let ms = |t: f64| (t * 1000.0).round() / 1000.0;
-    for i in 0..flows {
-        let mut flow = Flow::default();
-        for k in 0..12 {
-            let id = uuid(&mut rng);
-            let started = ms(NOW - 86_400.0 + f64::from(k) * 7200.0 + rng.f64() * 20.0);
-            let status = ["Successful", "Error", "Canceled"][rng.usize(..3) / 2];
-            let mut r = run(&id, status, started);
-            r.last_updated_at = Some(ms(started + 30.0 + rng.f64() * 570.0));
-            r.bytes_processed = Some(rng.i64(1000..100_000_000));
-            r.records_processed = Some(rng.i64(10..100_000));
-            if i % 3 == 0 {
-                r.registrations = vec![("table", "Successful".into())];
-            }
-            flow.seen.push(Seen {
-                id: fingerprint(&id),
-                started_at: started,
-                status: Status::new(status),
-            });
-            flow.newest = Some((started, ExecId::new(&id)));
-            flow.newest_finished = Some(LastRun::new(&r, started));
-            let mut tally = Tally::default();
-            tally.add(&r);
-            flow.count("f", tally);
-        }
-        flow.summary = FlowSummary {
-            name: format!("scale-{i:05}-salesforce-to-s3"),
-            created_at: Some(ms(NOW - 100.0 * 86_400.0)),
-            last_run: Some((Some("Successful".into()), Some(ms(NOW - 100.0)))),
-            ..flow.summary
-        };
-        flow.last_success = Some(ms(NOW - 100.0)).into();
-        flow.last_failure = Some(ms(NOW - 5000.0)).into();
-        state
-            .flows
-            .insert(flow.summary.name.clone(), Box::new(flow));
-    }
-    let saved = encoded(&state);
-    assert!(saved.len() <= 420 * flows, "{} bytes", saved.len());
-    let again = State::decode(&saved, FORMAT_VERSION).unwrap();
-    assert_eq!(encoded(&again), saved);
-}
-
-fn encoded(state: &State) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    state.encode(&mut bytes).unwrap();
-    bytes
-}
+mod sizes;
