@@ -348,6 +348,32 @@ fn check_config_validates_the_block_and_the_examples() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The chart's example values carry a discovery configuration too.
+    let values = std::fs::read_to_string(repo(
+        "deploy/helm/aws-flow-exporter/examples/organizations-values.yaml",
+    ))
+    .unwrap();
+    let block = values.split("config: |\n").nth(1).expect("a config block");
+    let config: String = block
+        .lines()
+        .take_while(|l| l.starts_with("  ") || l.is_empty())
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    assert!(config.contains("discovery:"), "{config}");
+    let chart = config_file(&config);
+    let out = run(
+        "http://127.0.0.1:9",
+        &[
+            "--check-config",
+            "--config.file",
+            chart.path().to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bad = config_file(
         "targets: []\ndiscovery:\n  organizations:\n    role_name: r\n    regions: [us-east-1, mars-1]\n",
     );
@@ -421,6 +447,7 @@ async fn enabled_regions_are_listed_through_each_account_role() {
     };
     let text = until(&exporter, "the opt-in region collected", |t| {
         value(t, &up(DATA, "eu-south-1")) == Some(1.0)
+            && value(t, &up(EMPTY, "us-west-1")) == Some(1.0)
     })
     .await;
     // 8 regions on by default; the member turned one off and an opt-in one on.
