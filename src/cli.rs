@@ -227,6 +227,7 @@ async fn run(
         config.collection.interval,
         plan.units,
     );
+    tokio::spawn(plan.exporter.clone().keep_rendered());
     tokio::spawn(reload_on_sighup(runner.clone()));
     if let Some(web) = &web {
         tokio::spawn(web.clone().watch());

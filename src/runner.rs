@@ -139,12 +139,15 @@ impl Runner {
             Ok(hash) => {
                 self.exporter
                     .config_loaded(&hash, unix_seconds(SystemTime::now()));
+                // Answered once the scrapes show it.
+                self.exporter.shown().await;
                 tracing::info!(sha256 = %hash, "configuration reloaded");
                 Ok(())
             }
             Err(error) => {
                 let reason = format!("{error:#}");
                 self.exporter.config_reload_failed();
+                self.exporter.shown().await;
                 tracing::error!(error = %reason, "configuration not reloaded; the one in force stays");
                 Err(reason)
             }

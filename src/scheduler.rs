@@ -129,14 +129,28 @@ impl Unit {
         self.collect_inner(store).instrument(span).await
     }
 
-    /// A panic inside the collection is a failed collection: nothing of it
-    /// is published, and the next one runs at the next interval.
+    /// A panic inside the collection is a failed collection that changes
+    /// nothing: nothing of it is published, the collector's state goes back
+    /// to what it was before (a panic may come halfway through applying what
+    /// was fetched), and the next one runs at the next interval.
     async fn supervised(&mut self, now: SystemTime) -> Ended {
+        let checkpoint = self.collector.kept().map(|kept| kept.checkpoint());
         let collection = Supervised(self.collector.collect(now));
         match AssertUnwindSafe(collection).catch_unwind().await {
             Ok(Ok(collected)) => Ended::Collected(collected),
             Ok(Err(error)) => Ended::Failed(error),
-            Err(payload) => Ended::Panicked(panic_message(payload.as_ref())),
+            Err(payload) => {
+                let panic = panic_message(payload.as_ref());
+                let rolled_back = match (checkpoint, self.collector.kept()) {
+                    (Some(Ok(checkpoint)), Some(kept)) => kept.rollback(&checkpoint),
+                    (Some(Err(error)), _) => Err(error.to_string()),
+                    _ => Ok(()),
+                };
+                if let Err(why) = rolled_back {
+                    tracing::error!(%why, "cannot take the collector's state back to before the panic");
+                }
+                Ended::Panicked(panic)
+            }
         }
     }
 
@@ -202,6 +216,8 @@ impl Unit {
             .collection_ended(up, elapsed, unix_seconds(SystemTime::now()));
         if !self.attempted {
             self.attempted = true;
+            // Ready once the scrapes show it: collector_up is there.
+            self.metrics.shown().await;
             store.attempted(&self.key);
         }
         up
@@ -369,10 +385,16 @@ impl<F: Future + Unpin> Future for Supervised<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let outer = SUPERVISING.replace(true);
-        let result = Pin::new(&mut self.0).poll(cx);
-        SUPERVISING.set(outer);
-        result
+        /// Puts the flag back however the poll ends, a panic included: the
+        /// thread's later panics outside supervision are reported as usual.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                SUPERVISING.set(self.0);
+            }
+        }
+        let _restore = Restore(SUPERVISING.replace(true));
+        Pin::new(&mut self.0).poll(cx)
     }
 }
 

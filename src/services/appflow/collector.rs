@@ -681,6 +681,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
             if let Some(runs) = fetched.runs {
                 flow.absorb(&key, *runs);
             }
+            crate::fault::point("appflow");
             flow.forget_before(cutoff);
             flow.summary = FlowSummary {
                 name: String::new(),
