@@ -11,7 +11,7 @@ thread_local! {
 
 /// A point in the middle of `service`'s apply: in tests, panics there once
 /// after [`arm`] on this thread; in other builds, nothing.
-#[inline(always)]
+#[track_caller]
 pub fn point(service: &'static str) {
     #[cfg(test)]
     if ARMED.with(|armed| armed.get()) == Some(service) {
@@ -26,6 +26,31 @@ pub fn point(service: &'static str) {
 #[cfg(test)]
 pub fn arm(service: &'static str) {
     ARMED.with(|armed| armed.set(Some(service)));
+}
+
+/// Debug builds: `AWS_FLOW_EXPORTER_FAULTS` lists task kinds (`unit`,
+/// `save`, `sighup`, `web-config`, `renderer`), comma-separated; each panics
+/// once at its trip point (what the supervision test runs). Release builds
+/// read nothing.
+#[track_caller]
+pub fn trip(task: &'static str) {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::{Mutex, OnceLock};
+        static ARMED: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+        let armed = ARMED.get_or_init(|| {
+            let listed = std::env::var("AWS_FLOW_EXPORTER_FAULTS").unwrap_or_default();
+            Mutex::new(listed.split(',').map(str::to_string).collect())
+        });
+        let mut armed = crate::sync::lock(armed);
+        if let Some(i) = armed.iter().position(|t| t == task) {
+            armed.remove(i);
+            drop(armed);
+            panic!("injected panic in the {task} task");
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = task;
 }
 
 #[cfg(test)]

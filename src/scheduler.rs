@@ -155,6 +155,7 @@ impl Unit {
     }
 
     async fn collect_inner(&mut self, store: &Arc<Store>) -> bool {
+        crate::fault::trip("unit");
         let started = Instant::now();
         let now = SystemTime::now();
         let up = match self.supervised(now).await {
@@ -238,9 +239,12 @@ impl Unit {
         };
         let path = slot.path().display().to_string();
         let started = Instant::now();
-        let saved = blocking(|| slot.save(unix_seconds(now), |out| kept.save(out)))
-            .map(|(bytes, synced)| (unix_seconds(SystemTime::now()), bytes, synced))
-            .map_err(|e| e.to_string());
+        let saved = blocking(|| {
+            crate::fault::trip("save");
+            slot.save(unix_seconds(now), |out| kept.save(out))
+        })
+        .map(|(bytes, synced)| (unix_seconds(SystemTime::now()), bytes, synced))
+        .map_err(|e| e.to_string());
         match saved {
             Ok((at, bytes, synced)) => {
                 tracing::debug!(
@@ -298,9 +302,37 @@ impl Unit {
                     if std::mem::take(&mut first) && !phase.is_zero() {
                         ticker.reset_at(tick + interval + phase);
                     }
-                    self.collect_once(&store).await;
+                    self.collect_supervised(&store).await;
                 }
             }
+        }
+    }
+
+    /// [`Unit::collect_once`], and a panic outside the collection itself (in
+    /// saving, publishing, recording) is logged once and is a failed
+    /// collection: `collector_up` 0, and the unit goes on at the next interval.
+    async fn collect_supervised(&mut self, store: &Arc<Store>) {
+        let started = Instant::now();
+        let attempt = Supervised(Box::pin(self.collect_once(store)));
+        let result = AssertUnwindSafe(attempt).catch_unwind().await;
+        let Err(payload) = result else {
+            return;
+        };
+        let panic = panic_message(payload.as_ref());
+        tracing::error!(
+            target = %format!("targets[{}]", self.index),
+            region = %self.region,
+            aws_service = self.key.1,
+            %panic,
+            "collector panicked outside the collection; it goes on at the next interval"
+        );
+        self.failing = true;
+        self.metrics
+            .collection_ended(false, started.elapsed(), unix_seconds(SystemTime::now()));
+        if !self.attempted {
+            self.attempted = true;
+            self.metrics.shown().await;
+            store.attempted(&self.key);
         }
     }
 
@@ -324,6 +356,30 @@ impl Unit {
             );
         }
     }
+}
+
+/// How long a supervised task that panicked waits before it starts over.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+
+/// Runs the task `make` makes, and again whenever it panics: the panic is
+/// logged once (ERROR, with its message and location) and the task starts
+/// over [`RESTART_DELAY`] later. Ends when the task ends.
+pub fn supervise<F, Fut>(task: &'static str, make: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let run = Supervised(Box::pin(make()));
+            let Err(payload) = AssertUnwindSafe(run).catch_unwind().await else {
+                return;
+            };
+            let panic = panic_message(payload.as_ref());
+            tracing::error!(task, %panic, "task panicked; restarting it");
+            tokio::time::sleep(RESTART_DELAY).await;
+        }
+    })
 }
 
 /// How much later than the interval a (target, service)'s second collection

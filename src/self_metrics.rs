@@ -390,12 +390,19 @@ impl ExporterMetrics {
     /// Keeps [`ExporterMetrics::rendered`] current, until the task is
     /// dropped: renders off the async workers whatever is due.
     pub fn keep_rendered(self: Arc<Self>) -> impl std::future::Future<Output = ()> + Send {
-        self.changes.0.renderer.store(true, Ordering::Release);
+        self.expect_renderer();
         self.render_when_due()
+    }
+
+    /// A renderer ([`ExporterMetrics::keep_rendered`]) runs, or is about to:
+    /// [`ExporterMetrics::shown`] waits for it from now on.
+    pub fn expect_renderer(&self) {
+        self.changes.0.renderer.store(true, Ordering::Release);
     }
 
     async fn render_when_due(self: Arc<Self>) {
         loop {
+            crate::fault::trip("renderer");
             let last = self.rendered();
             let process_due = last.process_at + PROCESS_FRESHNESS;
             if last.changes == self.changes.get() {
