@@ -348,12 +348,16 @@ impl Unit {
     /// settings): counters go on; what the new settings newly select gets a
     /// baseline of its own, what they no longer select is dropped.
     pub fn take_over(&mut self, state: &[u8], saved_at: f64) {
-        if let Err(why) = self.restore(state, crate::state::FORMAT_VERSION, saved_at) {
-            tracing::warn!(
-                aws_service = self.key.1,
-                %why,
-                "cannot carry the state over the reload: starting with a baseline"
-            );
+        match self.restore(state, crate::state::FORMAT_VERSION, saved_at) {
+            // Handed on as it came, should the next reload stop this unit before it collects.
+            Ok(()) => self.last_good = Some(saved_at),
+            Err(why) => {
+                tracing::warn!(
+                    aws_service = self.key.1,
+                    %why,
+                    "cannot carry the state over the reload: starting with a baseline"
+                );
+            }
         }
     }
 }
