@@ -164,7 +164,7 @@ impl Unit {
                 // Saved before it is published: whatever a scrape shows survives a restart.
                 self.save(now).await;
                 store.publish(self.key.clone(), collected.exposition).await;
-                crate::malloc::release_free_memory();
+                crate::malloc::release_free_memory().await;
                 self.metrics.set_tracked(collected.tracked);
                 if self.failing {
                     tracing::info!("collection recovered");
@@ -215,10 +215,11 @@ impl Unit {
         );
         self.metrics
             .collection_ended(up, elapsed, unix_seconds(SystemTime::now()));
+        // The next collection starts once the scrapes show this one ended
+        // (rendered in the background, within a few hundred milliseconds).
+        self.metrics.shown().await;
         if !self.attempted {
             self.attempted = true;
-            // Ready once the scrapes show it: collector_up is there.
-            self.metrics.shown().await;
             store.attempted(&self.key);
         }
         up
