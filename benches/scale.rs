@@ -57,7 +57,7 @@
 //!    matter here.
 //!
 //! 9. Scrapes while collections run: SCALE_BUSY_TARGETS (100) targets of all four services over
-//!    SCALE_BUSY_RESOURCES (8) flows or workflows of each, a collection every
+//!    SCALE_BUSY_RESOURCES (60: a 4 MiB gzip body) flows or workflows of each, a collection every
 //!    SCALE_BUSY_INTERVAL_SECONDS (20), so that some target is always collecting; once every
 //!    target has collected, gzip scrapes with `wrk --latency` at 1 and 4 connections
 //!    (SCALE_BUSY_CONNECTIONS), exporter and nginx (serving the same bytes) alternating as in 4:
@@ -1301,7 +1301,7 @@ async fn many_targets(s: &Settings) {
 /// Section 9: gzip scrapes of a many-target exporter while its collections run, beside nginx.
 async fn busy_scrapes(s: &Settings) {
     let targets = env_or("SCALE_BUSY_TARGETS", 100);
-    let resources = env_or("SCALE_BUSY_RESOURCES", 8);
+    let resources = env_or("SCALE_BUSY_RESOURCES", 60);
     let interval = env_or("SCALE_BUSY_INTERVAL_SECONDS", 20);
     let connections: Vec<u32> = list("SCALE_BUSY_CONNECTIONS", "1,4");
     println!(

@@ -48,6 +48,11 @@ fn reexecute_with_tunables() {
     let Some(arg0) = args.next() else {
         return;
     };
+    tracing::info!(
+        tunables = TUNABLES,
+        "GLIBC_TUNABLES is not set: setting it and executing again, once, with the same \
+         arguments and process id (set GLIBC_TUNABLES yourself to start once)"
+    );
     let error = std::process::Command::new("/proc/self/exe")
         .arg0(arg0)
         .args(args)
