@@ -224,6 +224,10 @@ async fn run(
         path: flags.config_file.clone(),
         shard: flags.shard,
     };
+    // Before the collectors start: their first ends wait for the renderer.
+    plan.exporter.expect_renderer();
+    let exporter = plan.exporter.clone();
+    scheduler::supervise("renderer", move || exporter.clone().keep_rendered());
     let runner = Runner::start(
         source,
         overrides,
@@ -233,9 +237,12 @@ async fn run(
         config.collection.interval,
         plan.units,
     );
-    tokio::spawn(reload_on_sighup(runner.clone()));
+    // Supervised: a panic is logged once and the task starts over.
+    let reloads = runner.clone();
+    scheduler::supervise("sighup", move || reload_on_sighup(reloads.clone()));
     if let Some(web) = &web {
-        tokio::spawn(web.clone().watch());
+        let web = web.clone();
+        scheduler::supervise("web-config", move || web.clone().watch());
     }
     let site = Arc::new(http::Site {
         index_html: http::index_html(&flags.telemetry_path, &plan.targets),
@@ -327,6 +334,7 @@ async fn reload_on_sighup(runner: Arc<Runner>) {
             }
         };
         while hangup.recv().await.is_some() {
+            crate::fault::trip("sighup");
             tracing::info!("SIGHUP: reloading the configuration");
             let _ = runner.reload().await;
         }

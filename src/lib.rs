@@ -46,6 +46,7 @@ mod app;
 mod aws;
 mod collector;
 mod compact;
+mod fault;
 mod filter;
 mod http;
 mod interned;
