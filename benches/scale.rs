@@ -56,10 +56,18 @@
 //!    SIGKILL (its first collection's calls). No latency, the highest rate: the calls do not
 //!    matter here.
 //!
+//! 9. Scrapes while collections run: SCALE_BUSY_TARGETS (100) targets of all four services over
+//!    SCALE_BUSY_RESOURCES (60: a 4 MiB gzip body) flows or workflows of each, a collection every
+//!    SCALE_BUSY_INTERVAL_SECONDS (20), so that some target is always collecting; once every
+//!    target has collected, gzip scrapes with `wrk --latency` at 1 and 4 connections
+//!    (SCALE_BUSY_CONNECTIONS), exporter and nginx (serving the same bytes) alternating as in 4:
+//!    p50, p99 and requests per second of each side (medians of the rounds), and the ratios
+//!    against the goals (p99 at most 2x nginx's, throughput at least 0.9x).
+//!
 //! 10. An organization (v4 discovery): 4,000 discovered targets, 100 of them with data; see
 //!     `scale/discovery.rs`.
 //!
-//! SCALE_ONLY=org runs 10 only. SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
+//! SCALE_ONLY=org runs 10 only. SCALE_ONLY=busy runs 9 only. SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
 //! only (the 10,000 flows collected without latency, at the highest rate, to be ready soon),
 //! SCALE_ONLY=targets runs 6 only, SCALE_ONLY=transferlogs runs 7 only, SCALE_ONLY=state runs
 //! 8 only.
@@ -191,12 +199,14 @@ async fn run(s: Settings) {
         "transferlogs" => transfer_logs(&s).await,
         "state" => durable_state(&s).await,
         "org" => discovery::organization(&s).await,
+        "busy" => busy_scrapes(&s).await,
         _ => {
             appflow(&s).await;
             durable_state(&s).await;
             others(&s).await;
             many_targets(&s).await;
             transfer_logs(&s).await;
+            busy_scrapes(&s).await;
             discovery::organization(&s).await;
         }
     }
@@ -1290,9 +1300,177 @@ async fn many_targets(s: &Settings) {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     for &targets in &s.targets {
-        let fleet = Fleet::start(s, targets).await;
+        let fleet = Fleet::start(
+            s,
+            targets,
+            s.target_resources,
+            s.target_interval_seconds,
+            false,
+        )
+        .await;
         fleet.run(s).await;
     }
+}
+
+/// Section 9: gzip scrapes of a many-target exporter while its collections run, beside nginx.
+async fn busy_scrapes(s: &Settings) {
+    let targets = env_or("SCALE_BUSY_TARGETS", 100);
+    let resources = env_or("SCALE_BUSY_RESOURCES", 60);
+    let interval = env_or("SCALE_BUSY_INTERVAL_SECONDS", 20);
+    let connections: Vec<u32> = list("SCALE_BUSY_CONNECTIONS", "1,4");
+    println!(
+        "\n== Scrapes while collections run: {targets} targets x 4 services, {resources} resources \
+         each, a collection every {interval} s, {} rounds of {} s per row ==",
+        s.wrk_rounds, s.wrk_seconds
+    );
+    if s.wrk_seconds == 0 {
+        println!("SKIPPED: SCALE_WRK_SECONDS=0");
+        return;
+    }
+    let (Some(wrk), Some(nginx)) = (which("wrk"), which("nginx")) else {
+        println!("SKIPPED: wrk and nginx are needed (Debian: apt-get install -y wrk nginx-light)");
+        return;
+    };
+    let fleet = Fleet::start(s, targets, resources, interval, true).await;
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    while get(fleet.addr, "/readyz", false).await.map(|r| r.status) != Some(200) {
+        assert!(Instant::now() < deadline, "never ready: {}", fleet.logs());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    fleet.wait_collections(1.0).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(size) = refresh(fleet.addr, dir.path(), true).await else {
+        println!("SKIPPED: the exporter did not answer");
+        return;
+    };
+    println!("body: {:.3} MiB gzip", size as f64 / MIB);
+    let Some(server) = Nginx::start(&nginx, dir.path(), s.pinning.as_ref()) else {
+        println!("SKIPPED: nginx did not start");
+        return;
+    };
+    println!(
+        "{:<5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "conns",
+        "exp p50",
+        "exp p99",
+        "exp req/s",
+        "ngx p50",
+        "ngx p99",
+        "ngx req/s",
+        "p99 ratio",
+        "req ratio"
+    );
+    let exporter_url = format!("http://{}/metrics", fleet.addr);
+    let nginx_url = format!("http://127.0.0.1:{}/metrics.gz", server.port);
+    for &c in &connections {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for round in 0..s.wrk_rounds {
+            refresh(fleet.addr, dir.path(), true).await;
+            for exporter_first in [round % 2 == 0, round % 2 != 0] {
+                if exporter_first {
+                    ours.push(wrk_latency(&wrk, s, c, &exporter_url));
+                } else {
+                    theirs.push(wrk_latency(&wrk, s, c, &nginx_url));
+                }
+            }
+        }
+        let m = |runs: &[Latency], f: fn(&Latency) -> f64| {
+            median(&runs.iter().map(f).collect::<Vec<_>>())
+        };
+        let (p50, p99, rps) = (
+            |l: &Latency| l.p50,
+            |l: &Latency| l.p99,
+            |l: &Latency| l.rps,
+        );
+        println!(
+            "{:<5} {:>8.2}ms {:>7.2}ms {:>9.1} {:>7.2}ms {:>7.2}ms {:>9.1} {:>10.2} {:>10.2}",
+            c,
+            m(&ours, p50),
+            m(&ours, p99),
+            m(&ours, rps),
+            m(&theirs, p50),
+            m(&theirs, p99),
+            m(&theirs, rps),
+            m(&ours, p99) / m(&theirs, p99),
+            m(&ours, rps) / m(&theirs, rps),
+        );
+    }
+    let text = fleet.metrics().await;
+    let collecting = own_all(
+        &text,
+        "aws_flow_exporter_collection_duration_seconds_count",
+        Svc::AppFlow,
+    );
+    println!(
+        "appflow collections per target by the end: {:.1} on average (goals: p99 ratio <= 2, req ratio >= 0.9)",
+        collecting.iter().sum::<f64>() / collecting.len().max(1) as f64
+    );
+    drop(server);
+}
+
+/// What one `wrk --latency` run measured: requests per second, and the 50th and 99th
+/// percentiles in milliseconds (NaN when it failed).
+struct Latency {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn wrk_latency(wrk: &str, s: &Settings, connections: u32, url: &str) -> Latency {
+    let mut cmd = match &s.pinning {
+        Some(pinning) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", &pinning.client, wrk]);
+            cmd
+        }
+        None => Command::new(wrk),
+    };
+    cmd.args([
+        "-t1",
+        &format!("-c{connections}"),
+        &format!("-d{}s", s.wrk_seconds),
+    ])
+    .args([
+        "--latency",
+        "--timeout",
+        "30s",
+        "-H",
+        "Accept-Encoding: gzip",
+        url,
+    ]);
+    let text = cmd
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let percentile = |p: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(p))
+            .and_then(|v| milliseconds(v.trim()))
+            .unwrap_or(f64::NAN)
+    };
+    Latency {
+        rps: text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(f64::NAN),
+        p50: percentile("50%"),
+        p99: percentile("99%"),
+    }
+}
+
+/// A duration as wrk prints it (`812.00us`, `1.25ms`, `1.02s`), in milliseconds.
+fn milliseconds(text: &str) -> Option<f64> {
+    let (number, scale) = if let Some(v) = text.strip_suffix("us") {
+        (v, 0.001)
+    } else if let Some(v) = text.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = text.strip_suffix('m') {
+        (v, 60_000.0)
+    } else {
+        (text.strip_suffix('s')?, 1000.0)
+    };
+    number.parse::<f64>().ok().map(|n| n * scale)
 }
 
 /// Section 6: the simulated AWS with every service, and an exporter with `targets` targets.
@@ -1322,11 +1500,18 @@ struct Round {
 }
 
 impl Fleet {
-    async fn start(s: &Settings, targets: usize) -> Fleet {
+    /// `pin`: with section 4's pinning, the exporter starts on the servers' CPUs.
+    async fn start(
+        s: &Settings,
+        targets: usize,
+        resources: usize,
+        interval: u64,
+        pin: bool,
+    ) -> Fleet {
         let mut world = World::default();
         let loads: Vec<(Svc, Load)> = Svc::ALL
             .iter()
-            .map(|&svc| (svc, Load::populated(svc, s.target_resources, &mut world)))
+            .map(|&svc| (svc, Load::populated(svc, resources, &mut world)))
             .collect();
         let sim = Simulator::start_with("127.0.0.1:0".parse().unwrap(), world)
             .await
@@ -1335,7 +1520,7 @@ impl Fleet {
         let config = dir.path().join("config.yaml");
         let mut yaml = format!(
             "collection:\n  interval: {}s\n  requests_per_second: {}\n  timeout: 20s\ntargets:\n",
-            s.target_interval_seconds, s.target_rps
+            interval, s.target_rps
         );
         for i in 0..targets {
             yaml.push_str(&format!(
@@ -1347,7 +1532,13 @@ impl Fleet {
         }
         std::fs::write(&config, yaml).expect("config written");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut cmd = Command::new(&s.exporter);
+        let mut command = match (&s.pinning, pin) {
+            (Some(pinning), true) => pinning.servers_prefix(),
+            _ => Vec::new(),
+        };
+        command.push(s.exporter.clone());
+        let mut cmd = Command::new(&command[0]);
+        cmd.args(&command[1..]);
         for (key, _) in std::env::vars() {
             if key.starts_with("AWS_") {
                 cmd.env_remove(key);

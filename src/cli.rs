@@ -232,6 +232,10 @@ async fn run(
         path: flags.config_file.clone(),
         shard: flags.shard,
     };
+    // Before the collectors start: their first ends wait for the renderer.
+    plan.exporter.expect_renderer();
+    let exporter = plan.exporter.clone();
+    scheduler::supervise("renderer", move || exporter.clone().keep_rendered());
     let runner = Runner::start(
         source,
         overrides,
@@ -243,18 +247,24 @@ async fn run(
     );
     if let Some(discovery) = discovery {
         runner.attach_discovery(discovery.clone(), config.clone(), config_hash.clone());
-        let (settings, apply) = (runner.clone(), runner.clone());
-        tokio::spawn(discovery.run(
-            move || settings.discovery_settings(),
-            move || {
-                let runner = apply.clone();
-                async move { runner.rediscovered().await }
-            },
-        ));
+        let refreshes = runner.clone();
+        scheduler::supervise("discovery", move || {
+            let (settings, apply) = (refreshes.clone(), refreshes.clone());
+            discovery.clone().run(
+                move || settings.discovery_settings(),
+                move || {
+                    let runner = apply.clone();
+                    async move { runner.rediscovered().await }
+                },
+            )
+        });
     }
-    tokio::spawn(reload_on_sighup(runner.clone()));
+    // Supervised: a panic is logged once and the task starts over.
+    let reloads = runner.clone();
+    scheduler::supervise("sighup", move || reload_on_sighup(reloads.clone()));
     if let Some(web) = &web {
-        tokio::spawn(web.clone().watch());
+        let web = web.clone();
+        scheduler::supervise("web-config", move || web.clone().watch());
     }
     let site = Arc::new(http::Site {
         index_html: http::index_html(&flags.telemetry_path, &plan.targets),
@@ -385,6 +395,7 @@ async fn reload_on_sighup(runner: Arc<Runner>) {
             }
         };
         while hangup.recv().await.is_some() {
+            crate::fault::trip("sighup");
             tracing::info!("SIGHUP: reloading the configuration");
             let _ = runner.reload().await;
         }

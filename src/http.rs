@@ -29,7 +29,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub struct Site {
     pub telemetry_path: String,
     pub store: Arc<Store>,
-    /// The exporter's own series, rendered per scrape after the AWS part.
+    /// The exporter's own series, rendered in the background, sent after the AWS part.
     pub exporter: Arc<ExporterMetrics>,
     /// Plain scrapes that inflate take turns.
     pub turns: Turns,
@@ -198,15 +198,17 @@ async fn route(
 }
 
 async fn metrics(site: &Site, headers: &hyper::HeaderMap) -> Response<ScrapeBody> {
-    let prepared = site.store.current();
-    // The exporter's own series, rendered when they changed or their process
-    // metrics are a second old, and their gzip form made once per rendering.
+    // The exporter's own series as last rendered (in the background), and
+    // their gzip form made once per rendering. Taken before the AWS part: a
+    // collection publishes before its end is recorded, so a scrape that shows
+    // the end shows what the collection published.
     let rendered = site.exporter.rendered();
+    let prepared = site.store.current();
     let gzipped = accepts_gzip(headers);
     let body = if gzipped {
-        prepared.gzip_with(&prepared.tail(&rendered.own))
+        prepared.gzip_with(&prepared.tail(&rendered.parts))
     } else {
-        site.turns.plain_with(&prepared, &rendered.own).await
+        site.turns.plain_with(&prepared, &rendered.parts).await
     };
     let mut response = Response::new(body);
     let h = response.headers_mut();
@@ -377,10 +379,12 @@ mod tests {
         let second = scrape(&site, true).await;
         assert!(second.contains("x_flows{region=\"r\"} 2\n"), "{second}");
         assert!(second.contains("aws_flow_exporter_build_info"), "{second}");
-        // A change of the exporter's own series: in the very next scrape.
+        // A change of the exporter's own series: in the scrapes once rendered.
+        let renderer = tokio::spawn(site.exporter.clone().keep_rendered());
         let labels = Default::default();
         let service = site.exporter.for_service("appflow", "r", &labels);
         service.set_tracked(7);
+        service.shown().await;
         let third = scrape(&site, true).await;
         assert!(
             third.contains(
@@ -390,6 +394,7 @@ mod tests {
         );
         assert!(third.contains("x_flows{region=\"r\"} 2\n"));
         assert_eq!(scrape(&site, false).await, third);
+        renderer.abort();
     }
 
     fn headers(accept: &str) -> hyper::HeaderMap {

@@ -47,6 +47,7 @@ mod aws;
 mod collector;
 mod compact;
 mod discovery;
+mod fault;
 mod filter;
 mod http;
 mod interned;

@@ -21,12 +21,7 @@ pub const TUNABLES: &str = "glibc.malloc.tcache_count=0";
 /// fails, the exporter goes on with glibc's thread caches.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn configure() {
-    extern "C" {
-        fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
-    }
-    /// glibc's `M_MXFAST` and `M_ARENA_MAX`.
-    const M_MXFAST: std::ffi::c_int = 1;
-    const M_ARENA_MAX: std::ffi::c_int = -8;
+    use libc::{mallopt, M_ARENA_MAX, M_MXFAST};
     let tunables = std::env::var("GLIBC_TUNABLES").ok();
     if tunables.is_none() {
         reexecute_with_tunables();
@@ -53,6 +48,11 @@ fn reexecute_with_tunables() {
     let Some(arg0) = args.next() else {
         return;
     };
+    tracing::info!(
+        tunables = TUNABLES,
+        "GLIBC_TUNABLES is not set: setting it and executing again, once, with the same \
+         arguments and process id (set GLIBC_TUNABLES yourself to start once)"
+    );
     let error = std::process::Command::new("/proc/self/exe")
         .arg0(arg0)
         .args(args)
@@ -68,16 +68,17 @@ pub fn configure() {}
 /// collection of 10,000 flows allocates tens of megabytes for a moment (the
 /// fetched records, the new exposition); glibc keeps such freed memory in its
 /// heaps, so the resident set would stay at the peak between collections.
+/// Off the async workers: trimming walks the heap and can take milliseconds.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn release_free_memory() {
-    extern "C" {
-        fn malloc_trim(pad: usize) -> std::ffi::c_int;
-    }
+pub async fn release_free_memory() {
     // SAFETY: glibc's malloc_trim only releases free pages; it takes no pointers.
-    unsafe {
-        malloc_trim(0);
+    let trim = || unsafe {
+        libc::malloc_trim(0);
+    };
+    if tokio::task::spawn_blocking(trim).await.is_err() {
+        tracing::debug!("malloc_trim did not run");
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn release_free_memory() {}
+pub async fn release_free_memory() {}

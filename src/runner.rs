@@ -5,7 +5,10 @@
 //! nothing. A valid one takes effect at once: a (target, service) built from
 //! the same settings keeps running untouched (its state and counters stay);
 //! one that is gone stops and its series leave `/metrics`; a new one starts
-//! with its baseline; one whose settings changed is built again.
+//! with its baseline; one whose settings changed is built again. The reload
+//! answers without waiting for collections in progress: a rebuilt unit takes
+//! its predecessor's state over in a task of its own, in parallel with the
+//! others, and starts collecting once that predecessor has stopped.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -171,12 +174,15 @@ impl Runner {
             Ok(hash) => {
                 self.exporter
                     .config_loaded(&hash, unix_seconds(SystemTime::now()));
+                // Answered once the scrapes show it.
+                self.exporter.shown().await;
                 tracing::info!(sha256 = %hash, "configuration reloaded");
                 Ok(())
             }
             Err(error) => {
                 let reason = format!("{error:#}");
                 self.exporter.config_reload_failed();
+                self.exporter.shown().await;
                 tracing::error!(error = %reason, "configuration not reloaded; the one in force stays");
                 Err(reason)
             }
@@ -186,11 +192,17 @@ impl Runner {
     /// `again`: the configuration in force (a discovery refresh), not the file.
     async fn try_reload(&self, again: bool) -> anyhow::Result<String> {
         let mut running = self.running.lock().await;
-        let (config, hash) = match again {
-            true => crate::sync::lock(&self.in_force)
+        let (config, hash) = if again {
+            crate::sync::lock(&self.in_force)
                 .clone()
-                .context("no configuration in force")?,
-            false => self.source.load()?,
+                .context("no configuration in force")?
+        } else {
+            // Read off the async workers (a slow disk holds up no scrape); under
+            // the lock, so that reloads apply the files in the order they read them.
+            let source = self.source.clone();
+            tokio::task::spawn_blocking(move || source.load())
+                .await
+                .context("reading the configuration failed")??
         };
         for (index, target) in config.targets.iter().enumerate() {
             if !self.exporter.fits_labels(target.labels.keys()) {
@@ -227,21 +239,8 @@ impl Runner {
                     kept.insert(key, unit);
                 }
                 old => {
-                    let mut built = built.with_storage(self.storage.as_ref());
-                    let handed = match old {
-                        Some(old) => old.stop().await.and_then(|mut u| u.hand_over()),
-                        None => None,
-                    };
-                    match handed {
-                        Some((state, saved_at)) => {
-                            built.unit.take_over(&state, saved_at);
-                            tracing::info!(target = %key.0, aws_service = key.1, "collector rebuilt by the reload; its state carried over");
-                        }
-                        None => {
-                            tracing::info!(target = %key.0, aws_service = key.1, "collector started by the reload with a baseline");
-                        }
-                    }
-                    let (key, unit) = spawn(&self.store, interval, targets, built);
+                    let built = built.with_storage(self.storage.as_ref());
+                    let (key, unit) = spawn_after(Some(old), &self.store, interval, targets, built);
                     kept.insert(key, unit);
                 }
             }
@@ -309,11 +308,46 @@ fn targets(units: &[Built]) -> usize {
 
 /// Starts a unit; `targets` is how many the configuration collects (see [`crate::scheduler::phase`]).
 fn spawn(store: &Arc<Store>, interval: Duration, targets: usize, built: Built) -> (Key, Running) {
+    spawn_after(None, store, interval, targets, built)
+}
+
+/// [`spawn`], once `old`, the unit it replaces, has stopped (a collection in
+/// progress ends first) and handed its state over. The hand-over runs in the
+/// unit's own task: the reload does not wait for it. Stopped meanwhile (by
+/// the next reload), the unit takes the state over and hands it on at once.
+/// `old` is `None` at start, `Some(None)` for a unit a reload adds.
+fn spawn_after(
+    old: Option<Option<Running>>,
+    store: &Arc<Store>,
+    interval: Duration,
+    targets: usize,
+    built: Built,
+) -> (Key, Running) {
     let key = built.unit.key.clone();
     let metrics = built.unit.metrics.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let phase = crate::scheduler::phase(&key, interval, targets);
-    let task = tokio::spawn(built.unit.run(store.clone(), interval, phase, stopped));
+    let store = store.clone();
+    let mut unit = built.unit;
+    let task = tokio::spawn(async move {
+        if let Some(old) = old {
+            let (target, service) = (unit.key.0.clone(), unit.key.1);
+            let handed = match old {
+                Some(old) => old.stop().await.and_then(|mut u| u.hand_over()),
+                None => None,
+            };
+            match handed {
+                Some((state, saved_at)) => {
+                    unit.take_over(&state, saved_at);
+                    tracing::info!(target = %target, aws_service = service, "collector rebuilt by the reload; its state carried over");
+                }
+                None => {
+                    tracing::info!(target = %target, aws_service = service, "collector started by the reload with a baseline");
+                }
+            }
+        }
+        unit.run(store, interval, phase, stopped).await
+    });
     (
         key,
         Running {

@@ -133,19 +133,34 @@ impl Unit {
         up
     }
 
-    /// A panic inside the collection is a failed collection: nothing of it
-    /// is published, and the next one runs at the next interval.
+    /// A panic inside the collection is a failed collection that changes
+    /// nothing: nothing of it is published, the collector's state goes back
+    /// to what it was before (a panic may come halfway through applying what
+    /// was fetched), and the next one runs at the next interval.
     async fn supervised(&mut self, now: SystemTime) -> Ended {
+        let checkpoint = self.collector.kept().map(|kept| kept.checkpoint());
         let collection = Supervised(self.collector.collect(now));
         match AssertUnwindSafe(collection).catch_unwind().await {
             Ok(Ok(collected)) => Ended::Collected(collected),
             Ok(Err(error)) => Ended::Failed(error),
-            Err(payload) => Ended::Panicked(panic_message(payload.as_ref())),
+            Err(payload) => {
+                let panic = panic_message(payload.as_ref());
+                let rolled_back = match (checkpoint, self.collector.kept()) {
+                    (Some(Ok(checkpoint)), Some(kept)) => kept.rollback(&checkpoint),
+                    (Some(Err(error)), _) => Err(error.to_string()),
+                    _ => Ok(()),
+                };
+                if let Err(why) = rolled_back {
+                    tracing::error!(%why, "cannot take the collector's state back to before the panic");
+                }
+                Ended::Panicked(panic)
+            }
         }
     }
 
     /// Whether it succeeded, and whether it made the exporter ready.
     async fn collect_inner(&mut self, store: &Arc<Store>) -> (bool, bool) {
+        crate::fault::trip("unit");
         let started = Instant::now();
         let now = SystemTime::now();
         let mut resources = None;
@@ -158,7 +173,7 @@ impl Unit {
                 // Saved before it is published: whatever a scrape shows survives a restart.
                 self.save(now).await;
                 store.publish(self.key.clone(), collected.exposition).await;
-                crate::malloc::release_free_memory();
+                crate::malloc::release_free_memory().await;
                 self.metrics.set_tracked(collected.tracked);
                 if self.failing {
                     tracing::info!("collection recovered");
@@ -209,6 +224,9 @@ impl Unit {
         );
         self.metrics
             .collection_ended(up, elapsed, unix_seconds(SystemTime::now()));
+        // The next collection starts once the scrapes show this one ended
+        // (rendered in the background, within a few hundred milliseconds).
+        self.metrics.shown().await;
         if !self.attempted {
             self.attempted = true;
             tracing::info!(
@@ -238,9 +256,12 @@ impl Unit {
         };
         let path = slot.path().display().to_string();
         let started = Instant::now();
-        let saved = blocking(|| slot.save(unix_seconds(now), |out| kept.save(out)))
-            .map(|(bytes, synced)| (unix_seconds(SystemTime::now()), bytes, synced))
-            .map_err(|e| e.to_string());
+        let saved = blocking(|| {
+            crate::fault::trip("save");
+            slot.save(unix_seconds(now), |out| kept.save(out))
+        })
+        .map(|(bytes, synced)| (unix_seconds(SystemTime::now()), bytes, synced))
+        .map_err(|e| e.to_string());
         match saved {
             Ok((at, bytes, synced)) => {
                 tracing::debug!(
@@ -298,9 +319,37 @@ impl Unit {
                     if std::mem::take(&mut first) && !phase.is_zero() {
                         ticker.reset_at(tick + interval + phase);
                     }
-                    self.collect_once(&store).await;
+                    self.collect_supervised(&store).await;
                 }
             }
+        }
+    }
+
+    /// [`Unit::collect_once`], and a panic outside the collection itself (in
+    /// saving, publishing, recording) is logged once and is a failed
+    /// collection: `collector_up` 0, and the unit goes on at the next interval.
+    async fn collect_supervised(&mut self, store: &Arc<Store>) {
+        let started = Instant::now();
+        let attempt = Supervised(Box::pin(self.collect_once(store)));
+        let result = AssertUnwindSafe(attempt).catch_unwind().await;
+        let Err(payload) = result else {
+            return;
+        };
+        let panic = panic_message(payload.as_ref());
+        tracing::error!(
+            target = %format!("targets[{}]", self.index),
+            region = %self.region,
+            aws_service = self.key.1,
+            %panic,
+            "collector panicked outside the collection; it goes on at the next interval"
+        );
+        self.failing = true;
+        self.metrics
+            .collection_ended(false, started.elapsed(), unix_seconds(SystemTime::now()));
+        if !self.attempted {
+            self.attempted = true;
+            self.metrics.shown().await;
+            store.attempted(&self.key);
         }
     }
 
@@ -316,14 +365,42 @@ impl Unit {
     /// settings): counters go on; what the new settings newly select gets a
     /// baseline of its own, what they no longer select is dropped.
     pub fn take_over(&mut self, state: &[u8], saved_at: f64) {
-        if let Err(why) = self.restore(state, crate::state::FORMAT_VERSION, saved_at) {
-            tracing::warn!(
-                aws_service = self.key.1,
-                %why,
-                "cannot carry the state over the reload: starting with a baseline"
-            );
+        match self.restore(state, crate::state::FORMAT_VERSION, saved_at) {
+            // Handed on as it came, should the next reload stop this unit before it collects.
+            Ok(()) => self.last_good = Some(saved_at),
+            Err(why) => {
+                tracing::warn!(
+                    aws_service = self.key.1,
+                    %why,
+                    "cannot carry the state over the reload: starting with a baseline"
+                );
+            }
         }
     }
+}
+
+/// How long a supervised task that panicked waits before it starts over.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+
+/// Runs the task `make` makes, and again whenever it panics: the panic is
+/// logged once (ERROR, with its message and location) and the task starts
+/// over [`RESTART_DELAY`] later. Ends when the task ends.
+pub fn supervise<F, Fut>(task: &'static str, make: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let run = Supervised(Box::pin(make()));
+            let Err(payload) = AssertUnwindSafe(run).catch_unwind().await else {
+                return;
+            };
+            let panic = panic_message(payload.as_ref());
+            tracing::error!(task, %panic, "task panicked; restarting it");
+            tokio::time::sleep(RESTART_DELAY).await;
+        }
+    })
 }
 
 /// How much later than the interval a (target, service)'s second collection
@@ -397,10 +474,16 @@ impl<F: Future + Unpin> Future for Supervised<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let outer = SUPERVISING.replace(true);
-        let result = Pin::new(&mut self.0).poll(cx);
-        SUPERVISING.set(outer);
-        result
+        /// Puts the flag back however the poll ends, a panic included: the
+        /// thread's later panics outside supervision are reported as usual.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                SUPERVISING.set(self.0);
+            }
+        }
+        let _restore = Restore(SUPERVISING.replace(true));
+        Pin::new(&mut self.0).poll(cx)
     }
 }
 

@@ -12,15 +12,17 @@
 //! written as the `prometheus` crate wrote them: families by name, label
 //! names sorted, series by their label values.
 //!
-//! Scrapes get the series from [`ExporterMetrics::rendered`], compressed as
-//! they were rendered, which renders again only when one of the series
-//! changed (every change here counts a generation) or when the last
-//! rendering is [`PROCESS_FRESHNESS`] old: the `process_*` series change all
-//! the time and are read from /proc.
+//! Scrapes take the latest rendering from [`ExporterMetrics::rendered`] and
+//! never render: a background task ([`ExporterMetrics::keep_rendered`])
+//! renders and compresses in two parts. The series of the (target, service)s
+//! and the global ones (megabytes at 100 targets) are rendered again when one
+//! of them changed (every change here counts a generation), at most once per
+//! [`ExporterMetrics::gap`]; the `process_*` series (a few hundred bytes,
+//! read from /proc) every [`PROCESS_FRESHNESS`].
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +39,12 @@ pub(crate) use documented::{documented, OwnFamilyDoc};
 static API_DURATION_BUCKETS: [f64; 10] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0];
 /// How old the `process_*` series a scrape gets may be.
 pub const PROCESS_FRESHNESS: Duration = Duration::from_secs(1);
+/// The series change all the time while collections run: they are rendered
+/// again at most this often, and never spend more than a tenth of a core.
+const MIN_GAP: Duration = Duration::from_millis(100);
+/// How long a collection's end or a reload waits for a rendering that shows
+/// it, at most.
+const SHOWN_WAIT: Duration = Duration::from_secs(2);
 
 static COLLECTION_DURATION_BUCKETS: [f64; 12] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
@@ -169,10 +177,10 @@ pub struct ExporterMetrics {
     global: Mutex<Global>,
     /// Every (target, service) with series, by (service, target label values).
     units: Units,
-    /// Bumped after every change of a series here.
+    /// Bumped after every change of a series here; holds the latest rendering.
     changes: Changes,
-    /// The last rendering, for [`ExporterMetrics::rendered`].
-    rendered: Mutex<Option<Arc<Rendered>>>,
+    /// Held while rendering: one rendering at a time.
+    rendering: Mutex<()>,
 }
 
 /// (service, region then the target label values in `target_label_names` order).
@@ -213,29 +221,71 @@ struct Operation {
     duration: Option<Histogram>,
 }
 
-/// Counts changes of the exporter's own series (process metrics aside).
-#[derive(Clone, Default)]
-struct Changes(Arc<AtomicU64>);
+/// Counts changes of the exporter's own series (process metrics aside),
+/// wakes the renderer, and holds the latest rendering.
+#[derive(Clone)]
+struct Changes(Arc<Shared>);
+
+struct Shared {
+    count: AtomicU64,
+    wake: tokio::sync::Notify,
+    /// A scrape holds its lock only to clone the `Arc`.
+    latest: tokio::sync::watch::Sender<Arc<Rendered>>,
+    /// [`ExporterMetrics::keep_rendered`] runs: waiting for it makes sense.
+    renderer: AtomicBool,
+}
 
 impl Changes {
+    fn new(first: Rendered) -> Self {
+        Changes(Arc::new(Shared {
+            count: AtomicU64::new(0),
+            wake: tokio::sync::Notify::new(),
+            latest: tokio::sync::watch::Sender::new(Arc::new(first)),
+            renderer: AtomicBool::new(false),
+        }))
+    }
+
     /// Called after a change.
     fn bump(&self) {
-        self.0.fetch_add(1, Ordering::Release);
+        self.0.count.fetch_add(1, Ordering::Release);
+        self.0.wake.notify_one();
     }
 
     fn get(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+        self.0.count.load(Ordering::Acquire)
+    }
+
+    fn latest(&self) -> Arc<Rendered> {
+        self.0.latest.borrow().clone()
+    }
+
+    /// Waits (at most [`SHOWN_WAIT`]) until a rendering shows every change
+    /// made so far; at once when no renderer runs.
+    async fn shown(&self) {
+        if !self.0.renderer.load(Ordering::Acquire) {
+            return;
+        }
+        let changes = self.get();
+        let mut latest = self.0.latest.subscribe();
+        let shown = latest.wait_for(|r| r.changes >= changes);
+        let _ = tokio::time::timeout(SHOWN_WAIT, shown).await;
     }
 }
 
 /// One rendering of the exporter's own series.
 pub struct Rendered {
-    /// Compressed as it was written (at 100 targets the text is some 6 MB).
-    /// A new one per rendering: what is made of one (the gzip tail) is known by it.
-    pub own: Arc<Own>,
-    /// The change count the text includes, at least.
+    /// The series of the (target, service)s and the global ones, then the
+    /// `process_*` series: each compressed as it was written (at 100 targets
+    /// the first is some 3 MB of text). A new `Arc` per rendering of a part:
+    /// what is made of them (the gzip tail) is known by them.
+    pub parts: [Arc<Own>; 2],
+    /// The change count the first part includes, at least.
     changes: u64,
-    at: Instant,
+    /// When the first part was rendered, and how long that took.
+    units_at: Instant,
+    units_took: Duration,
+    /// When the `process_*` part was rendered.
+    process_at: Instant,
 }
 
 impl ExporterMetrics {
@@ -246,7 +296,9 @@ impl ExporterMetrics {
         process.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
-        Ok(ExporterMetrics {
+        let now = Instant::now();
+        let empty = Arc::new(Own::default());
+        let metrics = ExporterMetrics {
             process,
             target_label_names,
             state: false,
@@ -257,9 +309,18 @@ impl ExporterMetrics {
                 shard: None,
             }),
             units: Units::default(),
-            changes: Changes::default(),
-            rendered: Mutex::new(None),
-        })
+            // Stands for no rendering: it shows no change, and is as old as can be.
+            changes: Changes::new(Rendered {
+                parts: [empty.clone(), empty],
+                changes: 0,
+                units_at: now,
+                units_took: Duration::ZERO,
+                process_at: now,
+            }),
+            rendering: Mutex::new(()),
+        };
+        metrics.render_parts(now, true, true);
+        Ok(metrics)
     }
 
     /// `--storage.path`: the `aws_flow_exporter_state_*` series exist.
@@ -324,46 +385,129 @@ impl ExporterMetrics {
         names.all(|n| self.target_label_names.contains(n))
     }
 
-    /// The text of [`ExporterMetrics::render`], rendered again only when a
-    /// series changed since, or when it is [`PROCESS_FRESHNESS`] old.
+    /// The latest rendering of [`ExporterMetrics::render`], in parts: what a
+    /// scrape sends. Never renders, never waits for a rendering.
     pub fn rendered(&self) -> Arc<Rendered> {
-        self.rendered_at(Instant::now())
+        self.changes.latest()
     }
 
-    fn rendered_at(&self, now: Instant) -> Arc<Rendered> {
-        // Held while rendering: scrapes arriving meanwhile wait and share it.
-        let mut kept = lock(&self.rendered);
-        let changes = self.changes.get();
-        if let Some(last) = kept.as_ref() {
-            if last.changes == changes && now.saturating_duration_since(last.at) < PROCESS_FRESHNESS
-            {
-                return last.clone();
+    /// Keeps [`ExporterMetrics::rendered`] current, until the task is
+    /// dropped: renders off the async workers whatever is due.
+    pub fn keep_rendered(self: Arc<Self>) -> impl std::future::Future<Output = ()> + Send {
+        self.expect_renderer();
+        self.render_when_due()
+    }
+
+    /// A renderer ([`ExporterMetrics::keep_rendered`]) runs, or is about to:
+    /// [`ExporterMetrics::shown`] waits for it from now on.
+    pub fn expect_renderer(&self) {
+        self.changes.0.renderer.store(true, Ordering::Release);
+    }
+
+    async fn render_when_due(self: Arc<Self>) {
+        loop {
+            crate::fault::trip("renderer");
+            let last = self.rendered();
+            let process_due = last.process_at + PROCESS_FRESHNESS;
+            if last.changes == self.changes.get() {
+                tokio::select! {
+                    () = self.changes.0.wake.notified() => continue,
+                    () = tokio::time::sleep_until(process_due.into()) => {}
+                }
+            } else {
+                let units_due = last.units_at + Self::gap(last.units_took);
+                tokio::time::sleep_until(units_due.min(process_due).into()).await;
+            }
+            let this = self.clone();
+            let rendered = tokio::task::spawn_blocking(move || this.refresh_at(Instant::now()));
+            if let Err(error) = rendered.await {
+                tracing::error!(%error, "rendering the exporter's own series failed");
+                tokio::time::sleep(PROCESS_FRESHNESS).await;
             }
         }
-        let mut own = OwnWriter::after(kept.as_ref().map(|last| last.own.as_ref()));
-        let mut text = Vec::with_capacity(2 * SPILL);
-        self.render_to(&mut text, &mut |text: &mut Vec<u8>| {
-            // Writing into memory cannot fail.
-            let _ = own.write_all(text);
-            text.clear();
-        });
+    }
+
+    /// The least time between two renderings of the (target, service)s'
+    /// series: [`MIN_GAP`], or ten times what the last one took.
+    fn gap(took: Duration) -> Duration {
+        MIN_GAP.max(took * 10)
+    }
+
+    /// Waits (at most a couple of seconds) until the latest rendering shows
+    /// every change made so far: what a collection's end or a reload changed
+    /// is then in the scrapes that follow.
+    pub async fn shown(&self) {
+        self.changes.shown().await;
+    }
+
+    /// Renders what is due at `now`: the (target, service)s' series if one
+    /// changed, the `process_*` ones if they are [`PROCESS_FRESHNESS`] old.
+    fn refresh_at(&self, now: Instant) -> Arc<Rendered> {
+        let last = self.rendered();
+        let units = last.changes != self.changes.get();
+        let process = now.saturating_duration_since(last.process_at) >= PROCESS_FRESHNESS;
+        self.render_parts(now, units, process)
+    }
+
+    /// Renders the parts asked for, keeps the others, and makes the result the latest.
+    fn render_parts(&self, now: Instant, units: bool, process: bool) -> Arc<Rendered> {
+        let _turn = lock(&self.rendering);
+        let last = self.rendered();
+        if !units && !process {
+            return last;
+        }
+        let [mut units_part, mut process_part] = last.parts.clone();
+        let (mut changes, mut units_at, mut units_took) =
+            (last.changes, last.units_at, last.units_took);
+        if units {
+            // Read before rendering: the text shows this many changes at least.
+            changes = self.changes.get();
+            let mut own = OwnWriter::after(Some(&last.parts[0]));
+            let mut text = Vec::with_capacity(2 * SPILL);
+            self.render_units(&mut text, &mut |text: &mut Vec<u8>| {
+                // Writing into memory cannot fail.
+                let _ = own.write_all(text);
+                text.clear();
+            });
+            units_part = Arc::new(own.finish());
+            units_at = now;
+            units_took = now.elapsed();
+        }
+        let mut process_at = last.process_at;
+        if units || process {
+            let mut text = Vec::new();
+            self.render_process(&mut text);
+            let mut own = OwnWriter::default();
+            let _ = own.write_all(&text);
+            process_part = Arc::new(own.finish());
+            process_at = now;
+        }
         let rendered = Arc::new(Rendered {
-            own: Arc::new(own.finish()),
+            parts: [units_part, process_part],
             changes,
-            at: now,
+            units_at,
+            units_took,
+            process_at,
         });
-        *kept = Some(rendered.clone());
+        self.changes.0.latest.send_replace(rendered.clone());
         rendered
     }
 
     /// The text exposition of every own series, `process_*` last.
     pub fn render(&self, out: &mut Vec<u8>) {
-        self.render_to(out, &mut |_| {});
+        self.render_units(out, &mut |_| {});
+        self.render_process(out);
     }
 
-    /// [`ExporterMetrics::render`], handing the text to `spill` whenever
+    fn render_process(&self, out: &mut Vec<u8>) {
+        if let Err(e) = TextEncoder::new().encode(&self.process.gather(), out) {
+            tracing::error!(error = %e, "cannot encode the process metrics");
+        }
+    }
+
+    /// The series but `process_*`, handing the text to `spill` whenever
     /// [`SPILL`] bytes are written, and at the end.
-    fn render_to(&self, out: &mut Vec<u8>, spill: &mut dyn FnMut(&mut Vec<u8>)) {
+    fn render_units(&self, out: &mut Vec<u8>, spill: &mut dyn FnMut(&mut Vec<u8>)) {
         // Copied out one lock at a time (some 1 KB a unit), so that recording an
         // attempt never waits for the writing and compressing of megabytes.
         let units: Vec<(UnitKey, Arc<Mutex<UnitSeries>>)> = lock(&self.units)
@@ -444,9 +588,6 @@ impl ExporterMetrics {
         }
         if let Some((_, total)) = global.shard {
             w.single(&TOTAL_SHARDS, total as f64);
-        }
-        if let Err(e) = TextEncoder::new().encode(&self.process.gather(), w.out) {
-            tracing::error!(error = %e, "cannot encode the process metrics");
         }
         (w.spill)(w.out);
     }
@@ -841,6 +982,11 @@ impl ServiceMetrics {
         requests.flatten().sum()
     }
 
+    /// See [`ExporterMetrics::shown`].
+    pub async fn shown(&self) {
+        self.changes.shown().await;
+    }
+
     pub fn set_tracked(&self, tracked: usize) {
         self.update(|u| u.tracked = Some(tracked as i64));
     }
@@ -860,7 +1006,7 @@ mod tests {
     fn without_process(text: &[u8]) -> String {
         String::from_utf8_lossy(text)
             .lines()
-            .filter(|l| !l.starts_with("process_"))
+            .filter(|l| !l.starts_with("process_") && !l.contains(" process_"))
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -876,13 +1022,13 @@ mod tests {
     fn the_rendering_is_kept_until_a_series_changes() {
         let (exporter, service) = metrics();
         let now = Instant::now();
-        let first = exporter.rendered_at(now);
-        let again = exporter.rendered_at(now + Duration::from_millis(500));
+        let first = exporter.refresh_at(now);
+        let again = exporter.refresh_at(now + Duration::from_millis(500));
         assert!(Arc::ptr_eq(&first, &again));
         service.api_attempt("ListFlows", Outcome::Success, Duration::from_millis(20));
-        let changed = exporter.rendered_at(now + Duration::from_millis(600));
+        let changed = exporter.refresh_at(now + Duration::from_millis(600));
         assert!(!Arc::ptr_eq(&first, &changed));
-        let text = String::from_utf8_lossy(&changed.own.text().unwrap()).to_string();
+        let text = String::from_utf8_lossy(&changed.parts[0].text().unwrap()).to_string();
         assert!(
             text.contains("aws_flow_exporter_api_requests_total{account=\"a\",aws_service=\"appflow\",operation=\"ListFlows\",outcome=\"success\",region=\"us-east-1\"} 1"),
             "{text}"
@@ -892,7 +1038,7 @@ mod tests {
         exporter.render(&mut direct);
         assert_eq!(
             without_process(&direct),
-            without_process(&changed.own.text().unwrap())
+            without_process(&changed.parts[0].text().unwrap())
         );
         // Every kind of change is seen.
         let changes: Vec<Box<dyn Fn()>> = vec![
@@ -904,9 +1050,9 @@ mod tests {
             Box::new(|| service.remove()),
         ];
         for change in changes {
-            let before = exporter.rendered_at(now + Duration::from_millis(700));
+            let before = exporter.refresh_at(now + Duration::from_millis(700));
             change();
-            let after = exporter.rendered_at(now + Duration::from_millis(700));
+            let after = exporter.refresh_at(now + Duration::from_millis(700));
             assert!(!Arc::ptr_eq(&before, &after));
         }
     }
@@ -915,15 +1061,43 @@ mod tests {
     fn process_metrics_are_at_most_a_second_old() {
         let (exporter, _service) = metrics();
         let now = Instant::now();
-        let first = exporter.rendered_at(now);
+        let first = exporter.render_parts(now, false, true);
         let later = now + PROCESS_FRESHNESS - Duration::from_millis(1);
-        assert!(Arc::ptr_eq(&first, &exporter.rendered_at(later)));
-        let stale = exporter.rendered_at(now + PROCESS_FRESHNESS);
+        assert!(Arc::ptr_eq(&first, &exporter.refresh_at(later)));
+        let stale = exporter.refresh_at(now + PROCESS_FRESHNESS);
         assert!(!Arc::ptr_eq(&first, &stale));
+        // Only the process part was rendered again.
+        assert!(Arc::ptr_eq(&first.parts[0], &stale.parts[0]));
+        assert!(!Arc::ptr_eq(&first.parts[1], &stale.parts[1]));
         assert!(Arc::ptr_eq(
             &stale,
-            &exporter.rendered_at(now + PROCESS_FRESHNESS)
+            &exporter.refresh_at(now + PROCESS_FRESHNESS)
         ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_renderer_keeps_the_rendering_current_and_scrapes_never_wait_for_it() {
+        let (exporter, service) = metrics();
+        let exporter = Arc::new(exporter);
+        let renderer = tokio::spawn(exporter.clone().keep_rendered());
+        let series = "aws_flow_exporter_api_requests_total{account=\"a\",aws_service=\"appflow\",operation=\"ListFlows\",outcome=\"success\",region=\"us-east-1\"} 1";
+        let text = |r: &Rendered| String::from_utf8_lossy(&r.parts[0].text().unwrap()).to_string();
+        service.api_attempt("ListFlows", Outcome::Success, Duration::from_millis(20));
+        // While a rendering is under way, a scrape takes the last one at once.
+        let turn = lock(&exporter.rendering);
+        let during = exporter.rendered();
+        assert!(!text(&during).contains(series));
+        drop(turn);
+        // What a collection's end waits for: a rendering that shows its changes.
+        service.shown().await;
+        assert!(text(&exporter.rendered()).contains(series));
+        // Unchanged series are not rendered again; the process part is, every second.
+        let shown = exporter.rendered();
+        tokio::time::sleep(PROCESS_FRESHNESS + Duration::from_millis(500)).await;
+        let later = exporter.rendered();
+        assert!(Arc::ptr_eq(&shown.parts[0], &later.parts[0]));
+        assert!(!Arc::ptr_eq(&shown.parts[1], &later.parts[1]));
+        renderer.abort();
     }
 
     #[test]
@@ -936,8 +1110,8 @@ mod tests {
             service.api_attempt("ListFlows", Outcome::Success, Duration::from_millis(20));
             service.collection_ended(true, Duration::from_secs(1), 1.0);
         }
-        let rendered = exporter.rendered();
-        let text = rendered.own.text().unwrap();
+        let rendered = exporter.refresh_at(Instant::now());
+        let text = rendered.parts[0].text().unwrap();
         assert!(
             text.len() > crate::exposition::body::OWN_TEXT_LIMIT,
             "{}",

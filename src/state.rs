@@ -557,6 +557,19 @@ pub trait Keep: Send {
         self.save(&mut state)?;
         Ok(state)
     }
+
+    /// The state as it is before a collection, to go back to if the
+    /// collection panics halfway through applying what it fetched.
+    fn checkpoint(&self) -> io::Result<Checkpoint>;
+
+    /// Goes back to `checkpoint`: the state, and whether it was just restored.
+    fn rollback(&mut self, checkpoint: &Checkpoint) -> Result<(), String>;
+}
+
+/// A collector's state as it was before a collection (see [`Keep::checkpoint`]).
+pub struct Checkpoint {
+    state: Vec<u8>,
+    resumed: Option<f64>,
 }
 
 impl<S: Codec + Send> Keep for Kept<S> {
@@ -567,6 +580,19 @@ impl<S: Codec + Send> Keep for Kept<S> {
     fn restore(&mut self, state: &[u8], version: u64, saved_at: f64) -> Result<(), String> {
         self.state = S::decode(state, version)?;
         self.resumed = Some(saved_at);
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> io::Result<Checkpoint> {
+        Ok(Checkpoint {
+            state: self.saved()?,
+            resumed: self.resumed,
+        })
+    }
+
+    fn rollback(&mut self, checkpoint: &Checkpoint) -> Result<(), String> {
+        self.state = S::decode(&checkpoint.state, FORMAT_VERSION)?;
+        self.resumed = checkpoint.resumed;
         Ok(())
     }
 }

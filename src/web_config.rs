@@ -305,6 +305,7 @@ impl LiveWebConfig {
                     self.reload();
                 }
                 _ = poll.tick() => {
+                    crate::fault::trip("web-config");
                     if self.changed() {
                         self.reload();
                     }

@@ -146,13 +146,8 @@ where
     })
 }
 
-const THROTTLING_CODES: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "ThrottledException",
-    "RequestLimitExceeded",
-];
+/// The error codes the SDK's own retry classifier takes for throttling.
+use aws_runtime::retries::classifiers::THROTTLING_ERRORS as THROTTLING_CODES;
 
 /// Maps an SDK error to an outcome, the way `../notes` on the SDK describe its failures.
 pub fn classify<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> Outcome {

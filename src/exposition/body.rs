@@ -86,11 +86,12 @@ impl Turns {
     /// The whole exposition as text: `prepared`, then `tail`.
     #[cfg(test)]
     pub async fn plain(&self, prepared: &Prepared, tail: Vec<u8>) -> ScrapeBody {
-        self.plain_with(prepared, &Own::new(&tail)).await
+        self.plain_with(prepared, &[Arc::new(Own::new(&tail))])
+            .await
     }
 
-    /// [`Turns::plain`] with the exporter's own series.
-    pub async fn plain_with(&self, prepared: &Prepared, own: &Own) -> ScrapeBody {
+    /// [`Turns::plain`] with the exporter's own series, in parts.
+    pub async fn plain_with(&self, prepared: &Prepared, own: &[Arc<Own>]) -> ScrapeBody {
         let mut permit = None;
         if prepared.inflates() {
             let wait = self.inflating.clone().acquire_owned();
@@ -103,8 +104,9 @@ impl Turns {
     }
 }
 
-/// The exporter's own series, compressed once per rendering: a final deflate
-/// stream (which follows the AWS part in gzip scrapes), its CRC and length,
+/// The exporter's own series (or a part of them), compressed once per
+/// rendering: a deflate stream, sync-flushed but not final, so that parts
+/// rendered apart follow each other (and the AWS part) in gzip scrapes; its CRC and length,
 /// and the text itself up to [`OWN_TEXT_LIMIT`]. At 100 targets the text is
 /// some 6 MB, and a tenth of that compressed.
 pub struct Own {
@@ -112,6 +114,18 @@ pub struct Own {
     crc: u32,
     len: u64,
     text: Option<Bytes>,
+}
+
+impl Default for Own {
+    /// No text: an empty stream.
+    fn default() -> Self {
+        Own {
+            deflate: Bytes::new(),
+            crc: 0,
+            len: 0,
+            text: Some(Bytes::new()),
+        }
+    }
 }
 
 /// The exporter's own text is kept as text up to this size; beyond, plain
@@ -135,7 +149,8 @@ impl Own {
             Some(text) => Ok(text.clone()),
             None => {
                 let mut text = Vec::with_capacity(self.len as usize);
-                DeflateDecoder::new(&self.deflate[..]).read_to_end(&mut text)?;
+                DeflateDecoder::new((&self.deflate[..]).chain(FINAL_BLOCK))
+                    .read_to_end(&mut text)?;
                 Ok(Bytes::from(text))
             }
         }
@@ -211,9 +226,12 @@ impl OwnWriter {
         }
     }
 
-    pub fn finish(self) -> Own {
+    /// The stream, sync-flushed and left open (see [`Own`]).
+    pub fn finish(mut self) -> Own {
         // Compressing into memory cannot fail.
-        let deflate = self.encoder.finish().unwrap_or_default();
+        let _ = self.encoder.flush();
+        // Taken before the encoder is dropped, which would end the stream.
+        let deflate = std::mem::take(self.encoder.get_mut());
         Own {
             deflate: Bytes::from(deflate),
             crc: self.crc.finalize(),
@@ -242,12 +260,12 @@ pub struct Prepared {
 /// The text as LZ4 blocks of at most [`PIECE`] bytes, each with its size in front.
 type Quick = Arc<[Bytes]>;
 
-/// The exporter's own series as they follow one [`Prepared`]: their deflate
-/// stream (final), then the gzip trailer of the whole body; one buffer when
-/// the stream is small.
+/// The exporter's own series as they follow one [`Prepared`]: the deflate
+/// streams of their parts, the final block, then the gzip trailer of the
+/// whole body; one buffer when the streams are small.
 pub struct Tail {
-    /// Held, so that no other rendering takes its address while the tail is kept.
-    own: Arc<Own>,
+    /// Held, so that no other rendering takes their address while the tail is kept.
+    own: Vec<Arc<Own>>,
     gzip: Vec<Bytes>,
 }
 
@@ -352,29 +370,45 @@ impl Prepared {
         self.plain.is_none()
     }
 
-    /// The tail that follows this part: `own`, the exporter's own series.
-    /// Made once per rendering: later scrapes share it.
-    pub fn tail(&self, own: &Arc<Own>) -> Arc<Tail> {
+    /// The tail that follows this part: `own`, the parts of the exporter's
+    /// own series. Made once per rendering: later scrapes share it. Making
+    /// one copies at most [`TAIL_COPY`] bytes, so the lock is held briefly.
+    pub fn tail(&self, own: &[Arc<Own>]) -> Arc<Tail> {
         let mut kept = lock(&self.tail);
-        if let Some(tail) = kept.as_ref().filter(|t| Arc::ptr_eq(&t.own, own)) {
+        let same = |t: &&Arc<Tail>| {
+            t.own.len() == own.len() && t.own.iter().zip(own).all(|(a, b)| Arc::ptr_eq(a, b))
+        };
+        if let Some(tail) = kept.as_ref().filter(same) {
             return tail.clone();
         }
-        let tail = Arc::new(self.make_tail(own.clone()));
+        let tail = Arc::new(self.make_tail(own.to_vec()));
         *kept = Some(tail.clone());
         tail
     }
 
-    fn make_tail(&self, own: Arc<Own>) -> Tail {
+    fn make_tail(&self, own: Vec<Arc<Own>>) -> Tail {
         let mut crc = self.crc.clone();
-        crc.combine(&crc32fast::Hasher::new_with_initial_len(own.crc, own.len));
-        let mut trailer = Vec::with_capacity(8);
-        trailer.extend_from_slice(&crc.finalize().to_le_bytes());
+        let mut len = self.len;
+        for part in &own {
+            crc.combine(&crc32fast::Hasher::new_with_initial_len(part.crc, part.len));
+            len += part.len;
+        }
+        let mut end = Vec::with_capacity(FINAL_BLOCK.len() + 8);
+        end.extend_from_slice(FINAL_BLOCK);
+        end.extend_from_slice(&crc.finalize().to_le_bytes());
         // ISIZE is the length modulo 2^32, by definition.
-        trailer.extend_from_slice(&((self.len + own.len) as u32).to_le_bytes());
-        let gzip = if own.deflate.len() <= TAIL_COPY {
-            vec![Bytes::from([&own.deflate[..], &trailer].concat())]
+        end.extend_from_slice(&(len as u32).to_le_bytes());
+        let deflate: usize = own.iter().map(|p| p.deflate.len()).sum();
+        let gzip = if deflate <= TAIL_COPY {
+            let mut copy = Vec::with_capacity(deflate + end.len());
+            for part in &own {
+                copy.extend_from_slice(&part.deflate);
+            }
+            copy.extend_from_slice(&end);
+            vec![Bytes::from(copy)]
         } else {
-            vec![own.deflate.clone(), Bytes::from(trailer)]
+            let streams = own.iter().map(|p| p.deflate.clone());
+            streams.chain(std::iter::once(Bytes::from(end))).collect()
         };
         Tail { own, gzip }
     }
@@ -382,7 +416,7 @@ impl Prepared {
     /// The whole exposition as one gzip file: this part, then `tail`.
     #[cfg(test)]
     pub fn gzip(&self, tail: &[u8]) -> io::Result<ScrapeBody> {
-        let tail = self.make_tail(Arc::new(Own::new(tail)));
+        let tail = self.make_tail(vec![Arc::new(Own::new(tail))]);
         Ok(self.gzip_with(&tail))
     }
 
@@ -402,15 +436,19 @@ impl Prepared {
     /// The whole exposition as text: this part, then `tail`. `permit` is
     /// held while the body inflates (see [`INFLATING`]).
     pub fn plain(&self, tail: Vec<u8>, permit: Option<OwnedSemaphorePermit>) -> ScrapeBody {
-        self.plain_then(Part::Bytes(Bytes::from(tail)), permit)
+        self.plain_then([Part::Bytes(Bytes::from(tail))], permit)
     }
 
-    /// [`Prepared::plain`] with the exporter's own series.
-    pub fn plain_with(&self, own: &Own, permit: Option<OwnedSemaphorePermit>) -> ScrapeBody {
-        self.plain_then(own.plain_part(), permit)
+    /// [`Prepared::plain`] with the exporter's own series, in parts.
+    pub fn plain_with(&self, own: &[Arc<Own>], permit: Option<OwnedSemaphorePermit>) -> ScrapeBody {
+        self.plain_then(own.iter().map(|p| p.plain_part()), permit)
     }
 
-    fn plain_then(&self, tail: Part, permit: Option<OwnedSemaphorePermit>) -> ScrapeBody {
+    fn plain_then(
+        &self,
+        tail: impl IntoIterator<Item = Part>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> ScrapeBody {
         let head = match (&self.plain, self.quick.get()) {
             (Some(text), _) => Part::Bytes(text.clone()),
             (None, Some(blocks)) => Part::Quick {
@@ -426,7 +464,7 @@ impl Prepared {
                 _permit: permit,
             },
         };
-        ScrapeBody::from_parts([head, tail])
+        ScrapeBody::from_parts(std::iter::once(head).chain(tail))
     }
 }
 
@@ -711,9 +749,9 @@ mod tests {
         let aws = text(1000);
         let p = prepared(&aws);
         let first = Arc::new(Own::new(b"own_series 1\n"));
-        let tail = p.tail(&first);
+        let tail = p.tail(std::slice::from_ref(&first));
         // The same rendering: the same tail, nothing made again.
-        assert!(Arc::ptr_eq(&tail, &p.tail(&first)));
+        assert!(Arc::ptr_eq(&tail, &p.tail(std::slice::from_ref(&first))));
         assert_eq!(
             gunzip(p.gzip_with(&tail)),
             [aws.as_slice(), b"own_series 1\n"].concat()
@@ -722,7 +760,7 @@ mod tests {
         assert_eq!(p.gzip_with(&tail).parts.len(), 2);
         // A new rendering, even of equal text, is a new tail; the body follows it.
         let second = Arc::new(Own::new(b"own_series 2\n"));
-        let newer = p.tail(&second);
+        let newer = p.tail(std::slice::from_ref(&second));
         assert!(!Arc::ptr_eq(&tail, &newer));
         assert_eq!(
             gunzip(p.gzip_with(&newer)),
@@ -731,14 +769,22 @@ mod tests {
         // Another prepared part (a publish) makes its own tail, with its own CRC and length.
         let other_aws = text(10);
         let other = prepared(&other_aws);
-        let theirs = other.tail(&second);
+        let theirs = other.tail(std::slice::from_ref(&second));
         assert_eq!(
             gunzip(other.gzip_with(&theirs)),
             [other_aws.as_slice(), b"own_series 2\n"].concat()
         );
         // Plain, from the same rendering.
-        let plain = p.plain_with(&second, None).collect().unwrap();
+        let plain = p
+            .plain_with(std::slice::from_ref(&second), None)
+            .collect()
+            .unwrap();
         assert_eq!(plain, [aws.as_slice(), b"own_series 2\n"].concat());
+        // Parts rendered apart follow each other, in both forms.
+        let parts = [first, second];
+        let both = [aws.as_slice(), b"own_series 1\nown_series 2\n"].concat();
+        assert_eq!(gunzip(p.gzip_with(&p.tail(&parts))), both);
+        assert_eq!(p.plain_with(&parts, None).collect().unwrap(), both);
     }
 
     #[test]
@@ -756,7 +802,7 @@ mod tests {
         assert!(own.deflate.len() < own_text.len() / 4);
         assert_eq!(own.text().unwrap(), own_text);
         let want = [aws.as_slice(), &own_text].concat();
-        let tail = p.tail(&own);
+        let tail = p.tail(std::slice::from_ref(&own));
         assert_eq!(tail.gzip.len(), 2, "the stream shared, then the trailer");
         assert_eq!(gunzip(p.gzip_with(&tail)), want);
         assert_eq!(send(p.gzip_with(&tail)).len() as u64, {
@@ -764,7 +810,7 @@ mod tests {
             use hyper::body::Body;
             body.size_hint().exact().unwrap()
         });
-        assert_eq!(send(p.plain_with(&own, None)), want);
+        assert_eq!(send(p.plain_with(&[own], None)), want);
     }
 
     #[test]
@@ -772,7 +818,7 @@ mod tests {
         let large_text = text(PLAIN_LIMIT / 20);
         let large = prepared(&large_text);
         let own = Arc::new(Own::new(&text(300)));
-        let tail = large.tail(&own);
+        let tail = large.tail(std::slice::from_ref(&own));
         assert_eq!(
             gunzip(large.gzip_with(&tail)),
             [large_text.as_slice(), &own.text().unwrap()[..]].concat()

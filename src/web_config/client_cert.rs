@@ -1,6 +1,6 @@
 //! Client certificate checks rustls does not have: any certificate whose key
 //! the client holds (Go's RequestClientCert / RequireAnyClientCert), and the
-//! toolkit's `client_allowed_sans`, read from the certificate's DER.
+//! toolkit's `client_allowed_sans`, read from the certificate by x509-parser.
 
 use super::*;
 
@@ -143,89 +143,25 @@ impl ClientCertVerifier for AllowedSans {
     }
 }
 
-/// One DER element: its tag, its contents and what follows it. Only the
-/// low-tag-number form and definite lengths, which is all DER allows for the
-/// parts of a certificate read here.
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None;
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let (bytes, rest) = rest.split_at_checked(n)?;
-        let len = bytes
-            .iter()
-            .fold(0usize, |len, &b| (len << 8) | usize::from(b));
-        (len, rest)
-    };
-    let (contents, rest) = rest.split_at_checked(len)?;
-    Some((tag, contents, rest))
-}
-
 /// The subject alternative names of a certificate, as Go's `x509` package
 /// lists them: DNS names, e-mail addresses, IP addresses and URIs. `None`
-/// when the certificate cannot be read.
+/// when the certificate cannot be read (x509-parser reads it).
 pub(super) fn subject_alt_names(cert: &[u8]) -> Option<Vec<String>> {
-    const SEQUENCE: u8 = 0x30;
-    const SAN_OID: &[u8] = &[0x55, 0x1d, 0x11]; // 2.5.29.17
-    let (SEQUENCE, certificate, _) = der(cert)? else {
-        return None;
-    };
-    let (SEQUENCE, mut tbs, _) = der(certificate)? else {
-        return None;
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let (_, certificate) = X509Certificate::from_der(cert).ok()?;
+    let Some(san) = certificate.subject_alternative_name().ok()? else {
+        return Some(Vec::new());
     };
     let mut names = Vec::new();
-    while !tbs.is_empty() {
-        let (tag, contents, rest) = der(tbs)?;
-        tbs = rest;
-        // [3] EXPLICIT Extensions
-        if tag != 0xa3 {
-            continue;
-        }
-        let (SEQUENCE, mut extensions, _) = der(contents)? else {
-            return None;
-        };
-        while !extensions.is_empty() {
-            let (SEQUENCE, extension, rest) = der(extensions)? else {
-                return None;
-            };
-            extensions = rest;
-            let (0x06, oid, mut fields) = der(extension)? else {
-                return None;
-            };
-            if oid != SAN_OID {
-                continue;
+    for name in &san.value.general_names {
+        match name {
+            GeneralName::RFC822Name(n) | GeneralName::DNSName(n) | GeneralName::URI(n) => {
+                names.push(n.to_string())
             }
-            // critical BOOLEAN DEFAULT FALSE, then the OCTET STRING.
-            let (mut tag, mut value, _) = der(fields)?;
-            if tag == 0x01 {
-                fields = der(fields)?.2;
-                (tag, value, _) = der(fields)?;
-            }
-            if tag != 0x04 {
-                return None;
-            }
-            let (SEQUENCE, mut general_names, _) = der(value)? else {
-                return None;
-            };
-            while !general_names.is_empty() {
-                let (tag, name, rest) = der(general_names)?;
-                general_names = rest;
-                match tag {
-                    // rfc822Name, dNSName, uniformResourceIdentifier (IA5String)
-                    0x81 | 0x82 | 0x86 => names.push(String::from_utf8(name.to_vec()).ok()?),
-                    // iPAddress
-                    0x87 => names.push(ip_string(name)?),
-                    _ => {}
-                }
-            }
+            GeneralName::IPAddress(ip) => names.push(ip_string(ip)?),
+            // An e-mail, DNS name or URI that is not text: Go refuses the certificate.
+            GeneralName::Invalid(tag, _) if matches!(tag.0, 1 | 2 | 6 | 7) => return None,
+            _ => {}
         }
     }
     Some(names)
@@ -245,3 +181,6 @@ pub(super) fn ip_string(bytes: &[u8]) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;

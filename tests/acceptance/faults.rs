@@ -2,7 +2,7 @@
 //! last good values, says which collector is down, logs once per streak,
 //! recovers on the first good collection and counts exactly.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_flow_simulator::appflow::Execution;
 use aws_flow_simulator::transfer::{log_group, RunStep, Server, WorkflowRun};
@@ -430,4 +430,99 @@ async fn pages_far_larger_than_asked_for_are_taken_whole() {
     exporter.settle("appflow").await;
     let calls = sim.with(|w| w.calls("appflow:ListFlows"));
     assert!(calls <= 3, "{calls} ListFlows calls for two collections");
+}
+
+/// Nothing runs unsupervised: each kind of long-lived task panics once
+/// (debug builds: `AWS_FLOW_EXPORTER_FAULTS`), the panic is logged once with
+/// its message and location, and the task comes back.
+#[tokio::test]
+async fn every_kind_of_task_comes_back_after_a_panic() {
+    let sim = simulator().await;
+    add_flow_with_one_success(&sim, "orders", now());
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    let headers =
+        |value: &str| format!("http_server_config:\n  headers:\n    X-Frame-Options: {value}\n");
+    std::fs::write(&web, headers("deny")).unwrap();
+    let state = dir.path().join("state");
+    let config = "collection:\n  interval: 2s\n  timeout: 1s\n  requests_per_second: 1000\ntargets:\n  - region: us-east-1\n    services:\n      transfer: { enabled: false }\n      supplychain: { enabled: false }\n      customerprofiles: { enabled: false }\n";
+    let exporter = Exporter::spawn_env(
+        &sim,
+        config,
+        &[
+            "--storage.path",
+            state.to_str().unwrap(),
+            "--web.config.file",
+            web.to_str().unwrap(),
+        ],
+        &[(
+            "AWS_FLOW_EXPORTER_FAULTS",
+            "unit,save,sighup,web-config,renderer",
+        )],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(exporter.addr, "/readyz").await.map(|r| r.status) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "never ready: {}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The unit panicked in its first collection: a failed collection.
+    let text = exporter.metrics().await;
+    assert_eq!(up(&text, "appflow"), Some(0.0), "{text}{}", exporter.logs());
+    // Its next collection panics in the save, the one after succeeds.
+    let text = exporter.collections("appflow", 2).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut text = text;
+    while up(&text, "appflow") != Some(1.0) {
+        assert!(
+            Instant::now() < deadline,
+            "never up again: {}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        text = exporter.metrics().await;
+    }
+    // SIGHUP: the first one kills the task, which comes back and reloads on the next.
+    let hangup = || {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &exporter.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    hangup();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    hangup();
+    // The web configuration is watched again: a change is in force.
+    std::fs::write(&web, headers("sameorigin")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logs = exporter.logs();
+        let response = get(exporter.addr, "/healthz").await.unwrap();
+        let reloaded = logs
+            .lines()
+            .any(|l| l.contains("configuration reloaded") && !l.contains("web configuration"));
+        if reloaded
+            && response
+                .headers
+                .to_lowercase()
+                .contains("x-frame-options: sameorigin")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}: {logs}", response.headers);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logs = exporter.logs();
+    for task in ["unit", "save", "sighup", "web-config", "renderer"] {
+        let panic = format!("injected panic in the {task} task (at src/");
+        assert_eq!(logs.matches(&panic).count(), 1, "{task}: {logs}");
+    }
+    assert!(
+        !logs.contains("panicked at"),
+        "no default panic report: {logs}"
+    );
 }

@@ -107,6 +107,11 @@ impl Exporter {
 
     /// Starts without waiting for anything.
     pub fn spawn(sim: &Simulator, yaml: &str, args: &[&str]) -> Exporter {
+        Exporter::spawn_env(sim, yaml, args, &[])
+    }
+
+    /// [`Exporter::spawn`] with these environment variables set too.
+    pub fn spawn_env(sim: &Simulator, yaml: &str, args: &[&str], env: &[(&str, &str)]) -> Exporter {
         let config = config_file(yaml);
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("exporter.log");
@@ -119,6 +124,7 @@ impl Exporter {
             .arg("--log.level")
             .arg("debug")
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -245,3 +245,41 @@ async fn a_changed_filter_keeps_counters_drops_and_baselines() {
         "sales keeps its count across the rebuild"
     );
 }
+
+/// A reload answers within `collection.timeout` plus a second whatever is
+/// collecting: every unit is mid-collection behind a slow AWS, and the
+/// reload rebuilds all of them (hand-overs in parallel, not awaited).
+#[tokio::test]
+async fn a_reload_answers_within_the_timeout_while_every_unit_collects() {
+    let sim = simulator().await;
+    add_flow_with_one_success(&sim, "orders", now());
+    let config = |rps: u32| {
+        format!("collection:\n  interval: 200ms\n  timeout: 1s\n  requests_per_second: {rps}\ntargets:\n  - region: us-east-1\n  - region: us-east-1\n    labels: {{ account: b }}\n")
+    };
+    let exporter = Exporter::start_with(&sim, &config(1000), &["--web.enable-lifecycle"]).await;
+    exporter.collections("appflow", 1).await;
+    // From now on every call takes 900 ms: collections run back to back, each of several calls.
+    sim.with(|w| {
+        w.faults
+            .set_latency(aws_flow_simulator::faults::ANY, Duration::from_millis(900))
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for rps in [999, 998] {
+        std::fs::write(exporter.config_path(), config(rps)).unwrap();
+        let started = std::time::Instant::now();
+        let response = post(&exporter, "/-/reload").await;
+        let took = started.elapsed();
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert!(
+            took < Duration::from_secs(2),
+            "the reload took {took:?}: {}",
+            exporter.logs()
+        );
+    }
+    // The hand-overs end in the background: every unit rebuilt, its state carried over.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while exporter.logs().matches("its state carried over").count() < 16 {
+        assert!(std::time::Instant::now() < deadline, "{}", exporter.logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

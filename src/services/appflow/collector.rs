@@ -544,6 +544,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
                 schedule.saw_start(max_opt(latest_start, flow.newest.as_ref().map(|n| n.0)));
                 schedule.refresh(&key, summary.last_updated_at);
             }
+            crate::fault::point("appflow");
             flow.forget_before(cutoff);
             flow.summary = FlowSummary {
                 name: String::new(),

@@ -343,6 +343,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
                         domain.count(&name, &id, &workflow, status);
                     }
                 }
+                crate::fault::point("customerprofiles");
                 kept.push((id, workflow));
             }
             // Collected at once: a map built in one go has full B-tree nodes, where

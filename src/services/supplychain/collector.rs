@@ -563,6 +563,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
                         (std::mem::take(&mut flow_summary.name), Box::default())
                     });
                     flow.absorb(&id, &key, fetched, cutoff, count);
+                    crate::fault::point("supplychain");
                     flow.summary = FlowSummary {
                         name: String::new(),
                         ..flow_summary

@@ -422,6 +422,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
             };
             let count = count && !unknown.contains(&id);
             workflow.absorb(&id, executions, now, count, source);
+            crate::fault::point("transfer");
         }
         if logs_on {
             let (read_start, lookback_start) =
