@@ -205,6 +205,7 @@ async fn run(
             .set_shard(shard.index(), shard.total())
             .context("cannot register the shard metrics")?;
     }
+    plan.exporter.render_now();
     if flags.once {
         let mut stdout = std::io::stdout().lock();
         let units = plan.units.into_iter().map(|built| built.unit).collect();
