@@ -211,6 +211,7 @@ async fn run(
         }
         None => None,
     };
+    plan.exporter.render_now();
     if flags.once {
         let mut stdout = std::io::stdout().lock();
         let units = plan.units.into_iter().map(|built| built.unit).collect();

@@ -2,7 +2,7 @@
 //! small, long-lived allocations (a flow's state, its execution ids) made among a
 //! collection's short-lived ones; glibc's defaults leave room between them that the process
 //! keeps. Measured at 100 targets (`SCALE_ONLY=targets SCALE_TARGETS=100 cargo bench --bench
-//! scale`, see the README's Performance section):
+//! scale`, see docs/performance.md):
 //!
 //! - one arena for every thread: the peak 26 MiB lower;
 //! - no fast bins (`M_MXFAST` 0), so that small freed chunks merge at once: about 0.7 MiB;

@@ -440,6 +440,12 @@ impl ExporterMetrics {
         self.changes.shown().await;
     }
 
+    /// Renders what is due now, here: at start, so that the first scrape
+    /// shows what was set up before serving.
+    pub fn render_now(&self) {
+        self.refresh_at(Instant::now());
+    }
+
     /// Renders what is due at `now`: the (target, service)s' series if one
     /// changed, the `process_*` ones if they are [`PROCESS_FRESHNESS`] old.
     fn refresh_at(&self, now: Instant) -> Arc<Rendered> {
