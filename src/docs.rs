@@ -160,6 +160,21 @@ fn metrics() -> String {
             cell(help)
         );
     }
+    out.push_str(
+        "\n#### Discovery\n\nOnly with a `discovery` block ([discovery.md](discovery.md)); not \
+         per target, and carrying no `region`.\n\n",
+    );
+    out.push_str("| metric | type | labels | help |\n|---|---|---|---|\n");
+    for family in crate::discovery::FAMILIES {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            family.name,
+            kind(family.kind),
+            codes(family.labels.iter().copied()),
+            cell(family.help)
+        );
+    }
     out
 }
 

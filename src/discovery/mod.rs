@@ -65,6 +65,14 @@ crate::family!(
     "One per discovered account (on this shard)."
 );
 
+/// The discovery families, for the generated metric reference (docs/metrics.md).
+pub(crate) static FAMILIES: &[&crate::exposition::Family] = &[
+    &DISCOVERY_UP,
+    &DISCOVERY_LAST_SUCCESS,
+    &DISCOVERED_TARGETS,
+    &ACCOUNT_INFO,
+];
+
 /// Requests per second of discovery's own calls (ListAccounts, ListRegions,
 /// GetCallerIdentity); AWS allows more, and a refresh of 1,000 accounts then
 /// takes under a minute.
