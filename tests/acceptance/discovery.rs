@@ -350,7 +350,7 @@ fn check_config_validates_the_block_and_the_examples() {
     }
     // The chart's example values carry a discovery configuration too.
     let values = std::fs::read_to_string(repo(
-        "deploy/helm/aws-flow-exporter/examples/organizations-values.yaml",
+        "deploy/helm/aws-flow-exporter/ci/organizations-values.yaml",
     ))
     .unwrap();
     let block = values.split("config: |\n").nth(1).expect("a config block");
