@@ -122,7 +122,6 @@ pub async fn build_target(
     let id = target_id(&region, target);
     let units = build_units(
         TargetUnits {
-            index,
             id,
             region: region.clone(),
             labels: &target.labels,
@@ -147,8 +146,6 @@ pub async fn build_target(
 
 /// What the collectors of one target are built from.
 pub struct TargetUnits<'a> {
-    /// Where the target is in the configuration (or after the static ones), for the logs.
-    pub index: usize,
     /// Its identity ([`crate::store::Key`]'s first half).
     pub id: Arc<str>,
     pub region: String,
@@ -226,7 +223,7 @@ pub fn build_units(
         let key = (target.id.clone(), service.name);
         let unit = Unit::new(
             key,
-            target.index,
+            target.path.as_str().into(),
             region.clone(),
             collector,
             metrics,

@@ -302,12 +302,7 @@ async fn start_discovery(
     )
     .await;
     discovery.refresh(settings).await;
-    let units = discovery.units(
-        settings,
-        &config.collection,
-        &plan.exporter,
-        config.targets.len(),
-    )?;
+    let units = discovery.units(settings, &config.collection, &plan.exporter)?;
     for built in units {
         plan.store.expect(built.unit.key.clone());
         plan.units.push(built.with_storage(storage));

@@ -290,12 +290,7 @@ impl Runner {
                  so this change needs a restart"
             );
         }
-        discovery.units(
-            settings,
-            &config.collection,
-            &self.exporter,
-            config.targets.len(),
-        )
+        discovery.units(settings, &config.collection, &self.exporter)
     }
 }
 

@@ -25,8 +25,9 @@ use crate::store::{Key, Store};
 /// One (target, service) and its collector.
 pub struct Unit {
     pub key: Key,
-    /// Where its target is in the configuration, for the logs.
-    pub index: usize,
+    /// Its target as the logs name it: `targets[0]`, or a discovered
+    /// `discovery.organizations[<account id>/<region>]`.
+    pub target: Arc<str>,
     pub region: String,
     pub collector: Box<dyn Collector>,
     pub metrics: ServiceMetrics,
@@ -52,7 +53,7 @@ enum Ended {
 impl Unit {
     pub fn new(
         key: Key,
-        index: usize,
+        target: Arc<str>,
         region: String,
         collector: Box<dyn Collector>,
         metrics: ServiceMetrics,
@@ -61,7 +62,7 @@ impl Unit {
         Unit {
             no_credentials,
             key,
-            index,
+            target,
             region,
             collector,
             metrics,
@@ -117,7 +118,7 @@ impl Unit {
     fn span(&self) -> tracing::Span {
         tracing::info_span!(
             "collect",
-            target = %format!("targets[{}]", self.index),
+            target = %self.target,
             region = %self.region,
             aws_service = self.key.1
         )
@@ -337,7 +338,7 @@ impl Unit {
         };
         let panic = panic_message(payload.as_ref());
         tracing::error!(
-            target = %format!("targets[{}]", self.index),
+            target = %self.target,
             region = %self.region,
             aws_service = self.key.1,
             %panic,
@@ -549,7 +550,7 @@ mod tests {
         let store = Arc::new(Store::new(vec![key.clone()]));
         let mut unit = Unit::new(
             key,
-            0,
+            "targets[0]".into(),
             "us-east-1".into(),
             Box::new(Flaky { calls: 0 }),
             metrics,
@@ -594,7 +595,7 @@ mod tests {
         let count = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let unit = Unit::new(
             key,
-            0,
+            "targets[0]".into(),
             "us-east-1".into(),
             Box::new(Counting(count.clone())),
             metrics,

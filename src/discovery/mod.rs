@@ -346,14 +346,12 @@ impl Discovery {
             .map_or_else(Vec::new, |l| targets_of(l, settings))
     }
 
-    /// The collectors of every discovered target; `first_index` is where they
-    /// count from after the static targets (for the logs).
+    /// The collectors of every discovered target.
     pub fn units(
         &self,
         settings: &Settings,
         collection: &Collection,
         exporter: &ExporterMetrics,
-        first_index: usize,
     ) -> anyhow::Result<Vec<Built>> {
         let found = self.targets(settings);
         let Some(identity) = crate::sync::lock(&self.state)
@@ -364,14 +362,13 @@ impl Discovery {
             return Ok(Vec::new());
         };
         let mut units = Vec::new();
-        for (i, target) in found.iter().enumerate() {
+        for target in &found {
             let session = self.session(settings, &identity, &target.account_id);
             let sdk = self.region_sdk(&target.region);
             let mut labels = settings.labels.clone();
             labels.insert("account_id".to_string(), target.account_id.clone());
             units.extend(build_units(
                 TargetUnits {
-                    index: first_index + i,
                     id: target_id(&target.account_id, &target.region, &settings.labels),
                     region: target.region.clone(),
                     labels: &labels,
@@ -385,7 +382,10 @@ impl Discovery {
                     pooled: Some(&settings.labels),
                     no_credentials: session.no_credentials.clone(),
                     credentials: Some(session.credentials.clone()),
-                    path: "discovery.organizations".to_string(),
+                    path: format!(
+                        "discovery.organizations[{}/{}]",
+                        target.account_id, target.region
+                    ),
                 },
                 sdk,
                 collection,
