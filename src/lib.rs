@@ -47,6 +47,7 @@ mod aws;
 mod collector;
 mod compact;
 mod filter;
+mod hash;
 mod http;
 mod interned;
 mod malloc;
