@@ -93,9 +93,9 @@ struct Flow {
     counters: Counters,
 }
 
-/// One execution within the lookback: 24 bytes where the id alone (a UUID)
-/// would take 36 plus a map entry; 10,000 flows with a day of hourly runs
-/// make a quarter of a million of these.
+/// One execution within the lookback, its id as a fingerprint: a flow
+/// remembers every execution of its lookback (docs/performance.md, "What the
+/// state keeps").
 /// Format version 1 saved it as `[id, started_at, status]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(from = "(u64, f64, Status)")]
@@ -213,8 +213,7 @@ struct Fetched {
     /// Some when DescribeFlow was called.
     described: Option<Described>,
     /// Some when execution records were read. Boxed: most steady collections
-    /// read no flow's records, and a `Runs` inline made every flow's entry
-    /// 384 bytes (4 MB at 100 targets, held while the collection runs).
+    /// read no flow's records, and every listed flow has a `Fetched`.
     runs: Option<Box<Runs>>,
 }
 
@@ -344,7 +343,7 @@ impl Runs {
 }
 
 /// The newest finished execution: what its gauges show, and its (start, id) to order it.
-/// Its optional numbers take 8 bytes each ([`OptF64`], [`OptI64`]): 80 bytes, not 136.
+/// Its optional numbers are compact ([`OptF64`], [`OptI64`]): every flow has one.
 #[derive(Clone, Debug, Deserialize)]
 struct LastRun {
     id: ExecId,

@@ -159,8 +159,8 @@ struct Workflow {
     finished: Finished,
 }
 
-/// A set of `TERMINAL` statuses as bits, where a set of strings took some
-/// 250 bytes a workflow. Saved as the list of their names, as before.
+/// A set of `TERMINAL` statuses as bits, not strings: every workflow has one.
+/// Saved as the list of their names, as before.
 #[derive(Clone, Copy, Default, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(from = "BTreeSet<String>", into = "BTreeSet<String>")]
 struct Finished(u8);

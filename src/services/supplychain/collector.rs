@@ -256,9 +256,9 @@ fn duration_histogram<'de, D: serde::Deserializer<'de>>(
     Ok(Option::<Saved>::deserialize(d)?.map(|s| s.0))
 }
 
-/// One execution within the lookback: 24 bytes, where the id (a UUID) and
-/// the status as strings in a map took some 200; 100 targets of 100 flows
-/// hold tens of thousands. Saved as `[fingerprint, start, status]`.
+/// One execution within the lookback, without its id or status as text: a
+/// flow remembers every execution of its lookback (docs/performance.md,
+/// "What the state keeps"). Saved as `[fingerprint, start, status]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(
     from = "(u64, f64, Option<String>)",
@@ -312,9 +312,8 @@ struct Fetched {
 }
 
 /// One fetched execution, reduced as soon as its flow's pages are read to
-/// what [`Flow::absorb`] needs (64 bytes, where the record and its id took
-/// some 150): a first collection holds every flow's runs until it applies
-/// them, 18 MB of records at 100 targets of 100 flows.
+/// what [`Flow::absorb`] needs: a first collection holds every flow's runs
+/// until it applies them.
 struct Run {
     /// [`fingerprint`] of the id.
     print: u64,

@@ -163,8 +163,8 @@ impl Baselined for State {
     }
 }
 
-/// Maps and sets of execution ids with an unkeyed hasher: 32 bytes each where a
-/// `RandomState` made them 48, in every workflow (the ids come from AWS).
+/// Maps and sets of execution ids with an unkeyed hasher: smaller than with a
+/// `RandomState`, in every workflow (the ids come from AWS, not from a caller).
 type Fixed = BuildHasherDefault<DefaultHasher>;
 
 /// What the exporter remembers of one workflow.
