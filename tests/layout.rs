@@ -1,7 +1,8 @@
 //! A service is its folder: its name (or its `aws_<name>_` series prefix) appears in `src/`
 //! and `simulator/src/` only in its own modules and in the registries. The places that still
 //! name services from outside are listed in `KNOWN`, each with the item of issue 25 that
-//! removes it; the test fails on a new one, and on an entry that no longer applies (delete it).
+//! removes it; the test fails on a new one, and on an entry that no longer applies (delete it;
+//! an entry whose file does not exist on this branch is let be, so that branches merge).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,9 @@ const KNOWN: &[(&str, &str)] = &[
     ("src/config/tests/services.rs", "supplychain"),
     ("src/config/tests/services.rs", "customerprofiles"),
     ("src/config/tests/shards.rs", "appflow"),
+    // Branch `orgs` (merged before this one): the discovery config's tests use service blocks.
+    ("src/config/discovery.rs", "appflow"),
+    ("src/config/discovery.rs", "transfer"),
     // Item 1 (its demo hints): `--demo` reads Transfer's logs by testing its name.
     ("src/cli.rs", "transfer"),
     // Item 1 (its operations per option) and item 3 (generated IAM docs): the docs tests pick
@@ -127,7 +131,10 @@ fn a_service_is_named_only_in_its_own_modules_and_the_registries() {
         "a service named outside its own modules and the registries (move it into the \
          service's folder, or derive it from the registry): {new:?}"
     );
-    let gone: Vec<_> = known.difference(&found).collect();
+    let gone: Vec<_> = known
+        .difference(&found)
+        .filter(|(file, _)| root.join(file).exists())
+        .collect();
     assert!(
         gone.is_empty(),
         "known exceptions that no longer apply: delete them from KNOWN: {gone:?}"
