@@ -8,7 +8,7 @@
 //! they were.
 
 use std::future::Future;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::stream::{self, StreamExt};
 
@@ -35,6 +35,61 @@ pub trait Collector: Send {
     /// first; None: it keeps nothing.
     fn kept(&mut self) -> Option<&mut dyn Keep> {
         None
+    }
+}
+
+/// What a target asks of each of its services' collectors: every collector
+/// holds one, besides its API and its state.
+pub struct Setup {
+    /// Which resource names are collected (and the replica's shard).
+    pub filter: NameFilter,
+    /// How far back executions are read and remembered.
+    pub lookback: Duration,
+    /// Requests in flight at once (at least 1).
+    pub concurrency: usize,
+    /// `region` and the target's labels, carried by every series.
+    pub base_labels: Vec<(String, String)>,
+}
+
+impl Setup {
+    pub fn new(
+        filter: NameFilter,
+        lookback: Duration,
+        concurrency: usize,
+        base_labels: Vec<(String, String)>,
+    ) -> Setup {
+        Setup {
+            filter,
+            lookback,
+            concurrency: concurrency.max(1),
+            base_labels,
+        }
+    }
+
+    /// Unix seconds where the lookback of a collection at `now` starts.
+    pub fn cutoff(&self, now: SystemTime) -> f64 {
+        unix_seconds(now) - self.lookback.as_secs_f64()
+    }
+
+    /// An empty exposition with the target's labels.
+    pub fn exposition(&self) -> Exposition {
+        Exposition::new(&self.base_labels)
+    }
+
+    /// The listed resources the filter selects, each name once ([`selected`]).
+    pub fn selected<T>(&self, listed: Vec<T>, name: impl Fn(&T) -> &str) -> Vec<T> {
+        selected(listed, &self.filter, name)
+    }
+
+    /// [`fetch_all`] at this target's concurrency.
+    pub async fn fetch_all<T, F>(
+        &self,
+        fetches: impl IntoIterator<Item = F>,
+    ) -> Result<Vec<T>, ApiError>
+    where
+        F: Future<Output = Result<T, ApiError>>,
+    {
+        fetch_all(fetches, self.concurrency).await
     }
 }
 

@@ -16,6 +16,28 @@ use crate::exposition::Kind;
 use crate::self_metrics::{self, OwnFamilyDoc};
 use crate::services::{ConfigKey, LogGroups, ServiceDef, ServiceSettings, SERVICES};
 
+/// One of the exporter's own families (`process_*` aside), as the tests that
+/// check the dashboards and alerts against the contract need it.
+pub struct OwnFamily {
+    pub name: &'static str,
+    /// `counter`, `gauge` or `histogram`.
+    pub kind: &'static str,
+    /// Its series carry `region` and the target's labels.
+    pub per_target: bool,
+}
+
+/// The exporter's own families, from the same table as docs/metrics.md.
+pub fn own_families() -> Vec<OwnFamily> {
+    self_metrics::documented()
+        .into_iter()
+        .map(|f| OwnFamily {
+            name: f.name,
+            kind: f.kind,
+            per_target: f.per_target,
+        })
+        .collect()
+}
+
 /// The command that writes the generated files.
 pub const COMMAND: &str = "cargo run --example generate-docs";
 /// Where the generated part of a Markdown file starts.

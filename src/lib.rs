@@ -49,6 +49,7 @@ mod compact;
 mod discovery;
 mod fault;
 mod filter;
+mod hash;
 mod http;
 mod interned;
 mod malloc;

@@ -1,43 +1,25 @@
 //! The runtime configuration: what the rest of the program reads, once validated.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::services::SERVICES;
 pub use crate::services::{LogGroups, ServiceSettings};
 
-/// Label names the exporter sets itself; a target's `labels` must not use them.
-/// Every label of a family in the registry is here (a test checks it).
-pub const RESERVED_LABEL_NAMES: &[&str] = &[
-    "region",
-    "aws_service",
-    "operation",
-    "outcome",
-    "status",
-    "flow_name",
-    "workflow_id",
-    "instance_id",
-    "domain_name",
-    "kind",
-    "phase",
-    "step_type",
-    "error_type",
-    "source_connector",
-    "source_connector_label",
-    "destination_connector",
-    "destination_connector_label",
-    "trigger_type",
-    "source_type",
-    "target_type",
-    "transformation_type",
-    "workflow_type",
-    "connector_profile",
-    "log_group",
-    "version",
-    "revision",
-    "le",
-    "quantile",
-];
+/// Label names the exporter sets itself, so a target's `labels` must not use
+/// them: every label of a service's family and of the exporter's own, `region`,
+/// and the `le` and `quantile` of histograms and summaries. Derived from the
+/// registry, so a new family's labels are reserved with it.
+pub static RESERVED_LABEL_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut names = vec!["region", "le", "quantile"];
+    let own = crate::self_metrics::documented();
+    names.extend(own.iter().flat_map(|f| f.labels.iter().copied()));
+    names.extend(crate::services::label_names());
+    names.sort_unstable();
+    names.dedup();
+    names
+});
 
 /// How and how often targets are collected.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,6 +9,7 @@
 //! (CONTRIBUTING.md, "Adding a service").
 
 mod appflow;
+mod counting;
 mod customerprofiles;
 mod supplychain;
 mod transfer;
@@ -16,7 +17,7 @@ mod transfer;
 use std::time::Duration;
 
 use crate::aws::Caller;
-use crate::collector::Collector;
+use crate::collector::{Collector, Setup};
 use crate::exposition::Family;
 use crate::filter::NameFilter;
 
@@ -90,6 +91,18 @@ pub struct Build<'a> {
     pub max_concurrency: usize,
     /// `region` and the target's labels, carried by every series.
     pub base_labels: Vec<(String, String)>,
+}
+
+impl Build<'_> {
+    /// What the collector holds of these settings, selecting names with `filter`.
+    fn setup(&self, filter: NameFilter) -> Setup {
+        Setup::new(
+            filter,
+            self.lookback,
+            self.max_concurrency,
+            self.base_labels.clone(),
+        )
+    }
 }
 
 /// How one target collects one service, as validated from its block under

@@ -3,8 +3,9 @@
 //! dashboard panel must parse and return data, and exactly the alerts the world was built to
 //! trigger must fire.
 //!
-//! A service left out of `SERVICES_COLLECTED` (for a new one, until its collector lands) only
-//! needs its panels' queries to parse.
+//! Every service of the registry has a collector: its panels must return data and its alerts
+//! are expected. A part of the exporter that is no service (`exporter`) only needs its
+//! panels' queries to parse.
 
 #[path = "../support/dashboards.rs"]
 mod dashboards;
@@ -22,10 +23,6 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::*;
-
-/// Services whose collector and simulator module exist: their panels must return data and
-/// their alerts are expected.
-const SERVICES_COLLECTED: &[&str] = &["appflow", "transfer", "supplychain", "customerprofiles"];
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 const JOB: &str = "aws-flow-exporter";
@@ -324,8 +321,10 @@ fn throttle_every_collection(sim: &Simulator) -> Vec<Alert> {
     vec![alert("AWSFlowExporterThrottled", "appflow")]
 }
 
+/// Whether `service` is a service of the registry (each has its collector and its simulator
+/// module).
 fn collected(service: &str) -> bool {
-    SERVICES_COLLECTED.contains(&service)
+    aws_flow_exporter::services::find(service).is_some()
 }
 
 /// The alerts of the services that are collected.
@@ -596,14 +595,15 @@ async fn settle(exporter: &Exporter) {
             .sum()
     };
     let text = exporter.metrics().await;
-    let start: Vec<f64> = SERVICES_COLLECTED.iter().map(|s| ended(&text, s)).collect();
+    let services = aws_flow_exporter::services::SERVICES;
+    let start: Vec<f64> = services.iter().map(|s| ended(&text, s.name)).collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = exporter.metrics().await;
-        let done = SERVICES_COLLECTED
+        let done = services
             .iter()
             .zip(&start)
-            .all(|(s, n)| ended(&text, s) >= n + 2.0);
+            .all(|(s, n)| ended(&text, s.name) >= n + 2.0);
         if done {
             return;
         }

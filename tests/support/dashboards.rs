@@ -8,29 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// The exporter's own series (`src/self_metrics.rs`), histograms as their
-/// `_bucket`/`_sum`/`_count` series, and the standard process metrics.
-const EXPORTER_SERIES: &[&str] = &[
-    "aws_flow_exporter_build_info",
-    "aws_flow_exporter_collector_up",
-    "aws_flow_exporter_last_collection_success_timestamp_seconds",
-    "aws_flow_exporter_collection_duration_seconds_bucket",
-    "aws_flow_exporter_collection_duration_seconds_sum",
-    "aws_flow_exporter_collection_duration_seconds_count",
-    "aws_flow_exporter_api_requests_total",
-    "aws_flow_exporter_api_request_duration_seconds_bucket",
-    "aws_flow_exporter_api_request_duration_seconds_sum",
-    "aws_flow_exporter_api_request_duration_seconds_count",
-    "aws_flow_exporter_executions_tracked",
-    "aws_flow_exporter_state_restored",
-    "aws_flow_exporter_state_saves_total",
-    "aws_flow_exporter_state_last_save_timestamp_seconds",
-    "aws_flow_exporter_state_bytes",
-    "aws_flow_exporter_config_last_reload_successful",
-    "aws_flow_exporter_config_last_reload_success_timestamp_seconds",
-    "aws_flow_exporter_config_hash",
-    "aws_flow_exporter_shard_ordinal",
-    "aws_flow_exporter_total_shards",
+/// The standard process metrics (the `prometheus` crate's, not in the registry).
+const PROCESS_SERIES: &[&str] = &[
     "process_cpu_seconds_total",
     "process_open_fds",
     "process_max_fds",
@@ -40,19 +19,21 @@ const EXPORTER_SERIES: &[&str] = &[
     "process_threads",
 ];
 
-/// The AppFlow schedule families of spec v4 ("Schedules (v4)"), which the alerts and the
-/// AppFlow dashboard read. Listed here as well as in the registry (duplicates are dropped) so
-/// that the checks hold whichever of the two branches is merged first.
-const SCHEDULE_SERIES: &[&str] = &[
-    "aws_appflow_flow_next_scheduled_run_timestamp_seconds",
-    "aws_appflow_flow_schedule_interval_seconds",
-    "aws_appflow_flow_consecutive_failures",
-    "aws_appflow_flow_error_deactivation_threshold",
-];
+/// The series of a family: histograms as their `_bucket`/`_sum`/`_count`.
+fn series_of(name: &str, histogram: bool) -> Vec<String> {
+    if histogram {
+        ["_bucket", "_sum", "_count"]
+            .iter()
+            .map(|suffix| format!("{name}{suffix}"))
+            .collect()
+    } else {
+        vec![name.to_string()]
+    }
+}
 
 /// Every series name of the metric contract: the families each service
 /// declares in the registry (histograms as their `_bucket`/`_sum`/`_count`
-/// series), then the exporter's own.
+/// series), then the exporter's own and the process metrics.
 pub static CONTRACT: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
     use aws_flow_exporter::exposition::Kind;
     let mut names = Vec::new();
@@ -60,21 +41,12 @@ pub static CONTRACT: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new
         .iter()
         .flat_map(|s| s.families.iter())
     {
-        match family.kind {
-            Kind::Histogram => {
-                for suffix in ["_bucket", "_sum", "_count"] {
-                    names.push(format!("{}{suffix}", family.name));
-                }
-            }
-            _ => names.push(family.name.to_string()),
-        }
+        names.extend(series_of(family.name, family.kind == Kind::Histogram));
     }
-    names.extend(EXPORTER_SERIES.iter().map(|s| s.to_string()));
-    for name in SCHEDULE_SERIES {
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_string());
-        }
+    for family in aws_flow_exporter::docs::own_families() {
+        names.extend(series_of(family.name, family.kind == "histogram"));
     }
+    names.extend(PROCESS_SERIES.iter().map(|s| s.to_string()));
     names
 });
 
@@ -83,15 +55,18 @@ pub fn in_contract(name: &str) -> bool {
     CONTRACT.iter().any(|c| c == name)
 }
 
-/// Name prefixes of the contract's series, and the part of the exporter each belongs to.
-const PREFIXES: &[(&str, &str)] = &[
-    ("aws_appflow_", "appflow"),
-    ("aws_transfer_", "transfer"),
-    ("aws_supplychain_", "supplychain"),
-    ("aws_customerprofiles_", "customerprofiles"),
-    ("aws_flow_exporter_", "exporter"),
-    ("process_", "exporter"),
-];
+/// Name prefixes of the contract's series, and the part of the exporter each belongs to:
+/// `aws_<name>_` for each service of the registry, then the exporter's own.
+static PREFIXES: std::sync::LazyLock<Vec<(String, &'static str)>> =
+    std::sync::LazyLock::new(|| {
+        let services = aws_flow_exporter::services::SERVICES.iter();
+        let mut prefixes: Vec<(String, &'static str)> = services
+            .map(|s| (format!("aws_{}_", s.name), s.name))
+            .collect();
+        prefixes.push(("aws_flow_exporter_".into(), "exporter"));
+        prefixes.push(("process_".into(), "exporter"));
+        prefixes
+    });
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -225,19 +200,15 @@ pub fn substitute(expr: &str, values: &[(&str, &str)]) -> String {
     .into_owned()
 }
 
-/// The exporter's own series that carry a target's labels (spec: the series with
+/// The exporter's own families whose series carry a target's labels (spec: the series with
 /// `aws_service` carry `region` and the target's labels), as name prefixes (histograms'
 /// `_bucket`/`_sum`/`_count` included). `build_info`, `config_*`, the shard series, the
 /// discovery series and `process_*` carry none.
-const EXPORTER_TARGET_SERIES: &[&str] = &[
-    "aws_flow_exporter_collector_up",
-    "aws_flow_exporter_last_collection_success_timestamp_seconds",
-    "aws_flow_exporter_collection_duration_seconds",
-    "aws_flow_exporter_api_requests_total",
-    "aws_flow_exporter_api_request_duration_seconds",
-    "aws_flow_exporter_executions_tracked",
-    "aws_flow_exporter_state_",
-];
+static EXPORTER_TARGET_SERIES: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        let own = aws_flow_exporter::docs::own_families().into_iter();
+        own.filter(|f| f.per_target).map(|f| f.name).collect()
+    });
 
 /// Whether the series `name` carries the labels of the target it was collected for.
 pub fn carries_target_labels(name: &str) -> bool {

@@ -6,17 +6,17 @@
 //! that are new or changed (their ListFlows `lastUpdatedAt`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Deserialize;
 
 use super::api::{AppFlowApi, Described, FlowSummary, Record, SapODataLimits};
 use crate::aws::ApiError;
-use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Collected, Collector};
+use crate::collector::{elapsed, max_opt, Collected, Collector, Setup};
 use crate::compact::{ExecId, OptF64, OptI64};
 use crate::exposition::{Exposition, Histogram};
-use crate::filter::NameFilter;
 use crate::interned::Code;
+use crate::services::counting::{self, fingerprint, unless_recreated, Baselined};
 use crate::state::{Keep, Kept};
 use scheduled::Scheduled;
 
@@ -48,10 +48,7 @@ static DURATION_BUCKETS: [f64; 13] = [
 /// The AppFlow collector of one target.
 pub struct AppFlowCollector<A> {
     api: A,
-    filter: NameFilter,
-    lookback: Duration,
-    concurrency: usize,
-    base_labels: Vec<(String, String)>,
+    setup: Setup,
     state: Kept<State>,
 }
 
@@ -63,6 +60,15 @@ struct State {
     baselined: bool,
     /// Boxed: B-tree nodes are partly empty, and a flow is some 700 bytes.
     flows: BTreeMap<String, Box<Flow>>,
+}
+
+impl Baselined for State {
+    fn baselined(&self) -> bool {
+        self.baselined
+    }
+    fn set_baselined(&mut self) {
+        self.baselined = true;
+    }
 }
 
 /// What the exporter remembers of one flow.
@@ -87,9 +93,9 @@ struct Flow {
     counters: Counters,
 }
 
-/// One execution within the lookback: 24 bytes where the id alone (a UUID)
-/// would take 36 plus a map entry; 10,000 flows with a day of hourly runs
-/// make a quarter of a million of these.
+/// One execution within the lookback, its id as a fingerprint: a flow
+/// remembers every execution of its lookback (docs/performance.md, "What the
+/// state keeps").
 /// Format version 1 saved it as `[id, started_at, status]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(from = "(u64, f64, Status)")]
@@ -141,11 +147,6 @@ impl<'de> Deserialize<'de> for Status {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Status, D::Error> {
         Ok(Status::new(&String::deserialize(deserializer)?))
     }
-}
-
-/// FNV-1a of an execution id.
-fn fingerprint(id: &str) -> u64 {
-    crate::shard::fnv1a(id.as_bytes())
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -212,8 +213,7 @@ struct Fetched {
     /// Some when DescribeFlow was called.
     described: Option<Described>,
     /// Some when execution records were read. Boxed: most steady collections
-    /// read no flow's records, and a `Runs` inline made every flow's entry
-    /// 384 bytes (4 MB at 100 targets, held while the collection runs).
+    /// read no flow's records, and every listed flow has a `Fetched`.
     runs: Option<Box<Runs>>,
 }
 
@@ -343,7 +343,7 @@ impl Runs {
 }
 
 /// The newest finished execution: what its gauges show, and its (start, id) to order it.
-/// Its optional numbers take 8 bytes each ([`OptF64`], [`OptI64`]): 80 bytes, not 136.
+/// Its optional numbers are compact ([`OptF64`], [`OptI64`]): every flow has one.
 #[derive(Clone, Debug, Deserialize)]
 struct LastRun {
     id: ExecId,
@@ -395,43 +395,18 @@ fn is_scheduled(summary: &FlowSummary) -> bool {
 }
 
 impl<A: AppFlowApi> AppFlowCollector<A> {
-    pub fn new(
-        api: A,
-        filter: NameFilter,
-        lookback: Duration,
-        concurrency: usize,
-        base_labels: Vec<(String, String)>,
-    ) -> Self {
+    pub fn new(api: A, setup: Setup) -> Self {
         AppFlowCollector {
             api,
-            filter,
-            lookback,
-            concurrency: concurrency.max(1),
-            base_labels,
+            setup,
             state: Kept::default(),
         }
     }
 
-    /// Whether this collection counts the executions of a listed flow:
-    /// never at the baseline; for a flow the state knows, always; for one it
-    /// does not, unless it is absent from a state just restored while AWS
-    /// says it was created before that state was saved (it moved in from
-    /// another shard, or a filter changed): then it gets its own baseline.
-    fn counts(&self, known: Option<&Flow>, summary: &FlowSummary) -> bool {
-        self.state.baselined
-            && (known.is_some()
-                || self.state.resumed().is_none_or(|saved_at| {
-                    summary.created_at.is_some_and(|created| created > saved_at)
-                }))
-    }
-
     /// The remembered flow this listing describes, unless it was re-created.
     fn known(&self, summary: &FlowSummary) -> Option<&Flow> {
-        self.state
-            .flows
-            .get(&summary.name)
-            .map(|f| &**f)
-            .filter(|f| f.summary.created_at == summary.created_at)
+        let remembered = self.state.flows.get(&summary.name).map(|f| &**f);
+        unless_recreated(remembered, |f| f.summary.created_at, summary.created_at)
     }
 
     async fn fetch(&self, summary: &FlowSummary, cutoff: f64) -> Result<Fetched, ApiError> {
@@ -501,7 +476,7 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
                 break;
             }
         }
-        let count = self.counts(known, summary);
+        let count = counting::counts(&self.state, known.is_some(), summary.created_at);
         fetched.runs = Some(Box::new(Runs::digest(records, known, cutoff, count)));
         Ok(fetched)
     }
@@ -516,10 +491,13 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
             // The remembered key is kept (the listing's copy is dropped with the
             // collection); the name is held once, as the key: a remembered
             // summary's own is empty.
-            let (key, mut flow) = match self.state.flows.remove_entry(&summary.name) {
-                Some((key, f)) if f.summary.created_at == summary.created_at => (key, f),
-                _ => (std::mem::take(&mut summary.name), Box::default()),
-            };
+            let remembered = self.state.flows.remove_entry(&summary.name);
+            let (key, mut flow) = unless_recreated(
+                remembered,
+                |(_, f)| f.summary.created_at,
+                summary.created_at,
+            )
+            .unwrap_or_else(|| (std::mem::take(&mut summary.name), Box::default()));
             if let Some(described) = fetched.described {
                 flow.sap = is_sapodata(&summary).then(|| Box::new(described.sap));
                 flow.described = Some(summary.last_updated_at);
@@ -555,12 +533,11 @@ impl<A: AppFlowApi> AppFlowCollector<A> {
         // Collected at once: a map built in one go has full B-tree nodes, where
         // inserts in key order leave them half empty.
         self.state.flows = BTreeMap::from_iter(flows);
-        self.state.baselined = true;
-        self.state.applied();
+        counting::applied(&mut self.state);
     }
 
     fn render(&self) -> Exposition {
-        let mut e = Exposition::new(&self.base_labels);
+        let mut e = self.setup.exposition();
         for (name, flow) in &self.state.flows {
             flow.render(name, &mut e);
         }
@@ -667,11 +644,13 @@ fn duration(r: &Record) -> Option<f64> {
 #[async_trait::async_trait]
 impl<A: AppFlowApi + 'static> Collector for AppFlowCollector<A> {
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
-        let cutoff = unix_seconds(now) - self.lookback.as_secs_f64();
-        let listed = selected(self.api.list_flows().await?, &self.filter, |f| &f.name);
+        let cutoff = self.setup.cutoff(now);
+        let listed = self
+            .setup
+            .selected(self.api.list_flows().await?, |f| &f.name);
         // By index: a closure taking a reference trips async-trait's Send inference.
         let fetches = (0..listed.len()).map(|i| self.fetch(&listed[i], cutoff));
-        let fetched: Vec<Fetched> = fetch_all(fetches, self.concurrency).await?;
+        let fetched: Vec<Fetched> = self.setup.fetch_all(fetches).await?;
         self.apply(listed, fetched, cutoff);
         let tracked = self.state.flows.values().map(|f| f.seen.len()).sum();
         Ok(Collected {

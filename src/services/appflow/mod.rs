@@ -54,12 +54,9 @@ fn operations(_: &ServiceSettings) -> Vec<&'static str> {
 }
 
 fn build(build: Build<'_>) -> anyhow::Result<Box<dyn Collector>> {
-    let filter = build.settings.filter.clone();
+    let setup = build.setup(build.settings.filter.clone());
     Ok(Box::new(AppFlowCollector::new(
         SdkAppFlow::new(build.sdk, build.caller),
-        filter,
-        build.lookback,
-        build.max_concurrency,
-        build.base_labels,
+        setup,
     )))
 }

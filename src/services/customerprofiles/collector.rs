@@ -11,19 +11,20 @@
 //! rate.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::api::{CustomerProfilesApi, DomainSummary, Progress, WorkflowDetails, WorkflowSummary};
 use crate::aws::ApiError;
-use crate::collector::{fetch_all, selected, unix_seconds, Collected, Collector};
+use crate::collector::{Collected, Collector, Setup};
 use crate::compact::OptF64;
 use crate::exposition::Exposition;
 use crate::family;
 use crate::filter::NameFilter;
 use crate::interned::Interned;
+use crate::services::counting::{self, unless_recreated, Baselined};
 use crate::state::{Json, Keep, Kept};
 
 const STATUSES: &[&str] = &[
@@ -114,10 +115,7 @@ pub fn domain_filter(domains: &[String]) -> Result<NameFilter, regex::Error> {
 /// The Customer Profiles collector of one target.
 pub struct CustomerProfilesCollector<A> {
     api: A,
-    filter: NameFilter,
-    lookback: Duration,
-    concurrency: usize,
-    base_labels: Vec<(String, String)>,
+    setup: Setup,
     state: Kept<State>,
 }
 
@@ -131,6 +129,15 @@ struct State {
 
 /// Saved as JSON.
 impl Json for State {}
+
+impl Baselined for State {
+    fn baselined(&self) -> bool {
+        self.baselined
+    }
+    fn set_baselined(&mut self) {
+        self.baselined = true;
+    }
+}
 
 /// What the exporter remembers of one domain.
 #[derive(Default, Serialize, Deserialize)]
@@ -152,8 +159,8 @@ struct Workflow {
     finished: Finished,
 }
 
-/// A set of `TERMINAL` statuses as bits, where a set of strings took some
-/// 250 bytes a workflow. Saved as the list of their names, as before.
+/// A set of `TERMINAL` statuses as bits, not strings: every workflow has one.
+/// Saved as the list of their names, as before.
 #[derive(Clone, Copy, Default, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(from = "BTreeSet<String>", into = "BTreeSet<String>")]
 struct Finished(u8);
@@ -215,29 +222,18 @@ fn is_terminal(status: &str) -> bool {
 }
 
 impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
-    pub fn new(
-        api: A,
-        filter: NameFilter,
-        lookback: Duration,
-        concurrency: usize,
-        base_labels: Vec<(String, String)>,
-    ) -> Self {
+    pub fn new(api: A, setup: Setup) -> Self {
         CustomerProfilesCollector {
             api,
-            filter,
-            lookback,
-            concurrency: concurrency.max(1),
-            base_labels,
+            setup,
             state: Kept::default(),
         }
     }
 
     /// The remembered workflow of this domain incarnation, if any.
     fn known(&self, domain: &DomainSummary, id: &str) -> Option<&Workflow> {
-        self.state
-            .domains
-            .get(&domain.name)
-            .filter(|d| d.created_at == domain.created_at)
+        let remembered = self.state.domains.get(&domain.name);
+        unless_recreated(remembered, |d| d.created_at, domain.created_at)
             .and_then(|d| d.workflows.get(id))
             .map(|w| &**w)
     }
@@ -289,7 +285,7 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             let w = &listed[i];
             self.read(&domain.name, w, self.needs_details(&domain, w))
         });
-        let reads: Vec<Read> = fetch_all(reads, self.concurrency).await?;
+        let reads: Vec<Read> = self.setup.fetch_all(reads).await?;
         Ok(Fetched {
             summary: domain,
             workflows: Some(listed.into_iter().zip(reads).collect()),
@@ -305,16 +301,13 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             };
             // The remembered key is kept: the listing's copy is dropped with the collection.
             let (name, known) = match self.state.domains.remove_entry(&summary.name) {
-                Some((name, d)) => (name, Some(d).filter(|d| d.created_at == summary.created_at)),
+                Some((name, d)) => (
+                    name,
+                    unless_recreated(Some(d), |d| d.created_at, summary.created_at),
+                ),
                 None => (summary.name.clone(), None),
             };
-            // A domain absent from a state just restored is new only if it was created
-            // after the save (CreatedAt); otherwise it gets its own baseline.
-            let count = self.state.baselined
-                && (known.is_some()
-                    || self.state.resumed().is_none_or(|saved_at| {
-                        summary.created_at.is_some_and(|created| created > saved_at)
-                    }));
+            let count = counting::counts(&self.state, known.is_some(), summary.created_at);
             let mut domain = known.unwrap_or_else(|| Domain {
                 created_at: summary.created_at,
                 ..Domain::default()
@@ -352,12 +345,11 @@ impl<A: CustomerProfilesApi> CustomerProfilesCollector<A> {
             domains.push((name, domain));
         }
         self.state.domains = BTreeMap::from_iter(domains);
-        self.state.baselined = true;
-        self.state.applied();
+        counting::applied(&mut self.state);
     }
 
     fn render(&self) -> Exposition {
-        let mut e = Exposition::new(&self.base_labels);
+        let mut e = self.setup.exposition();
         for (name, domain) in &self.state.domains {
             domain.render(name, &mut e);
         }
@@ -465,10 +457,12 @@ impl Domain {
 #[async_trait::async_trait]
 impl<A: CustomerProfilesApi + 'static> Collector for CustomerProfilesCollector<A> {
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
-        let since = unix_seconds(now) - self.lookback.as_secs_f64();
-        let domains = selected(self.api.list_domains().await?, &self.filter, |d| &d.name);
+        let since = self.setup.cutoff(now);
+        let domains = self
+            .setup
+            .selected(self.api.list_domains().await?, |d| &d.name);
         let fetches = domains.into_iter().map(|domain| self.fetch(domain, since));
-        let fetched: Vec<Fetched> = fetch_all(fetches, self.concurrency).await?;
+        let fetched: Vec<Fetched> = self.setup.fetch_all(fetches).await?;
         self.apply(fetched);
         let tracked = self.state.domains.values().map(Domain::tracked).sum();
         Ok(Collected {

@@ -38,11 +38,9 @@ fn build(build: Build<'_>) -> anyhow::Result<Box<dyn Collector>> {
     let filter = collector::domain_filter(&build.settings.domains)
         .context("services.customerprofiles.domains: invalid domain name")?
         .with_shard(build.settings.filter.shard());
+    let setup = build.setup(filter);
     Ok(Box::new(CustomerProfilesCollector::new(
         SdkCustomerProfiles::new(build.sdk, build.caller),
-        filter,
-        build.lookback,
-        build.max_concurrency,
-        build.base_labels,
+        setup,
     )))
 }

@@ -11,18 +11,18 @@
 //! it would cost one call per 20 newer executions.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use super::api::{Execution, FlowSummary, InstanceSummary, SupplyChainApi};
 use crate::aws::ApiError;
-use crate::collector::{elapsed, fetch_all, max_opt, selected, unix_seconds, Collected, Collector};
+use crate::collector::{elapsed, max_opt, Collected, Collector, Setup};
 use crate::compact::{ExecId, OptF64};
 use crate::exposition::{Exposition, Histogram};
 use crate::family;
-use crate::filter::NameFilter;
 use crate::interned::{Code, Interned};
+use crate::services::counting::{self, fingerprint, unless_recreated, Baselined};
 use crate::state::{Json, Keep, Kept};
 
 const INSTANCE_STATES: &[&str] = &[
@@ -124,10 +124,7 @@ family!(
 /// The Supply Chain collector of one target.
 pub struct SupplyChainCollector<A> {
     api: A,
-    filter: NameFilter,
-    lookback: Duration,
-    concurrency: usize,
-    base_labels: Vec<(String, String)>,
+    setup: Setup,
     state: Kept<State>,
 }
 
@@ -141,6 +138,15 @@ struct State {
 
 /// Saved as JSON.
 impl Json for State {}
+
+impl Baselined for State {
+    fn baselined(&self) -> bool {
+        self.baselined
+    }
+    fn set_baselined(&mut self) {
+        self.baselined = true;
+    }
+}
 
 /// What the exporter remembers of one instance.
 #[derive(Default, Serialize, Deserialize)]
@@ -250,9 +256,9 @@ fn duration_histogram<'de, D: serde::Deserializer<'de>>(
     Ok(Option::<Saved>::deserialize(d)?.map(|s| s.0))
 }
 
-/// One execution within the lookback: 24 bytes, where the id (a UUID) and
-/// the status as strings in a map took some 200; 100 targets of 100 flows
-/// hold tens of thousands. Saved as `[fingerprint, start, status]`.
+/// One execution within the lookback, without its id or status as text: a
+/// flow remembers every execution of its lookback (docs/performance.md,
+/// "What the state keeps"). Saved as `[fingerprint, start, status]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(
     from = "(u64, f64, Option<String>)",
@@ -286,11 +292,6 @@ impl From<Seen> for (u64, f64, Option<String>) {
 /// execution of its lookback.
 type Status = Code;
 
-/// FNV-1a of an execution id.
-fn fingerprint(id: &str) -> u64 {
-    crate::shard::fnv1a(id.as_bytes())
-}
-
 /// 40 bytes, with no allocation for a UUID id ([`ExecId`], [`OptF64`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Finished {
@@ -311,9 +312,8 @@ struct Fetched {
 }
 
 /// One fetched execution, reduced as soon as its flow's pages are read to
-/// what [`Flow::absorb`] needs (64 bytes, where the record and its id took
-/// some 150): a first collection holds every flow's runs until it applies
-/// them, 18 MB of records at 100 targets of 100 flows.
+/// what [`Flow::absorb`] needs: a first collection holds every flow's runs
+/// until it applies them.
 struct Run {
     /// [`fingerprint`] of the id.
     print: u64,
@@ -415,45 +415,19 @@ fn start_of(e: &Execution) -> Option<f64> {
 }
 
 impl<A: SupplyChainApi> SupplyChainCollector<A> {
-    pub fn new(
-        api: A,
-        filter: NameFilter,
-        lookback: Duration,
-        concurrency: usize,
-        base_labels: Vec<(String, String)>,
-    ) -> Self {
+    pub fn new(api: A, setup: Setup) -> Self {
         SupplyChainCollector {
             api,
-            filter,
-            lookback,
-            concurrency: concurrency.max(1),
-            base_labels,
+            setup,
             state: Kept::default(),
         }
     }
 
-    /// Whether this collection counts the executions of a listed flow (see
-    /// AppFlow's): a flow absent from a state just restored is new only if
-    /// AWS says it was created after the save, else it gets its own baseline.
-    fn counts(&self, known: bool, summary: &FlowSummary) -> bool {
-        self.state.baselined
-            && (known
-                || self.state.resumed().is_none_or(|saved_at| {
-                    summary
-                        .created_time
-                        .is_some_and(|created| created > saved_at)
-                }))
-    }
-
     /// The remembered flow this listing describes, unless it was re-created.
     fn known(&self, instance_id: &str, summary: &FlowSummary) -> Option<&Flow> {
-        self.state
-            .instances
-            .get(instance_id)?
-            .flows
-            .get(&summary.name)
-            .map(|f| &**f)
-            .filter(|f| f.summary.created_time == summary.created_time)
+        let instance = self.state.instances.get(instance_id)?;
+        let remembered = instance.flows.get(&summary.name).map(|f| &**f);
+        unless_recreated(remembered, |f| f.summary.created_time, summary.created_time)
     }
 
     async fn list_flows(&self, instance: InstanceSummary) -> Result<ListedInstance, ApiError> {
@@ -461,7 +435,7 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             self.api
                 .list_flows(&instance.id)
                 .await?
-                .map(|flows| selected(flows, &self.filter, |f| &f.name))
+                .map(|flows| self.setup.selected(flows, |f| &f.name))
         } else {
             Some(Vec::new())
         };
@@ -553,11 +527,13 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
                     if fetched.gone {
                         continue;
                     }
-                    let known = entry
-                        .flows
-                        .remove_entry(&flow_summary.name)
-                        .filter(|(_, f)| f.summary.created_time == flow_summary.created_time);
-                    let count = self.counts(known.is_some(), &flow_summary);
+                    let known = unless_recreated(
+                        entry.flows.remove_entry(&flow_summary.name),
+                        |(_, f)| f.summary.created_time,
+                        flow_summary.created_time,
+                    );
+                    let count =
+                        counting::counts(&self.state, known.is_some(), flow_summary.created_time);
                     // The name is held once, as the key: a remembered summary's is empty.
                     let (key, mut flow) = known.unwrap_or_else(|| {
                         (std::mem::take(&mut flow_summary.name), Box::default())
@@ -580,12 +556,11 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
             instances.push((id, entry));
         }
         self.state.instances = BTreeMap::from_iter(instances);
-        self.state.baselined = true;
-        self.state.applied();
+        counting::applied(&mut self.state);
     }
 
     fn render(&self) -> Exposition {
-        let mut e = Exposition::new(&self.base_labels);
+        let mut e = self.setup.exposition();
         for (id, instance) in &self.state.instances {
             e.state_set(
                 &INSTANCE_STATE,
@@ -610,265 +585,6 @@ impl<A: SupplyChainApi> SupplyChainCollector<A> {
     }
 }
 
-impl Flow {
-    /// Takes in fetched executions: counts those newly terminal (when `count`), and updates
-    /// what the gauges show.
-    fn absorb(
-        &mut self,
-        instance_id: &str,
-        flow_name: &str,
-        fetched: Fetched,
-        cutoff: f64,
-        count: bool,
-    ) {
-        let mut runs = fetched.runs;
-        for (id, found) in fetched.followed {
-            match found {
-                Some(e) => runs.extend(Run::new(fingerprint(&e.id), e, true)),
-                // AWS no longer knows it: forgotten, uncounted.
-                None => self.forget(&id),
-            }
-        }
-        let mut prints = HashSet::new();
-        runs.retain(|r| prints.insert(r.print));
-        // Room for the new ones at once, not by doubling as they are inserted
-        // (a first collection's 12 runs would leave room for 16).
-        let seen = &self.seen;
-        let new = runs
-            .iter()
-            .filter(|r| r.start >= cutoff && seen.binary_search_by_key(&r.print, |s| s.id).is_err())
-            .count();
-        self.seen.reserve(new);
-        for r in runs {
-            if r.start < cutoff {
-                continue;
-            }
-            let was_terminal = self.remember(&r);
-            let status = r.status.as_str();
-            if !is_terminal(status) {
-                continue;
-            }
-            if count && !was_terminal {
-                self.count(instance_id, flow_name, &r);
-            }
-            match status {
-                Some("SUCCEEDED") => {
-                    self.last_success = max_opt(self.last_success.get(), r.end).into()
-                }
-                _ => self.last_failure = max_opt(self.last_failure.get(), r.end).into(),
-            }
-            // Runs without an id are not the newest finished of their fetch.
-            let Some(id) = r.id() else {
-                continue;
-            };
-            let newer = self
-                .newest_finished
-                .as_ref()
-                .is_none_or(|n| (r.start, &ExecId::new(id)) >= (n.start, &n.id));
-            if newer {
-                self.newest_finished = Some(Finished {
-                    start: r.start,
-                    id: ExecId::new(id),
-                    duration: r.duration.into(),
-                });
-            }
-        }
-    }
-
-    /// Whether `e` is known, terminal, with the status it has now.
-    fn settled(&self, e: &Execution) -> bool {
-        let print = fingerprint(&e.id);
-        self.seen
-            .binary_search_by_key(&print, |s| s.id)
-            .is_ok_and(|i| {
-                let known = self.seen[i].status.as_str();
-                is_terminal(known) && known == e.status.as_deref()
-            })
-    }
-
-    /// Records an execution as listed: whether it was already known terminal.
-    fn remember(&mut self, r: &Run) -> bool {
-        let seen = Seen {
-            id: r.print,
-            start: r.start,
-            status: r.status,
-        };
-        let was_terminal = match self.seen.binary_search_by_key(&seen.id, |s| s.id) {
-            Ok(i) => {
-                let was = is_terminal(self.seen[i].status.as_str());
-                self.seen[i] = seen;
-                was
-            }
-            Err(i) => {
-                self.seen.insert(i, seen);
-                false
-            }
-        };
-        let followed = self
-            .running
-            .iter()
-            .position(|id| fingerprint(id) == r.print);
-        match (followed, is_running(r.status.as_str()), r.id()) {
-            (None, true, Some(id)) => {
-                let i = self.running.partition_point(|x| &**x < id);
-                self.running.insert(i, id.into());
-            }
-            (Some(i), false, _) => {
-                self.running.remove(i);
-            }
-            _ => {}
-        }
-        // Runs without an id are not the newest of their fetch.
-        if let Some(id) = r.id() {
-            if self
-                .newest
-                .as_ref()
-                .is_none_or(|(s, n)| (r.start, &ExecId::new(id)) >= (*s, n))
-            {
-                self.newest = Some((r.start, ExecId::new(id)));
-            }
-        }
-        was_terminal
-    }
-
-    /// An execution AWS no longer knows: forgotten, uncounted.
-    fn forget(&mut self, id: &str) {
-        let print = fingerprint(id);
-        self.seen.retain(|s| s.id != print);
-        self.running.retain(|r| &**r != id);
-        if self
-            .newest
-            .as_ref()
-            .is_some_and(|(_, n)| *n == ExecId::new(id))
-        {
-            // The next newest by start; its id is not kept, so ties with
-            // executions listed later go to those (a vanished run is rare).
-            self.newest = self
-                .seen
-                .iter()
-                .map(|s| s.start)
-                .reduce(f64::max)
-                .map(|start| (start, ExecId::new("")));
-        }
-    }
-
-    fn count(&mut self, instance_id: &str, flow_name: &str, r: &Run) {
-        let status = r.status.as_str();
-        if let Some(i) = TERMINAL.iter().position(|s| Some(*s) == status) {
-            self.executions[i] += 1;
-        }
-        if let Some(d) = r.duration {
-            self.histogram().observe(d);
-        }
-        if status == Some(FAILED) {
-            let text = r.text.as_deref();
-            tracing::warn!(
-                instance_id,
-                flow_name,
-                execution_id = text.map_or("", |t| &*t.id),
-                message = text.and_then(|t| t.message.as_deref()).unwrap_or(""),
-                "Supply Chain flow execution failed"
-            );
-        }
-    }
-
-    fn histogram(&mut self) -> &mut Histogram {
-        self.duration
-            .get_or_insert_with(|| Histogram::new(&DURATION_BUCKETS))
-    }
-
-    /// Executions that left the lookback are forgotten, so memory stays bounded.
-    fn forget_before(&mut self, cutoff: f64) {
-        self.seen.retain(|s| s.start >= cutoff);
-        let seen = &self.seen;
-        self.running.retain(|id| {
-            let print = fingerprint(id);
-            seen.binary_search_by_key(&print, |s| s.id).is_ok()
-        });
-        if self
-            .newest
-            .as_ref()
-            .is_some_and(|(start, _)| *start < cutoff)
-        {
-            self.newest = None;
-        }
-        if self
-            .newest_finished
-            .as_ref()
-            .is_some_and(|n| n.start < cutoff)
-        {
-            self.newest_finished = None;
-        }
-    }
-
-    fn render(&self, instance_id: &str, name: &str, e: &mut Exposition) {
-        let s = &self.summary;
-        let sources: BTreeSet<&str> = s.source_types.iter().map(|t| &**t).collect();
-        let sources = sources.into_iter().collect::<Vec<_>>().join(",");
-        e.sample(
-            &INFO,
-            &[
-                ("instance_id", instance_id),
-                ("flow_name", name),
-                ("source_type", &sources),
-                ("target_type", s.target_type.as_deref().unwrap_or("")),
-                (
-                    "transformation_type",
-                    s.transformation_type.as_deref().unwrap_or(""),
-                ),
-            ],
-            1.0,
-        );
-        let flow = [("instance_id", instance_id), ("flow_name", name)];
-        let newest = self.newest.as_ref().and_then(|(start, id)| match id {
-            // After a vanished newest, its successor's id is unknown: the latest start.
-            ExecId::Text(text) if text.is_empty() => self.seen.iter().rfind(|s| s.start == *start),
-            id => {
-                let print = id.with_text(fingerprint);
-                let i = self.seen.binary_search_by_key(&print, |s| s.id).ok()?;
-                Some(&self.seen[i])
-            }
-        });
-        if let Some(newest) = newest {
-            e.state_set(
-                &LAST_STATUS,
-                &flow,
-                EXECUTION_STATUSES,
-                newest.status.as_str(),
-            );
-            e.sample(&LAST_START, &flow, newest.start);
-        }
-        if let Some(t) = self.last_success.get() {
-            e.sample(&LAST_SUCCESS, &flow, t);
-        }
-        if let Some(t) = self.last_failure.get() {
-            e.sample(&LAST_FAILURE, &flow, t);
-        }
-        let running = self
-            .seen
-            .iter()
-            .filter(|s| is_running(s.status.as_str()))
-            .count();
-        e.sample(&IN_PROGRESS, &flow, running as f64);
-        if let Some(d) = self.newest_finished.as_ref().and_then(|n| n.duration.get()) {
-            e.sample(&LAST_DURATION, &flow, d);
-        }
-        for (status, n) in TERMINAL.iter().zip(self.executions) {
-            e.sample(
-                &EXECUTIONS,
-                &[
-                    ("instance_id", instance_id),
-                    ("flow_name", name),
-                    ("status", status),
-                ],
-                n as f64,
-            );
-        }
-        let empty = Histogram::new(&DURATION_BUCKETS);
-        e.histogram(&DURATION, &flow, self.duration.as_ref().unwrap_or(&empty));
-    }
-}
-
 /// endTime - startTime, when AWS gave both and they make sense.
 fn duration(e: &Execution) -> Option<f64> {
     elapsed(e.start_time, e.end_time)
@@ -877,7 +593,7 @@ fn duration(e: &Execution) -> Option<f64> {
 #[async_trait::async_trait]
 impl<A: SupplyChainApi + 'static> Collector for SupplyChainCollector<A> {
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
-        let cutoff = unix_seconds(now) - self.lookback.as_secs_f64();
+        let cutoff = self.setup.cutoff(now);
         let mut ids = HashSet::new();
         let instances: Vec<InstanceSummary> = self
             .api
@@ -887,7 +603,7 @@ impl<A: SupplyChainApi + 'static> Collector for SupplyChainCollector<A> {
             .filter(|i| ids.insert(i.id.clone()))
             .collect();
         let listings = instances.into_iter().map(|i| self.list_flows(i));
-        let listed: Vec<ListedInstance> = fetch_all(listings, self.concurrency).await?;
+        let listed: Vec<ListedInstance> = self.setup.fetch_all(listings).await?;
         // (instance, flow) indices, so that each fetch future is made only when its turn comes.
         let flows = |l: &ListedInstance| l.flows.as_deref().unwrap_or_default().len();
         let work: Vec<(usize, usize)> = (0..listed.len())
@@ -902,7 +618,7 @@ impl<A: SupplyChainApi + 'static> Collector for SupplyChainCollector<A> {
                 cutoff,
             )
         });
-        let fetched: Vec<Fetched> = fetch_all(fetches, self.concurrency).await?;
+        let fetched: Vec<Fetched> = self.setup.fetch_all(fetches).await?;
         self.apply(listed, fetched.into_iter(), cutoff);
         Ok(Collected {
             exposition: self.render(),
@@ -915,5 +631,6 @@ impl<A: SupplyChainApi + 'static> Collector for SupplyChainCollector<A> {
     }
 }
 
+mod flow;
 #[cfg(test)]
 mod tests;

@@ -39,12 +39,12 @@ use serde::{Deserialize, Serialize};
 use super::api::{ExecutionDetail, ListedExecution, Phase, StepError, TransferApi};
 use super::logs::{server_log_group, EventKind, LoggedEvent, LogsApi, FILTER_PATTERN};
 use crate::aws::ApiError;
-use crate::collector::{fetch_all, unix_seconds, Collected, Collector};
+use crate::collector::{unix_seconds, Collected, Collector, Setup};
 use crate::compact::OptI64;
 use crate::exposition::Exposition;
 use crate::family;
-use crate::filter::NameFilter;
 use crate::interned::Interned;
+use crate::services::counting::{self, Baselined};
 use crate::services::LogGroups;
 use crate::state::{Json, Keep, Kept};
 
@@ -124,10 +124,7 @@ pub struct TransferCollector<A, L> {
     api: A,
     /// `None`: `log_groups` is not set, the logs are not read.
     logs: Option<LogSource<L>>,
-    filter: NameFilter,
-    concurrency: usize,
-    lookback: Duration,
-    base_labels: Vec<(String, String)>,
+    setup: Setup,
     state: Kept<State>,
 }
 
@@ -157,8 +154,17 @@ struct State {
 /// Saved as JSON.
 impl Json for State {}
 
-/// Maps and sets of execution ids with an unkeyed hasher: 32 bytes each where a
-/// `RandomState` made them 48, in every workflow (the ids come from AWS).
+impl Baselined for State {
+    fn baselined(&self) -> bool {
+        self.baselined
+    }
+    fn set_baselined(&mut self) {
+        self.baselined = true;
+    }
+}
+
+/// Maps and sets of execution ids with an unkeyed hasher: smaller than with a
+/// `RandomState`, in every workflow (the ids come from AWS, not from a caller).
 type Fixed = BuildHasherDefault<DefaultHasher>;
 
 /// What the exporter remembers of one workflow.
@@ -225,21 +231,11 @@ struct LogRead {
 type Fetched = (ListedExecution, Option<ExecutionDetail>);
 
 impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
-    pub fn new(
-        api: A,
-        logs: Option<LogSource<L>>,
-        filter: NameFilter,
-        concurrency: usize,
-        lookback: Duration,
-        base_labels: Vec<(String, String)>,
-    ) -> Self {
+    pub fn new(api: A, logs: Option<LogSource<L>>, setup: Setup) -> Self {
         TransferCollector {
             api,
             logs,
-            filter,
-            concurrency: concurrency.max(1),
-            lookback,
-            base_labels,
+            setup,
             state: Kept::default(),
         }
     }
@@ -250,8 +246,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         ids: &[String],
     ) -> Result<Vec<Option<Vec<ListedExecution>>>, ApiError> {
         let lists = (0..ids.len()).map(|i| self.api.list_executions(&ids[i]));
-        let mut listings: Vec<Option<Vec<ListedExecution>>> =
-            fetch_all(lists, self.concurrency).await?;
+        let mut listings: Vec<Option<Vec<ListedExecution>>> = self.setup.fetch_all(lists).await?;
         for executions in listings.iter_mut().flatten() {
             let mut seen = HashSet::new();
             executions.retain(|e| seen.insert(e.id.clone()));
@@ -276,7 +271,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
             let executions = listings[i].as_deref().unwrap_or_default();
             self.api.describe_execution(&ids[i], &executions[j].id)
         });
-        fetch_all(describes, self.concurrency).await
+        self.setup.fetch_all(describes).await
     }
 
     /// The log groups (ListServers with `auto`) and every event of them from
@@ -306,7 +301,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
                 .api
                 .filter_log_events(&groups[i], starts[i], FILTER_PATTERN)
         });
-        let results = fetch_all(reads, self.concurrency).await?;
+        let results = self.setup.fetch_all(reads).await?;
         let mut read = LogRead {
             groups: Vec::with_capacity(groups.len()),
             events: Vec::new(),
@@ -344,7 +339,8 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
 
     /// `now` - lookback, epoch ms.
     fn lookback_start_ms(&self, now: f64) -> i64 {
-        to_ms(now).saturating_sub(self.lookback.as_millis().min(i64::MAX as u128) as i64)
+        let lookback = self.setup.lookback.as_millis();
+        to_ms(now).saturating_sub(lookback.min(i64::MAX as u128) as i64)
     }
 
     /// By workflow (in the order of `ids`): whether its counters come from the
@@ -384,7 +380,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
         read: Option<LogRead>,
         now: f64,
     ) {
-        let count = self.state.baselined;
+        let count = counting::counts(&self.state, true, None);
         // ListWorkflows gives no creation time: a workflow absent from a state
         // just restored gets its own baseline (what it did so far is not counted).
         let mut unknown = HashSet::new();
@@ -394,7 +390,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
             if executions.is_some() {
                 // The remembered key is kept: the listing's copy is dropped with the collection.
                 let known = self.state.workflows.remove_entry(id);
-                if known.is_none() && self.state.resumed().is_some() {
+                if known.is_none() && !counting::counts(&self.state, false, None) {
                     unknown.insert(id.clone());
                 }
                 workflows.push(known.unwrap_or_else(|| (id.clone(), Box::default())));
@@ -431,8 +427,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
                 workflow.forget(read_start, lookback_start);
             }
         }
-        self.state.baselined = true;
-        self.state.applied();
+        counting::applied(&mut self.state);
     }
 
     /// Counts the events read (at the baseline: only remembers them), moves
@@ -496,7 +491,7 @@ impl<A: TransferApi, L: LogsApi> TransferCollector<A, L> {
     }
 
     fn render(&self, now: f64) -> Exposition {
-        let mut e = Exposition::new(&self.base_labels);
+        let mut e = self.setup.exposition();
         for (group, exists) in &self.state.log_groups {
             e.sample(
                 &LOG_GROUP_UP,
@@ -538,273 +533,6 @@ enum Source {
     Logs,
 }
 
-impl Tracked {
-    fn new(first_seen: f64) -> Tracked {
-        Tracked {
-            first_seen,
-            status: Interned::default(),
-            exception: false,
-            errors_seen: HashSet::default(),
-        }
-    }
-
-    fn see_status(&mut self, status: Option<&str>) {
-        if let Some(status) = status {
-            self.exception |= EXCEPTION_STATUSES.contains(&status);
-            self.status = Interned::new(status);
-        }
-    }
-}
-
-impl Logged {
-    fn seen_at(last_ms: i64) -> Logged {
-        Logged {
-            last_ms,
-            ..Logged::default()
-        }
-    }
-}
-
-impl Workflow {
-    /// Takes in this collection's listing: counts executions no longer listed,
-    /// follows the listed ones, and counts new step errors (when `count`),
-    /// unless the logs count this workflow.
-    fn absorb(
-        &mut self,
-        workflow_id: &str,
-        listed: Vec<Fetched>,
-        now: f64,
-        count: bool,
-        source: Source,
-    ) {
-        let ids: HashSet<&str> = listed.iter().map(|(e, _)| e.id.as_str()).collect();
-        let ended: Vec<String> = self
-            .executions
-            .keys()
-            .filter(|id| !ids.contains(id.as_str()))
-            .cloned()
-            .collect();
-        for execution_id in ended {
-            let Some(t) = self.executions.remove(&execution_id) else {
-                continue;
-            };
-            let outcome = usize::from(t.exception);
-            match source {
-                Source::Logs => continue,
-                Source::ListingBesideLogs(now_ms) => {
-                    let logged = self
-                        .logged
-                        .entry(execution_id.clone())
-                        .or_insert_with(|| Logged::seen_at(now_ms));
-                    // Its end event was read (while its logs were readable): counted then.
-                    if std::mem::replace(&mut logged.ended, true) {
-                        continue;
-                    }
-                    logged.last_ms = logged.last_ms.max(now_ms);
-                }
-                Source::Listing => {}
-            }
-            self.finished[outcome] += 1;
-            tracing::debug!(
-                workflow_id,
-                execution_id,
-                outcome = OUTCOMES[outcome],
-                "Transfer execution finished"
-            );
-        }
-        for (execution, detail) in listed {
-            let tracked = self
-                .executions
-                .entry(execution.id.clone())
-                .or_insert_with(|| Tracked::new(now));
-            tracked.see_status(execution.status.as_deref());
-            // DescribeExecution came later: its status is the fresher one. When it no longer
-            // knows the execution (or was not asked: the logs count it), that has finished,
-            // and is counted once it stops being listed.
-            let Some(detail) = detail else { continue };
-            tracked.see_status(detail.status.as_deref());
-            for error in detail.step_errors {
-                if !tracked.errors_seen.insert((error.phase, error.index)) {
-                    continue;
-                }
-                tracked.exception = true;
-                if let Source::ListingBesideLogs(now_ms) = source {
-                    let logged = self
-                        .logged
-                        .entry(execution.id.clone())
-                        .or_insert_with(|| Logged::seen_at(now_ms));
-                    logged.last_ms = logged.last_ms.max(now_ms);
-                    let phase = error.phase.index();
-                    // Read from the logs already (while they were readable): counted then.
-                    if logged.log_errors[phase] {
-                        continue;
-                    }
-                    logged.listed_errors[phase] = true;
-                }
-                if count {
-                    log_step_error(workflow_id, &execution.id, &error);
-                    let key = (error.phase, error.step_type, error.error_type);
-                    *self.step_errors.entry(key).or_default() += 1;
-                }
-            }
-        }
-    }
-
-    /// Takes in one event of the logs, read at `at` (timestamp ms, event id);
-    /// counts it when `count` and it is new.
-    fn see_event(
-        &mut self,
-        workflow_id: &str,
-        execution_id: &str,
-        kind: EventKind,
-        at: (i64, String),
-        count: bool,
-    ) {
-        let logged = self
-            .logged
-            .entry(execution_id.to_owned())
-            .or_insert_with(|| Logged::seen_at(at.0));
-        logged.last_ms = logged.last_ms.max(at.0);
-        match kind {
-            EventKind::Ended { exception } => {
-                if std::mem::replace(&mut logged.ended, true) {
-                    return;
-                }
-                let outcome = usize::from(exception);
-                let last = &mut self.last_end_ms[outcome];
-                *last = last.get().max(Some(at.0)).into();
-                if count {
-                    self.finished[outcome] += 1;
-                    tracing::debug!(
-                        workflow_id,
-                        execution_id,
-                        outcome = OUTCOMES[outcome],
-                        "Transfer execution finished (workflow logs)"
-                    );
-                }
-            }
-            EventKind::StepErrored {
-                step_name,
-                step_type,
-                error_type,
-                message,
-            } => {
-                if !logged.errored_steps.insert(step_name.clone()) {
-                    return;
-                }
-                let phase = match &logged.first_error {
-                    Some(first) if *first < at => Phase::OnExceptionSteps,
-                    _ => Phase::Steps,
-                };
-                if phase == Phase::Steps {
-                    logged.first_error = Some(at);
-                }
-                logged.log_errors[phase.index()] = true;
-                // Counted by the listing before this workflow's logs could be read.
-                if std::mem::take(&mut logged.listed_errors[phase.index()]) {
-                    return;
-                }
-                if count {
-                    tracing::warn!(
-                        workflow_id,
-                        execution_id,
-                        phase = phase.label(),
-                        step = %step_name,
-                        step_type = %step_type,
-                        error_type = %error_type,
-                        %message,
-                        "Transfer workflow step failed"
-                    );
-                    let key = (phase, step_type, error_type);
-                    *self.step_errors.entry(key).or_default() += 1;
-                }
-            }
-        }
-    }
-
-    /// Forgets the executions the next read cannot return again: an ended
-    /// one once its events are older than `read_start` (the overlap), one
-    /// that has not ended once older than `lookback_start`.
-    fn forget(&mut self, read_start: i64, lookback_start: i64) {
-        self.logged.retain(|_, l| {
-            let horizon = if l.ended { read_start } else { lookback_start };
-            l.last_ms >= horizon
-        });
-    }
-
-    fn render(&self, id: &str, now: f64, e: &mut Exposition) {
-        let workflow = [("workflow_id", id)];
-        e.sample(&INFO, &workflow, 1.0);
-        let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
-        for t in self.executions.values() {
-            *by_status.entry(t.status.as_str()).or_default() += 1;
-        }
-        for status in ALWAYS_SHOWN {
-            let n = by_status.remove(status).unwrap_or(0);
-            e.sample(
-                &EXECUTIONS,
-                &[("workflow_id", id), ("status", status)],
-                n as f64,
-            );
-        }
-        for (status, n) in by_status {
-            e.sample(
-                &EXECUTIONS,
-                &[("workflow_id", id), ("status", status)],
-                n as f64,
-            );
-        }
-        let oldest = self
-            .executions
-            .values()
-            .map(|t| t.first_seen)
-            .reduce(f64::min);
-        let age = oldest.map_or(0.0, |first| (now - first).max(0.0));
-        e.sample(&OLDEST_AGE, &workflow, age);
-        for (outcome, n) in OUTCOMES.iter().zip(self.finished) {
-            e.sample(
-                &FINISHED,
-                &[("workflow_id", id), ("outcome", outcome)],
-                n as f64,
-            );
-        }
-        for ((phase, step_type, error_type), n) in &self.step_errors {
-            e.sample(
-                &STEP_ERRORS,
-                &[
-                    ("workflow_id", id),
-                    ("phase", phase.label()),
-                    ("step_type", step_type),
-                    ("error_type", error_type),
-                ],
-                *n as f64,
-            );
-        }
-        for (outcome, last) in OUTCOMES.iter().zip(self.last_end_ms) {
-            if let Some(ms) = last.get() {
-                e.sample(
-                    &LAST_END,
-                    &[("workflow_id", id), ("outcome", outcome)],
-                    ms as f64 / 1000.0,
-                );
-            }
-        }
-    }
-}
-
-fn log_step_error(workflow_id: &str, execution_id: &str, error: &StepError) {
-    tracing::warn!(
-        workflow_id,
-        execution_id,
-        phase = error.phase.label(),
-        step = error.index,
-        step_type = %error.step_type,
-        error_type = %error.error_type,
-        message = %error.message,
-        "Transfer workflow step failed"
-    );
-}
-
 #[async_trait::async_trait]
 impl<A: TransferApi + 'static, L: LogsApi + 'static> Collector for TransferCollector<A, L> {
     async fn collect(&mut self, now: SystemTime) -> Result<Collected, ApiError> {
@@ -815,7 +543,7 @@ impl<A: TransferApi + 'static, L: LogsApi + 'static> Collector for TransferColle
             .list_workflows()
             .await?
             .into_iter()
-            .filter(|id| self.filter.matches(id) && unique.insert(id.clone()))
+            .filter(|id| self.setup.filter.matches(id) && unique.insert(id.clone()))
             .collect();
         let read = self.read_logs(now).await?;
         let listings = self.list_all(&ids).await?;
@@ -856,6 +584,8 @@ impl<A: TransferApi + 'static, L: LogsApi + 'static> Collector for TransferColle
         Some(&mut self.state)
     }
 }
+
+mod workflow;
 
 #[cfg(test)]
 mod tests;

@@ -52,13 +52,11 @@ fn build(build: Build<'_>) -> anyhow::Result<Box<dyn Collector>> {
         api: SdkLogs::new(build.sdk, build.caller.clone()),
         groups,
     });
+    let setup = build.setup(build.settings.filter.clone());
     Ok(Box::new(TransferCollector::new(
         SdkTransfer::new(build.sdk, build.caller),
         logs,
-        build.settings.filter.clone(),
-        build.max_concurrency,
-        build.lookback,
-        build.base_labels,
+        setup,
     )))
 }
 

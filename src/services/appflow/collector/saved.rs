@@ -71,7 +71,7 @@ fn bounds_hash() -> u64 {
         .iter()
         .flat_map(|b| b.to_le_bytes())
         .collect();
-    crate::shard::fnv1a(&bytes)
+    crate::hash::fnv1a(&bytes)
 }
 
 fn encode(state: &State, w: &mut Writer) {

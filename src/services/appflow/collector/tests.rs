@@ -4,9 +4,11 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::aws::Outcome;
 use crate::collector::fake_error;
+use crate::filter::NameFilter;
 use crate::services::appflow::api::RecordsPage;
 use crate::services::appflow::schedule::ScheduleConfig;
 use crate::state::{Codec, FORMAT_VERSION};
+use std::time::Duration;
 
 const NOW: f64 = 1_700_000_000.0;
 
@@ -126,10 +128,12 @@ impl Fake {
 fn collector(fake: &Arc<Fake>) -> AppFlowCollector<Arc<Fake>> {
     AppFlowCollector::new(
         fake.clone(),
-        NameFilter::default(),
-        Duration::from_secs(7 * 86400),
-        4,
-        vec![("region".into(), "us-east-1".into())],
+        Setup::new(
+            NameFilter::default(),
+            Duration::from_secs(7 * 86400),
+            4,
+            vec![("region".into(), "us-east-1".into())],
+        ),
     )
 }
 

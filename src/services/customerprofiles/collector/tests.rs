@@ -5,6 +5,7 @@ use super::*;
 use crate::aws::Outcome;
 use crate::collector::fake_error;
 use crate::state::FORMAT_VERSION;
+use std::time::Duration;
 
 const NOW: f64 = 1_700_000_000.0;
 const WEEK: f64 = 7.0 * 86400.0;
@@ -131,10 +132,12 @@ impl Fake {
 fn collector(fake: &Arc<Fake>, filter: NameFilter) -> CustomerProfilesCollector<Arc<Fake>> {
     CustomerProfilesCollector::new(
         fake.clone(),
-        filter,
-        Duration::from_secs_f64(WEEK),
-        4,
-        vec![("region".into(), "us-east-1".into())],
+        Setup::new(
+            filter,
+            Duration::from_secs_f64(WEEK),
+            4,
+            vec![("region".into(), "us-east-1".into())],
+        ),
     )
 }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 use super::*;
 use crate::aws::Outcome;
 use crate::collector::fake_error;
+use crate::filter::NameFilter;
 use crate::services::transfer::logs::parse;
 use crate::state::FORMAT_VERSION;
 
@@ -154,10 +155,12 @@ fn collector(fake: &Arc<Fake>) -> Tested {
     TransferCollector::new(
         fake.clone(),
         None,
-        NameFilter::default(),
-        4,
-        Duration::from_secs(86_400),
-        vec![("region".into(), "us-east-1".into())],
+        Setup::new(
+            NameFilter::default(),
+            Duration::from_secs(86_400),
+            4,
+            vec![("region".into(), "us-east-1".into())],
+        ),
     )
 }
 
@@ -399,10 +402,12 @@ async fn calls_are_one_list_per_workflow_and_one_describe_per_execution() {
     let mut c: Tested = TransferCollector::new(
         fake.clone(),
         None,
-        NameFilter::new(vec![], vec![regex::Regex::new("^skip").unwrap()]),
-        4,
-        Duration::from_secs(86_400),
-        vec![],
+        Setup::new(
+            NameFilter::new(vec![], vec![regex::Regex::new("^skip").unwrap()]),
+            Duration::from_secs(86_400),
+            4,
+            vec![],
+        ),
     );
     collect(&mut c).await;
     let mut calls = fake.take_calls();
