@@ -8,13 +8,16 @@ use crate::services::SERVICES;
 pub use crate::services::{LogGroups, ServiceSettings};
 
 /// Label names the exporter sets itself, so a target's `labels` must not use
-/// them: every label of a service's family and of the exporter's own, `region`,
+/// them: every label of a service's family and of the exporter's per-target ones, `region`,
 /// and the `le` and `quantile` of histograms and summaries. Derived from the
 /// registry, so a new family's labels are reserved with it.
 pub static RESERVED_LABEL_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let mut names = vec!["region", "le", "quantile"];
     let own = crate::self_metrics::documented();
-    names.extend(own.iter().flat_map(|f| f.labels.iter().copied()));
+    // Only families that carry target labels can clash with them (`build_info`'s
+    // `version` and `config_hash`'s `sha256` cannot).
+    let per_target = own.iter().filter(|f| f.per_target);
+    names.extend(per_target.flat_map(|f| f.labels.iter().copied()));
     names.extend(crate::services::label_names());
     names.sort_unstable();
     names.dedup();
