@@ -64,6 +64,18 @@
 //!    p50, p99 and requests per second of each side (medians of the rounds), and the ratios
 //!    against the goals (p99 at most 2x nginx's, throughput at least 0.9x).
 //!
+//! 10. Soak: SCALE_SOAK_TARGETS (100) targets of all four services over SCALE_SOAK_RESOURCES (60)
+//!     resources each, a collection every SCALE_SOAK_INTERVAL_SECONDS (20), `--storage.path`;
+//!     once every target has collected, SCALE_SOAK_SECONDS (180) of gzip scrapes by
+//!     `wrk --latency` at SCALE_SOAK_CONNECTIONS (4), while every SCALE_SOAK_RELOAD_SECONDS (10)
+//!     SCALE_SOAK_FRACTION (10%) of each service's resources start or finish a run and a SIGHUP
+//!     reloads a configuration whose timeout changed (every unit rebuilt, its state handed over),
+//!     and every SCALE_SOAK_KILL_SECONDS (60) the exporter is SIGKILLed and restarted on its
+//!     state. Then, after two more collections of every target, the scrapes' p50/p99 and errors,
+//!     the peak VmHWM of the processes, and the sum of |exporter - truth| over every series of
+//!     AppFlow's and Supply Chain's execution counters, every target (must be 0).
+//!
+//! SCALE_ONLY=soak (or `cargo bench --bench scale -- soak`) runs 10 only.
 //! SCALE_ONLY=busy runs 9 only. SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
 //! only (the 10,000 flows collected without latency, at the highest rate, to be ready soon),
 //! SCALE_ONLY=targets runs 6 only, SCALE_ONLY=transferlogs runs 7 only, SCALE_ONLY=state runs
@@ -82,6 +94,9 @@ use aws_flow_simulator::scenario::scale::transfer::{self, LoggedStep, TransferSc
 use aws_flow_simulator::scenario::scale::{list_pages, pages, Changed, Scale};
 use aws_flow_simulator::{epoch_now, Simulator, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "scale/soak.rs"]
+mod soak;
 
 const MIB: f64 = 1024.0 * 1024.0;
 const MEMORY_TARGET_MIB: f64 = 64.0;
@@ -155,7 +170,13 @@ impl Settings {
             wrk_rounds: env_or("SCALE_WRK_ROUNDS", 7).max(1),
             pinning: Pinning::from_env(),
             pin_exporter: false,
-            only: env_or("SCALE_ONLY", String::new()),
+            // SCALE_ONLY, or the first argument that is no flag: `cargo bench --bench scale -- soak`.
+            only: std::env::var("SCALE_ONLY").unwrap_or_else(|_| {
+                std::env::args()
+                    .skip(1)
+                    .find(|a| !a.starts_with('-'))
+                    .unwrap_or_default()
+            }),
             other_resources: env_or("SCALE_OTHER_RESOURCES", 10_000),
             other_interval_seconds: env_or("SCALE_OTHER_INTERVAL_SECONDS", 6),
             exporter: env_or(
@@ -193,6 +214,7 @@ async fn run(s: Settings) {
         "transferlogs" => transfer_logs(&s).await,
         "state" => durable_state(&s).await,
         "busy" => busy_scrapes(&s).await,
+        "soak" => soak::soak(&s).await,
         _ => {
             appflow(&s).await;
             durable_state(&s).await;
@@ -200,6 +222,7 @@ async fn run(s: Settings) {
             many_targets(&s).await;
             transfer_logs(&s).await;
             busy_scrapes(&s).await;
+            soak::soak(&s).await;
         }
     }
 }
@@ -1472,6 +1495,8 @@ struct Fleet {
     targets: usize,
     exporter: Child,
     addr: SocketAddr,
+    /// The exporter's program and arguments, to start it again (the soak).
+    command: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -1499,6 +1524,18 @@ impl Fleet {
         resources: usize,
         interval: u64,
         pin: bool,
+    ) -> Fleet {
+        Fleet::start_with(s, targets, resources, interval, pin, false).await
+    }
+
+    /// [`Fleet::start`]; `storage`: with `--storage.path` in the fleet's directory.
+    async fn start_with(
+        s: &Settings,
+        targets: usize,
+        resources: usize,
+        interval: u64,
+        pin: bool,
+        storage: bool,
     ) -> Fleet {
         let mut world = World::default();
         let loads: Vec<(Svc, Load)> = Svc::ALL
@@ -1529,39 +1566,43 @@ impl Fleet {
             _ => Vec::new(),
         };
         command.push(s.exporter.clone());
-        let mut cmd = Command::new(&command[0]);
-        cmd.args(&command[1..]);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") {
-                cmd.env_remove(key);
-            }
-        }
-        let log = std::fs::File::create(dir.path().join("exporter.log")).expect("log file");
-        let exporter = cmd
-            .env("AWS_ENDPOINT_URL", sim.url())
-            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "test-secret-key")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .arg("--config.file")
-            .arg(&config)
-            .arg("--web.listen-address")
-            .arg(addr.to_string())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the exporter starts");
+        command.extend(
+            [
+                "--config.file".to_string(),
+                config.display().to_string(),
+                "--web.listen-address".to_string(),
+                addr.to_string(),
+            ]
+            .into_iter()
+            .chain(
+                storage
+                    .then(|| {
+                        [
+                            "--storage.path".to_string(),
+                            dir.path().join("state").display().to_string(),
+                        ]
+                    })
+                    .into_iter()
+                    .flatten(),
+            ),
+        );
+        let exporter = spawn_exporter(&command, &sim.url(), dir.path());
         Fleet {
             sim,
             loads: std::sync::Mutex::new(loads),
             targets,
             exporter,
             addr,
+            command,
             _dir: dir,
         }
+    }
+
+    /// SIGKILL, then the same command again (its log appended to the same file).
+    fn restart(&mut self) {
+        let _ = self.exporter.kill();
+        let _ = self.exporter.wait();
+        self.exporter = spawn_exporter(&self.command, &self.sim.url(), self._dir.path());
     }
 
     fn logs(&self) -> String {
