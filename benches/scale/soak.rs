@@ -14,6 +14,10 @@ const SUPPLYCHAIN_TERMINAL: [&str; 2] = ["SUCCEEDED", "FAILED"];
 type Counts = BTreeMap<(String, String), f64>;
 /// Executions already terminal at the exporter's baseline, by (resource, execution id).
 type Baseline = HashSet<(String, String)>;
+/// A sample's labels.
+type Labels = BTreeMap<String, String>;
+/// A counter's key in [`Counts`], from a sample's labels.
+type Key = fn(&Labels) -> Option<(String, String)>;
 
 /// AppFlow's executions terminal at the baseline, by (flow, execution id).
 fn appflow_terminal(world: &World) -> Baseline {
@@ -113,7 +117,7 @@ fn sample(line: &str, name: &str) -> Option<(BTreeMap<String, String>, f64)> {
 fn difference(
     text: &str,
     name: &str,
-    key: fn(&BTreeMap<String, String>) -> Option<(String, String)>,
+    key: Key,
     truth: &Counts,
     targets: usize,
 ) -> (usize, f64, f64) {
@@ -349,14 +353,12 @@ pub(super) async fn soak(s: &Settings) {
     for (name, key, truth) in [
         (
             "aws_appflow_executions_total",
-            (|l: &BTreeMap<String, String>| {
-                Some((l.get("flow_name")?.clone(), l.get("status")?.clone()))
-            }) as fn(&BTreeMap<String, String>) -> Option<(String, String)>,
+            (|l: &Labels| Some((l.get("flow_name")?.clone(), l.get("status")?.clone()))) as Key,
             &appflow,
         ),
         (
             "aws_supplychain_flow_executions_total",
-            |l: &BTreeMap<String, String>| {
+            |l: &Labels| {
                 Some((
                     format!("{}/{}", l.get("instance_id")?, l.get("flow_name")?),
                     l.get("status")?.clone(),
