@@ -75,7 +75,11 @@
 //!     the peak VmHWM of the processes, and the sum of |exporter - truth| over every series of
 //!     AppFlow's and Supply Chain's execution counters, every target (must be 0).
 //!
-//! SCALE_ONLY=soak (or `cargo bench --bench scale -- soak`) runs 10 only.
+//! 11. Allocators: glibc as tuned (src/malloc.rs) against mimalloc (`--features mimalloc`), in
+//!     turns in one run: see benches/scale/allocators.rs. Not part of the full run.
+//!
+//! SCALE_ONLY=soak (or `cargo bench --bench scale -- soak`) runs 10 only, SCALE_ONLY=allocators
+//! 11 only.
 //! SCALE_ONLY=busy runs 9 only. SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
 //! only (the 10,000 flows collected without latency, at the highest rate, to be ready soon),
 //! SCALE_ONLY=targets runs 6 only, SCALE_ONLY=transferlogs runs 7 only, SCALE_ONLY=state runs
@@ -95,6 +99,8 @@ use aws_flow_simulator::scenario::scale::{list_pages, pages, Changed, Scale};
 use aws_flow_simulator::{epoch_now, Simulator, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "scale/allocators.rs"]
+mod allocators;
 #[path = "scale/soak.rs"]
 mod soak;
 
@@ -215,6 +221,7 @@ async fn run(s: Settings) {
         "state" => durable_state(&s).await,
         "busy" => busy_scrapes(&s).await,
         "soak" => soak::soak(&s).await,
+        "allocators" => allocators::allocators(&s).await,
         _ => {
             appflow(&s).await;
             durable_state(&s).await;
