@@ -235,7 +235,9 @@ pub(super) async fn soak(s: &Settings) {
         .expect("wrk starts");
 
     let (mut restarts, mut reloads, mut skipped, mut died, mut steps) = (0, 0, 0, 0, 0);
-    let mut peak_hwm: f64 = 0.0;
+    // VmHWM of each process before its SIGKILL; after each restart, how long until it was ready.
+    let mut hwms: Vec<f64> = Vec::new();
+    let mut readiness = Vec::new();
     let mut timeout = 20;
     let config = fleet._dir.path().join("config.yaml");
     let begun = tokio::time::Instant::now();
@@ -255,9 +257,20 @@ pub(super) async fn soak(s: &Settings) {
             steps += 1;
         }
         if second % kill_every == 0 && second < seconds {
-            peak_hwm = peak_hwm.max(memory_of(fleet.exporter.id(), "").hwm);
+            hwms.push(memory_of(fleet.exporter.id(), "").hwm);
             fleet.restart();
             restarts += 1;
+            let addr = fleet.addr;
+            readiness.push(tokio::spawn(async move {
+                let restarted = Instant::now();
+                while get(addr, "/readyz", false).await.map(|r| r.status) != Some(200) {
+                    if restarted.elapsed() > Duration::from_secs(120) {
+                        return f64::NAN;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                restarted.elapsed().as_secs_f64()
+            }));
         } else if second % reload_every == 0 {
             // Every unit's settings change (the timeout), so each is rebuilt and hands its
             // state over; a reload that changes nothing would test nothing.
@@ -282,7 +295,12 @@ pub(super) async fn soak(s: &Settings) {
     let output = scrapes.wait_with_output().expect("wrk ends");
     let wrk_text = String::from_utf8_lossy(&output.stdout).into_owned();
     let end = memory_of(fleet.exporter.id(), "");
-    peak_hwm = peak_hwm.max(end.hwm);
+    hwms.push(end.hwm);
+    let peak_hwm = hwms.iter().copied().fold(0.0, f64::max);
+    let mut ready = Vec::new();
+    for task in readiness {
+        ready.push(task.await.unwrap_or(f64::NAN));
+    }
 
     // Every (target, service) collects twice more (the first may have begun before the last
     // step), with no reload or kill meanwhile; then the counters are final.
@@ -340,6 +358,18 @@ pub(super) async fn soak(s: &Settings) {
         peak_hwm,
         restarts + died + 1,
         end.rss
+    );
+    println!(
+        "VmHWM of each process, in order: {} MiB; ready (/readyz 200) after each restart in: {} s",
+        hwms.iter()
+            .map(|h| format!("{h:.1}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        ready
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let logs = fleet.logs();
     println!(
