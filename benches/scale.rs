@@ -67,7 +67,23 @@
 //! 10. An organization (v4 discovery): 4,000 discovered targets, 100 of them with data; see
 //!     `scale/discovery.rs`.
 //!
-//! SCALE_ONLY=org runs 10 only. SCALE_ONLY=busy runs 9 only. SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
+//! 11. Soak: SCALE_SOAK_TARGETS (100) targets of all four services over SCALE_SOAK_RESOURCES (60)
+//!     resources each, a collection every SCALE_SOAK_INTERVAL_SECONDS (20), `--storage.path`;
+//!     once every target has collected, SCALE_SOAK_SECONDS (180) of gzip scrapes by
+//!     `wrk --latency` at SCALE_SOAK_CONNECTIONS (4), while every SCALE_SOAK_RELOAD_SECONDS (10)
+//!     SCALE_SOAK_FRACTION (10%) of each service's resources start or finish a run and a SIGHUP
+//!     reloads a configuration whose timeout changed (every unit rebuilt, its state handed over),
+//!     and every SCALE_SOAK_KILL_SECONDS (60) the exporter is SIGKILLed and restarted on its
+//!     state. Then, after two more collections of every target, the scrapes' p50/p99 and errors,
+//!     the peak VmHWM of the processes, and the sum of |exporter - truth| over every series of
+//!     AppFlow's and Supply Chain's execution counters, every target (must be 0).
+//!
+//! 12. Allocators: glibc as tuned (src/malloc.rs) against mimalloc (`--features mimalloc`), in
+//!     turns in one run: see benches/scale/allocators.rs. Not part of the full run.
+//!
+//! SCALE_ONLY=soak (or `cargo bench --bench scale -- soak`) runs 11 only, SCALE_ONLY=allocators
+//! 12 only, SCALE_ONLY=org 10 only.
+//! SCALE_ONLY=busy runs 9 only. SCALE_ONLY=appflow runs 1-4 only, SCALE_ONLY=others runs 5 only, SCALE_ONLY=scrape runs 4
 //! only (the 10,000 flows collected without latency, at the highest rate, to be ready soon),
 //! SCALE_ONLY=targets runs 6 only, SCALE_ONLY=transferlogs runs 7 only, SCALE_ONLY=state runs
 //! 8 only.
@@ -86,8 +102,12 @@ use aws_flow_simulator::scenario::scale::{list_pages, pages, Changed, Scale};
 use aws_flow_simulator::{epoch_now, Simulator, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "scale/allocators.rs"]
+mod allocators;
 #[path = "scale/discovery.rs"]
 mod discovery;
+#[path = "scale/soak.rs"]
+mod soak;
 
 const MIB: f64 = 1024.0 * 1024.0;
 const MEMORY_TARGET_MIB: f64 = 64.0;
@@ -161,7 +181,13 @@ impl Settings {
             wrk_rounds: env_or("SCALE_WRK_ROUNDS", 7).max(1),
             pinning: Pinning::from_env(),
             pin_exporter: false,
-            only: env_or("SCALE_ONLY", String::new()),
+            // SCALE_ONLY, or the first argument that is no flag: `cargo bench --bench scale -- soak`.
+            only: std::env::var("SCALE_ONLY").unwrap_or_else(|_| {
+                std::env::args()
+                    .skip(1)
+                    .find(|a| !a.starts_with('-'))
+                    .unwrap_or_default()
+            }),
             other_resources: env_or("SCALE_OTHER_RESOURCES", 10_000),
             other_interval_seconds: env_or("SCALE_OTHER_INTERVAL_SECONDS", 6),
             exporter: env_or(
@@ -200,6 +226,8 @@ async fn run(s: Settings) {
         "state" => durable_state(&s).await,
         "org" => discovery::organization(&s).await,
         "busy" => busy_scrapes(&s).await,
+        "soak" => soak::soak(&s).await,
+        "allocators" => allocators::allocators(&s).await,
         _ => {
             appflow(&s).await;
             durable_state(&s).await;
@@ -208,6 +236,7 @@ async fn run(s: Settings) {
             transfer_logs(&s).await;
             busy_scrapes(&s).await;
             discovery::organization(&s).await;
+            soak::soak(&s).await;
         }
     }
 }
@@ -1480,6 +1509,8 @@ struct Fleet {
     targets: usize,
     exporter: Child,
     addr: SocketAddr,
+    /// The exporter's program and arguments, to start it again (the soak).
+    command: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -1507,6 +1538,18 @@ impl Fleet {
         resources: usize,
         interval: u64,
         pin: bool,
+    ) -> Fleet {
+        Fleet::start_with(s, targets, resources, interval, pin, false).await
+    }
+
+    /// [`Fleet::start`]; `storage`: with `--storage.path` in the fleet's directory.
+    async fn start_with(
+        s: &Settings,
+        targets: usize,
+        resources: usize,
+        interval: u64,
+        pin: bool,
+        storage: bool,
     ) -> Fleet {
         let mut world = World::default();
         let loads: Vec<(Svc, Load)> = Svc::ALL
@@ -1537,39 +1580,43 @@ impl Fleet {
             _ => Vec::new(),
         };
         command.push(s.exporter.clone());
-        let mut cmd = Command::new(&command[0]);
-        cmd.args(&command[1..]);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") {
-                cmd.env_remove(key);
-            }
-        }
-        let log = std::fs::File::create(dir.path().join("exporter.log")).expect("log file");
-        let exporter = cmd
-            .env("AWS_ENDPOINT_URL", sim.url())
-            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "test-secret-key")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .arg("--config.file")
-            .arg(&config)
-            .arg("--web.listen-address")
-            .arg(addr.to_string())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the exporter starts");
+        command.extend(
+            [
+                "--config.file".to_string(),
+                config.display().to_string(),
+                "--web.listen-address".to_string(),
+                addr.to_string(),
+            ]
+            .into_iter()
+            .chain(
+                storage
+                    .then(|| {
+                        [
+                            "--storage.path".to_string(),
+                            dir.path().join("state").display().to_string(),
+                        ]
+                    })
+                    .into_iter()
+                    .flatten(),
+            ),
+        );
+        let exporter = spawn_exporter(&command, &sim.url(), dir.path());
         Fleet {
             sim,
             loads: std::sync::Mutex::new(loads),
             targets,
             exporter,
             addr,
+            command,
             _dir: dir,
         }
+    }
+
+    /// SIGKILL, then the same command again (its log appended to the same file).
+    fn restart(&mut self) {
+        let _ = self.exporter.kill();
+        let _ = self.exporter.wait();
+        self.exporter = spawn_exporter(&self.command, &self.sim.url(), self._dir.path());
     }
 
     fn logs(&self) -> String {

@@ -12,14 +12,17 @@
 //! The thread caches can only be set by the `GLIBC_TUNABLES` environment variable, read when
 //! the process starts: so, unless it is set already (a user's own choice is kept as it is),
 //! [`configure`] sets it and executes the binary again, once, in the same process.
+//!
+//! Built with the `mimalloc` feature, mimalloc is the allocator and none of this applies.
 
 /// What `GLIBC_TUNABLES` is set to when the user has not set it.
+#[cfg_attr(feature = "mimalloc", allow(dead_code))]
 pub const TUNABLES: &str = "glibc.malloc.tcache_count=0";
 
 /// Sets the allocator up; to be called before any thread starts. May replace the process
 /// image with the same binary and arguments (see the module's documentation); if that
 /// fails, the exporter goes on with glibc's thread caches.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
 pub fn configure() {
     use libc::{mallopt, M_ARENA_MAX, M_MXFAST};
     let tunables = std::env::var("GLIBC_TUNABLES").ok();
@@ -41,7 +44,7 @@ pub fn configure() {
 }
 
 /// Executes this binary again with [`TUNABLES`]; returns only if that failed.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
 fn reexecute_with_tunables() {
     use std::os::unix::process::CommandExt;
     let mut args = std::env::args_os();
@@ -61,7 +64,7 @@ fn reexecute_with_tunables() {
     tracing::debug!(%error, "cannot execute again with GLIBC_TUNABLES; thread caches stay on");
 }
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+#[cfg(not(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc"))))]
 pub fn configure() {}
 
 /// Hands the memory freed after a collection back to the system. A
@@ -69,7 +72,7 @@ pub fn configure() {}
 /// fetched records, the new exposition); glibc keeps such freed memory in its
 /// heaps, so the resident set would stay at the peak between collections.
 /// Off the async workers: trimming walks the heap and can take milliseconds.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
 pub async fn release_free_memory() {
     // SAFETY: glibc's malloc_trim only releases free pages; it takes no pointers.
     let trim = || unsafe {
@@ -80,5 +83,5 @@ pub async fn release_free_memory() {
     }
 }
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+#[cfg(not(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc"))))]
 pub async fn release_free_memory() {}
