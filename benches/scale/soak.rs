@@ -3,91 +3,16 @@
 //! SCALE_SOAK_KILL_SECONDS, the simulated world moving on meanwhile; then its counters against
 //! the simulator's truth.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use aws_flow_simulator::truth::Counts;
 
 use super::*;
 
-const APPFLOW_TERMINAL: [&str; 3] = ["Successful", "Error", "Canceled"];
-const SUPPLYCHAIN_TERMINAL: [&str; 2] = ["SUCCEEDED", "FAILED"];
-
-/// Per (resource, status): how many terminal executions the exporter should have counted.
-type Counts = BTreeMap<(String, String), f64>;
-/// Executions already terminal at the exporter's baseline, by (resource, execution id).
-type Baseline = HashSet<(String, String)>;
 /// A sample's labels.
 type Labels = BTreeMap<String, String>;
 /// A counter's key in [`Counts`], from a sample's labels.
 type Key = fn(&Labels) -> Option<(String, String)>;
-
-/// AppFlow's executions terminal at the baseline, by (flow, execution id).
-fn appflow_terminal(world: &World) -> Baseline {
-    let mut ids = Baseline::new();
-    for (name, flow) in &world.appflow.flows {
-        for e in &flow.executions {
-            if APPFLOW_TERMINAL.contains(&e.status.as_str()) {
-                ids.insert((name.clone(), e.id.clone()));
-            }
-        }
-    }
-    ids
-}
-
-/// `aws_appflow_executions_total`'s truth: every terminal execution but those of the baseline.
-fn appflow_truth(world: &World, baseline: &Baseline) -> Counts {
-    let mut counts = Counts::new();
-    for (name, flow) in &world.appflow.flows {
-        for status in APPFLOW_TERMINAL {
-            counts.insert((name.clone(), status.to_string()), 0.0);
-        }
-        for e in &flow.executions {
-            if APPFLOW_TERMINAL.contains(&e.status.as_str())
-                && !baseline.contains(&(name.clone(), e.id.clone()))
-            {
-                *counts.entry((name.clone(), e.status.clone())).or_default() += 1.0;
-            }
-        }
-    }
-    counts
-}
-
-/// Supply Chain's executions terminal at the baseline, by ("instance/flow", execution id).
-fn supplychain_terminal(world: &World) -> Baseline {
-    let mut ids = Baseline::new();
-    for (id, instance) in &world.supplychain.instances {
-        for (name, flow) in &instance.flows {
-            for e in &flow.executions {
-                if SUPPLYCHAIN_TERMINAL.contains(&e.status.as_str()) {
-                    ids.insert((format!("{id}/{name}"), e.id.clone()));
-                }
-            }
-        }
-    }
-    ids
-}
-
-/// `aws_supplychain_flow_executions_total`'s truth, Active instances only.
-fn supplychain_truth(world: &World, baseline: &Baseline) -> Counts {
-    let mut counts = Counts::new();
-    for (id, instance) in &world.supplychain.instances {
-        if instance.state != "Active" {
-            continue;
-        }
-        for (name, flow) in &instance.flows {
-            let key = format!("{id}/{name}");
-            for status in SUPPLYCHAIN_TERMINAL {
-                counts.insert((key.clone(), status.to_string()), 0.0);
-            }
-            for e in &flow.executions {
-                if SUPPLYCHAIN_TERMINAL.contains(&e.status.as_str())
-                    && !baseline.contains(&(key.clone(), e.id.clone()))
-                {
-                    *counts.entry((key.clone(), e.status.clone())).or_default() += 1.0;
-                }
-            }
-        }
-    }
-    counts
-}
 
 /// The labels and value of a sample line of `name`.
 fn sample(line: &str, name: &str) -> Option<(BTreeMap<String, String>, f64)> {
@@ -209,7 +134,7 @@ pub(super) async fn soak(s: &Settings) {
     // The world has not moved yet: what is terminal now is every target's baseline.
     let (appflow_baseline, supplychain_baseline) = fleet
         .sim
-        .with(|w| (appflow_terminal(w), supplychain_terminal(w)));
+        .with(|w| (w.appflow.terminal(), w.supplychain.terminal()));
 
     let mut cmd = match &s.pinning {
         Some(pinning) => {
@@ -324,8 +249,8 @@ pub(super) async fn soak(s: &Settings) {
     let text = fleet.metrics().await;
     let (appflow, supplychain) = fleet.sim.with(|w| {
         (
-            appflow_truth(w, &appflow_baseline),
-            supplychain_truth(w, &supplychain_baseline),
+            w.appflow.truth(&appflow_baseline),
+            w.supplychain.truth(&supplychain_baseline),
         )
     });
 

@@ -745,6 +745,43 @@ impl<'a> From<&'a CatalogDetail> for CatalogOutput<'a> {
     }
 }
 
+/// What the exporter's execution counter must read (`crate::truth`).
+impl AppFlow {
+    /// Terminal statuses, as the counter's `status` label.
+    const TERMINAL: [&str; 3] = ["Successful", "Error", "Canceled"];
+
+    /// AppFlow's executions terminal now, by (flow, execution id).
+    pub fn terminal(&self) -> crate::truth::Baseline {
+        let mut ids = crate::truth::Baseline::new();
+        for (name, flow) in &self.flows {
+            for e in &flow.executions {
+                if Self::TERMINAL.contains(&e.status.as_str()) {
+                    ids.insert((name.clone(), e.id.clone()));
+                }
+            }
+        }
+        ids
+    }
+
+    /// `aws_appflow_executions_total`: every terminal execution but those of the baseline.
+    pub fn truth(&self, baseline: &crate::truth::Baseline) -> crate::truth::Counts {
+        let mut counts = crate::truth::Counts::new();
+        for (name, flow) in &self.flows {
+            for status in Self::TERMINAL {
+                counts.insert((name.clone(), status.to_string()), 0.0);
+            }
+            for e in &flow.executions {
+                if Self::TERMINAL.contains(&e.status.as_str())
+                    && !baseline.contains(&(name.clone(), e.id.clone()))
+                {
+                    *counts.entry((name.clone(), e.status.clone())).or_default() += 1.0;
+                }
+            }
+        }
+        counts
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

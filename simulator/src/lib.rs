@@ -83,6 +83,7 @@ mod server;
 pub mod sts;
 pub mod supplychain;
 pub mod transfer;
+pub mod truth;
 mod wire;
 
 pub use faults::{Fault, Faults};

@@ -665,6 +665,52 @@ impl<'a> ExecutionShape<'a> {
     }
 }
 
+/// What the exporter's execution counter must read (`crate::truth`).
+impl SupplyChain {
+    /// Terminal statuses, as the counter's `status` label.
+    const TERMINAL: [&str; 2] = ["SUCCEEDED", "FAILED"];
+
+    /// Supply Chain's executions terminal now, by ("instance/flow", execution id).
+    pub fn terminal(&self) -> crate::truth::Baseline {
+        let mut ids = crate::truth::Baseline::new();
+        for (id, instance) in &self.instances {
+            for (name, flow) in &instance.flows {
+                for e in &flow.executions {
+                    if Self::TERMINAL.contains(&e.status.as_str()) {
+                        ids.insert((format!("{id}/{name}"), e.id.clone()));
+                    }
+                }
+            }
+        }
+        ids
+    }
+
+    /// `aws_supplychain_flow_executions_total`, keyed ("instance/flow", status):
+    /// every terminal execution of an Active instance but those of the baseline.
+    pub fn truth(&self, baseline: &crate::truth::Baseline) -> crate::truth::Counts {
+        let mut counts = crate::truth::Counts::new();
+        for (id, instance) in &self.instances {
+            if instance.state != "Active" {
+                continue;
+            }
+            for (name, flow) in &instance.flows {
+                let key = format!("{id}/{name}");
+                for status in Self::TERMINAL {
+                    counts.insert((key.clone(), status.to_string()), 0.0);
+                }
+                for e in &flow.executions {
+                    if Self::TERMINAL.contains(&e.status.as_str())
+                        && !baseline.contains(&(key.clone(), e.id.clone()))
+                    {
+                        *counts.entry((key.clone(), e.status.clone())).or_default() += 1.0;
+                    }
+                }
+            }
+        }
+        counts
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

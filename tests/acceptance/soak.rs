@@ -6,10 +6,8 @@
 //! `SOAK_CYCLES` (default 12) makes the long version: `SOAK_CYCLES=500 cargo
 //! test --test acceptance soak -- --nocapture`.
 
-use std::collections::{BTreeMap, HashSet};
-
 use aws_flow_simulator::scenario::Scenario;
-use aws_flow_simulator::{Fault, World};
+use aws_flow_simulator::Fault;
 
 use crate::harness::*;
 
@@ -17,66 +15,26 @@ pub(crate) const CONFIG: &str = "collection:\n  interval: 100ms\n  timeout: 500m
 
 pub(crate) const SERVICES: [&str; 2] = ["appflow", "supplychain"];
 
-const TERMINAL: [&str; 3] = ["Successful", "Error", "Canceled"];
-const SC_TERMINAL: [&str; 2] = ["SUCCEEDED", "FAILED"];
+use aws_flow_simulator::truth::Baseline;
+pub(crate) use aws_flow_simulator::truth::Counts;
+use aws_flow_simulator::World;
 
-pub(crate) type Counts = BTreeMap<(String, String), f64>;
-
-/// Terminal executions per (flow, status) that the exporter should have
-/// counted: all but those already terminal at its baseline.
-pub(crate) fn truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
-    let mut counts = Counts::new();
-    for (name, flow) in &world.appflow.flows {
-        for status in TERMINAL {
-            counts.insert((name.clone(), status.to_string()), 0.0);
-        }
-        for e in &flow.executions {
-            if TERMINAL.contains(&e.status.as_str())
-                && !baseline.contains(&(name.clone(), e.id.clone()))
-            {
-                *counts.entry((name.clone(), e.status.clone())).or_default() += 1.0;
-            }
-        }
-    }
-    counts
+/// AppFlow's truth, keyed (flow, status).
+pub(crate) fn truth(world: &World, baseline: &Baseline) -> Counts {
+    world.appflow.truth(baseline)
 }
 
 /// Supply Chain's truth, keyed ("instance/flow", status): Active instances only.
-pub(crate) fn sc_truth(world: &World, baseline: &HashSet<(String, String)>) -> Counts {
-    let mut counts = Counts::new();
-    for (id, instance) in &world.supplychain.instances {
-        if instance.state != "Active" {
-            continue;
-        }
-        for (name, flow) in &instance.flows {
-            let key = format!("{id}/{name}");
-            for status in SC_TERMINAL {
-                counts.insert((key.clone(), status.to_string()), 0.0);
-            }
-            for e in &flow.executions {
-                if SC_TERMINAL.contains(&e.status.as_str())
-                    && !baseline.contains(&(key.clone(), e.id.clone()))
-                {
-                    *counts.entry((key.clone(), e.status.clone())).or_default() += 1.0;
-                }
-            }
-        }
-    }
-    counts
+pub(crate) fn sc_truth(world: &World, baseline: &Baseline) -> Counts {
+    world.supplychain.truth(baseline)
 }
 
-pub(crate) fn sc_terminal_ids(world: &World) -> HashSet<(String, String)> {
-    let mut ids = HashSet::new();
-    for (id, instance) in &world.supplychain.instances {
-        for (name, flow) in &instance.flows {
-            for e in &flow.executions {
-                if SC_TERMINAL.contains(&e.status.as_str()) {
-                    ids.insert((format!("{id}/{name}"), e.id.clone()));
-                }
-            }
-        }
-    }
-    ids
+pub(crate) fn sc_terminal_ids(world: &World) -> Baseline {
+    world.supplychain.terminal()
+}
+
+pub(crate) fn terminal_ids(world: &World) -> Baseline {
+    world.appflow.terminal()
 }
 
 /// `aws_supplychain_flow_executions_total` as the exporter shows it.
@@ -89,20 +47,6 @@ pub(crate) fn sc_counted(text: &str) -> Counts {
             let status = rest.split("status=\"").nth(1)?.split('"').next()?;
             let value = rest.rsplit(' ').next()?.parse().ok()?;
             Some(((format!("{instance}/{flow}"), status.to_string()), value))
-        })
-        .collect()
-}
-
-pub(crate) fn terminal_ids(world: &World) -> HashSet<(String, String)> {
-    world
-        .appflow
-        .flows
-        .iter()
-        .flat_map(|(name, flow)| {
-            flow.executions
-                .iter()
-                .filter(|e| TERMINAL.contains(&e.status.as_str()))
-                .map(|e| (name.clone(), e.id.clone()))
         })
         .collect()
 }
