@@ -241,6 +241,27 @@ async fn run(s: Settings) {
     }
 }
 
+/// An exporter command that reaches only the simulator: the caller's `AWS_*`
+/// variables removed, no profile or instance metadata; with `url`, static
+/// credentials and every endpoint at the simulator (without, `--demo` brings its own).
+fn simulated_aws<'c>(cmd: &'c mut Command, url: Option<&str>) -> &'c mut Command {
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") {
+            cmd.env_remove(key);
+        }
+    }
+    if let Some(url) = url {
+        cmd.env("AWS_ENDPOINT_URL", url)
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret-key")
+            .env("AWS_REGION", "us-east-1");
+    }
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+}
+
 /// The goals of `--storage.path` at 10,000 flows (issue 12).
 const STATE_TARGET_MIB: f64 = 4.0;
 const SAVE_TARGET_MS: f64 = 50.0;
@@ -807,24 +828,12 @@ impl Memory {
 /// standard AWS variables alone, its log appended to `dir`/exporter.log.
 fn spawn_exporter(command: &[String], url: &str, dir: &Path) -> Child {
     let mut cmd = Command::new(&command[0]);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AWS_") {
-            cmd.env_remove(key);
-        }
-    }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("exporter.log"))
         .expect("log file");
-    cmd.env("AWS_ENDPOINT_URL", url)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret-key")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("NO_PROXY", "127.0.0.1,localhost")
+    simulated_aws(&mut cmd, Some(url))
         .args(&command[1..])
         .stdout(Stdio::null())
         .stderr(log)
@@ -1166,16 +1175,7 @@ async fn demo_throughput(s: &Settings) {
     command.push(s.exporter.clone());
     let mut cmd = Command::new(&command[0]);
     cmd.args(&command[1..]);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AWS_") {
-            cmd.env_remove(key);
-        }
-    }
-    let mut child = cmd
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("NO_PROXY", "127.0.0.1,localhost")
+    let mut child = simulated_aws(&mut cmd, None)
         .arg("--demo")
         .arg("--web.listen-address")
         .arg(addr.to_string())

@@ -18,7 +18,7 @@ use aws_flow_simulator::appflow::{Execution, Flow};
 use aws_flow_simulator::organizations::Account;
 use aws_flow_simulator::{epoch_now, Simulator, World};
 
-use super::{env_or, free_port, get, memory_of, Settings};
+use super::{env_or, free_port, get, memory_of, simulated_aws, Settings};
 
 const RSS_GOAL_MIB: f64 = 128.0;
 const REGIONS: [&str; 8] = [
@@ -102,22 +102,9 @@ pub async fn organization(s: &Settings) {
     .expect("config written");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut cmd = Command::new(&s.exporter);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AWS_") {
-            cmd.env_remove(key);
-        }
-    }
     let log = std::fs::File::create(dir.path().join("exporter.log")).expect("log file");
     let started = Instant::now();
-    let mut exporter = cmd
-        .env("AWS_ENDPOINT_URL", sim.url())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret-key")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("NO_PROXY", "127.0.0.1,localhost")
+    let mut exporter = simulated_aws(&mut cmd, Some(&sim.url()))
         .arg("--config.file")
         .arg(&config)
         .arg("--web.listen-address")
